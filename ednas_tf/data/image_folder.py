@@ -1,0 +1,111 @@
+"""Images in class sub-folders (`<root>/<class>/*.png|jpg`), decoded lazily by tf.data.
+
+Layouts: `data_dir/<class>/...`, or `data_dir/train/<class>/...` with optional
+`data_dir/test/<class>/...`. Without a test folder the splitter holds out a seeded part as test.
+Images may have any size: they are decoded and resized in the pipeline, never all held in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from ednas_tf.data.errors import DatasetFormatError, DatasetNotFoundError
+from ednas_tf.data.registry import register
+from ednas_tf.data.source import (
+    DEFAULT_IMAGE_SIZE,
+    Examples,
+    Source,
+    file_examples,
+    to_float_image,
+)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+
+
+def class_folders(root: Path) -> list[Path]:
+    """Sorted class sub-folders of `root` (sorted so label numbers are stable across machines)."""
+    folders = sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    if not folders:
+        raise DatasetFormatError(
+            f"{root}: no class sub-folders (expected {root}/<class>/<image>)"
+        )
+    return folders
+
+
+def list_images(root: Path, class_names: list[str]) -> tuple[list[str], list[int]]:
+    """Image paths under root/<class>/ (recursively) with their label numbers."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(class_names):
+        files = sorted(
+            p
+            for p in (root / name).rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        paths += [str(p) for p in files]
+        labels += [label] * len(files)
+    if not paths:
+        raise DatasetFormatError(
+            f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders "
+            f"{', '.join(class_names)}"
+        )
+    return paths, labels
+
+
+def make_decoder(size: int, channels: int):
+    """Bytes -> float32 (size, size, channels) in [0, 1]; any input size, bilinear resize."""
+
+    def decode(data: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(
+            data, channels=channels, dtype=tf.uint8, expand_animations=False
+        )
+        image = tf.image.resize(to_float_image(image), (size, size), method="bilinear")
+        return tf.ensure_shape(
+            tf.clip_by_value(image, 0.0, 1.0), (size, size, channels)
+        )
+
+    return decode
+
+
+@register("image_folder")
+def load_image_folder(
+    *, data_dir: str | None = None, image_size: int | None = None, channels: int = 3
+) -> Source:
+    """Class names are the sub-folder names of the training root; a test folder may hold a subset."""
+    if data_dir is None:
+        raise DatasetNotFoundError(
+            "image_folder needs data_dir= (a folder of class sub-folders)"
+        )
+    if channels not in (1, 3):
+        raise ValueError(f"image_folder channels must be 1 or 3, got {channels}")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"image folder not found: {root}")
+    train_root, test_root = root / "train", root / "test"
+    if not train_root.is_dir():
+        train_root = root
+    class_names = [folder.name for folder in class_folders(train_root)]
+    size = image_size or DEFAULT_IMAGE_SIZE
+    decode = make_decoder(size, channels)
+
+    def examples(folder: Path) -> Examples:
+        return file_examples(*list_images(folder, class_names), decode)
+
+    test = None
+    if train_root != root and test_root.is_dir():
+        unknown = sorted({p.name for p in class_folders(test_root)} - set(class_names))
+        if unknown:
+            raise DatasetFormatError(
+                f"{test_root}: class folders {', '.join(unknown)} do not exist in {train_root}"
+            )
+        test = examples(test_root)
+    return Source(
+        class_names=class_names,
+        image_shape=(size, size, channels),
+        train=examples(train_root),
+        test=test,
+    )

@@ -1,0 +1,188 @@
+"""What a dataset source hands to the splitter: indexable example sets, not materialised datasets.
+
+Why: splitting by index (a seeded permutation) keeps train/arch/val/test disjoint by construction,
+works the same for in-memory arrays, image files and streamed TFDS records, and lets `limit` pick a
+random (class-balanced in expectation) subset without reading everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ednas_tf.data.errors import DatasetFormatError
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# Images of sources without a native size (image folders, variable-size TFDS) are resized to this
+# when the caller gives no image_size: small inputs suit the embedded search space.
+DEFAULT_IMAGE_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """A finite collection of labelled images.
+
+    `select(indices)` returns an unbatched dataset of (float32 image in [0, 1], int32 label) for the
+    examples at `indices`, every image of shape `Source.image_shape`.
+    """
+
+    size: int
+    select: Callable[[np.ndarray], tf.data.Dataset]
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A loaded dataset before splitting; `test` is None when the source has no official test split."""
+
+    class_names: list[str]
+    image_shape: tuple[int, int, int]
+    train: Examples
+    test: Examples | None = None
+
+
+def to_float_image(image: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] or float [0, 1] -> float32 [0, 1] (the one input convention of the models)."""
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def _to_example(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return to_float_image(image), tf.cast(label, tf.int32)
+
+
+def array_examples(images: np.ndarray, labels: np.ndarray) -> Examples:
+    """Examples over in-memory NHWC arrays; images stay uint8 in memory and become float per element."""
+
+    def select(indices: np.ndarray) -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
+        return ds.map(_to_example, num_parallel_calls=AUTOTUNE)
+
+    return Examples(size=len(labels), select=select)
+
+
+def file_examples(
+    paths: Sequence[str],
+    labels: Sequence[int],
+    decode: Callable[[tf.Tensor], tf.Tensor],
+) -> Examples:
+    """Examples over image files, read and decoded lazily inside the tf.data pipeline."""
+    paths_arr = np.asarray(paths, dtype=object)
+    labels_arr = np.asarray(labels, dtype=np.int32)
+
+    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return decode(tf.io.read_file(path)), label
+
+    def select(indices: np.ndarray) -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices(
+            (paths_arr[indices].astype(str), labels_arr[indices])
+        )
+        return ds.map(load, num_parallel_calls=AUTOTUNE)
+
+    return Examples(size=len(labels_arr), select=select)
+
+
+def stream_examples(dataset: tf.data.Dataset, size: int) -> Examples:
+    """Examples over a dataset that can only be streamed (e.g. TFDS): select by a mask on the position.
+
+    The selected examples come out in stream order; `batched` shuffles them for training.
+    """
+
+    def select(indices: np.ndarray) -> tf.data.Dataset:
+        mask = np.zeros(size, dtype=bool)
+        mask[indices] = True
+        stop = int(indices.max()) + 1 if len(indices) else 0
+        keep = tf.constant(mask)
+        ds = dataset.take(stop).enumerate()
+        ds = ds.filter(lambda i, example: tf.gather(keep, i))
+        return ds.map(lambda i, example: example, num_parallel_calls=AUTOTUNE)
+
+    return Examples(size=size, select=select)
+
+
+def as_nhwc(
+    images: np.ndarray, labels: np.ndarray, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate arrays of images (NHW or NHWC, uint8 or float in [0, 1]) and integer labels.
+
+    Returns NHWC images (dtype kept: uint8 stays compact) and int32 labels, or raises a
+    DatasetFormatError naming `where` and what is wrong.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or min(images.shape, default=0) == 0:
+        raise DatasetFormatError(
+            f"{where}: images must have shape (N, H, W) or (N, H, W, C) with no empty dimension, "
+            f"got {images.shape}"
+        )
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetFormatError(
+            f"{where}: labels must have shape (N,) with N={len(images)} (one per image), "
+            f"got {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise DatasetFormatError(
+            f"{where}: labels must be non-negative integers, got dtype {labels.dtype}"
+        )
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.floating):
+            raise DatasetFormatError(
+                f"{where}: images must be uint8 (0-255) or float (0-1), got dtype {images.dtype}"
+            )
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            raise DatasetFormatError(
+                f"{where}: float images must lie in [0, 1], got values in [{low:g}, {high:g}]"
+            )
+        images = images.astype(np.float32, copy=False)
+    return images, labels.astype(np.int32)
+
+
+ArrayPair = tuple[np.ndarray, np.ndarray]
+
+
+def source_from_arrays(
+    train: ArrayPair,
+    test: ArrayPair | None,
+    *,
+    class_names: list[str] | None,
+    where: str,
+) -> Source:
+    """Validate in-memory train/test arrays and wrap them as a Source.
+
+    class_names=None names the classes by their label numbers ('0', '1', ...), as many as the
+    largest label needs.
+    """
+    x_train, y_train = as_nhwc(*train, where=f"{where} (train)")
+    pairs = [(x_train, y_train)]
+    if test is not None:
+        x_test, y_test = as_nhwc(*test, where=f"{where} (test)")
+        if x_test.shape[1:] != x_train.shape[1:]:
+            raise DatasetFormatError(
+                f"{where}: test images have shape {x_test.shape[1:]} but train images "
+                f"{x_train.shape[1:]} (H, W, C must match)"
+            )
+        pairs.append((x_test, y_test))
+    top_label = max(int(labels.max()) for _, labels in pairs)
+    names = (
+        class_names
+        if class_names is not None
+        else [str(i) for i in range(top_label + 1)]
+    )
+    if top_label >= len(names):
+        raise DatasetFormatError(
+            f"{where}: label {top_label} out of range for {len(names)} classes"
+        )
+    examples = [array_examples(images, labels) for images, labels in pairs]
+    return Source(
+        class_names=list(names),
+        image_shape=tuple(int(d) for d in x_train.shape[1:]),
+        train=examples[0],
+        test=examples[1] if len(examples) > 1 else None,
+    )

@@ -1,0 +1,281 @@
+"""Building blocks shared by supernet, child and deployed model.
+
+`InvertedResidual` is MobileNetV2's block whose kernel set, expansion and skip are each either
+fixed or searched:
+
+* kernel — a `MetaKernelDepthwiseConv2D`; searched sizes are weighted by a gate, a fixed set of
+  several sizes is a re-parameterizable parallel block (all weights 1);
+* expansion — the expand conv is built at the widest ratio and the first `e·C` channels are kept
+  by a gate-weighted 0/1 mask. The mask is applied in weight space, on the input rows of the
+  projection kernel, so it costs nothing on activations;
+* joint (kernel, expansion) — one gate over pairs; channel `c` then uses the kernel weights
+  `P(k | c active)` and the mask `P(c active)`: exactly the marginals of the pair gate;
+* skip — `y = g_block · block(x) + g_skip · x` (the block with its residual vs identity).
+
+With every gate one-hot the block computes exactly the child block of the chosen options
+(tests/test_blocks.py checks this).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from ednas_tf.latency.base import BlockConfig, hidden_channels
+from ednas_tf.layers.gumbel import GumbelSoftmaxGate
+from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-3
+
+
+def activation_layer(name: str, layer_name: str | None = None) -> tf.keras.layers.Layer:
+    """ReLU or ReLU6 as a standard Keras layer (TIDL maps both)."""
+    if name == "relu6":
+        return tf.keras.layers.ReLU(max_value=6.0, name=layer_name)
+    if name == "relu":
+        return tf.keras.layers.ReLU(name=layer_name)
+    raise ValueError(f"unsupported activation {name!r} (relu, relu6)")
+
+
+def batch_norm(name: str | None = None) -> tf.keras.layers.BatchNormalization:
+    return tf.keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+class ConvBnAct(tf.keras.layers.Layer):
+    """Conv2D (no bias) + BatchNorm + activation: stem and head."""
+
+    def __init__(self, channels: int, kernel: int = 3, stride: int = 1,
+                 activation: str = "relu6", **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.kernel, self.stride, self.activation = channels, kernel, stride, activation
+        self.conv = tf.keras.layers.Conv2D(channels, kernel, strides=stride, padding="same",
+                                           use_bias=False, kernel_initializer="he_normal",
+                                           name="conv")
+        self.bn = batch_norm("bn")
+        self.act = activation_layer(activation, "act")
+
+    def call(self, inputs, training=None):
+        return self.act(self.bn(self.conv(inputs), training=training))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(channels=self.channels, kernel=self.kernel, stride=self.stride,
+                      activation=self.activation)
+        return config
+
+
+class SqueezeSpatial(tf.keras.layers.Layer):
+    """[N, 1, 1, C] -> [N, C] with a plain Squeeze op (Keras Reshape/Flatten emit Shape ops)."""
+
+    def call(self, inputs):
+        return tf.squeeze(inputs, axis=[1, 2])
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape([input_shape[0], input_shape[-1]])
+
+
+class InvertedResidual(tf.keras.layers.Layer):
+    """Inverted-residual block with optionally searched kernel set, expansion and skip.
+
+    Args:
+      channels: output channels.
+      stride: 1 or 2.
+      kernel_sizes: sizes held by the meta-kernel.
+      search_kernel: gate over `kernel_sizes` (else all sizes are summed: a parallel kernel set).
+      expansions: candidate expansion ratios (one value: fixed).
+      search_skip: gated identity (needs stride 1 and equal in/out channels).
+      residual: add the input when shapes allow (MobileNetV2); "noskip" blocks switch it off.
+      joint: one gate over (kernel, expansion) pairs rather than two independent gates.
+      activation: "relu" or "relu6".
+      gate_mode: "soft" or "hard" Gumbel-softmax; seed: seeds this block's gates.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        stride: int = 1,
+        kernel_sizes: Sequence[int] = (3,),
+        search_kernel: bool = False,
+        expansions: Sequence[float] = (6.0,),
+        search_skip: bool = False,
+        residual: bool = True,
+        joint: bool = False,
+        activation: str = "relu6",
+        gate_mode: str = "soft",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.stride = int(stride)
+        self.kernel_sizes = tuple(sorted(int(k) for k in kernel_sizes))
+        self.search_kernel = bool(search_kernel) and len(self.kernel_sizes) > 1
+        self.expansions = tuple(sorted(float(e) for e in expansions))
+        self.search_expansion = len(self.expansions) > 1
+        self.search_skip = bool(search_skip)
+        self.residual = bool(residual)
+        self.joint = bool(joint) and (self.search_kernel or self.search_expansion)
+        self.activation = activation
+        self.gate_mode = gate_mode
+        self.seed = seed
+        if self.search_expansion and min(self.expansions) <= 1:
+            raise ValueError(f"{self.name}: searched expansions must be > 1, got {self.expansions}")
+
+    # ----------------------------------------------------------------------------- construction
+    def _gate(self, options: list[str], suffix: str, offset: int) -> GumbelSoftmaxGate:
+        seed = None if self.seed is None else self.seed * 7 + offset
+        return GumbelSoftmaxGate(len(options), mode=self.gate_mode, seed=seed,
+                                 option_names=options, name=f"{suffix}_gate")
+
+    def build(self, input_shape):
+        self.c_in = int(input_shape[-1])
+        self.in_hw = (int(input_shape[1]), int(input_shape[2]))
+        if self.search_skip and (self.stride != 1 or self.c_in != self.channels):
+            raise ValueError(f"{self.name}: a skippable block needs stride 1 and equal channels "
+                             f"({self.c_in} -> {self.channels}, stride {self.stride})")
+        self.hidden_sizes = [hidden_channels(self.c_in, e) for e in self.expansions]
+        self.hidden = max(self.hidden_sizes)
+        self.has_expand = max(self.expansions) > 1
+
+        k_names = [f"k{k}" for k in self.kernel_sizes]
+        e_names = [f"e{e:g}" for e in self.expansions]
+        self.pair_gate = self.kernel_gate = self.expansion_gate = self.skip_gate = None
+        if self.joint:
+            pairs = [f"{k}_{e}" for k in (k_names if self.search_kernel else ["k"])
+                     for e in (e_names if self.search_expansion else ["e"])]
+            self.pair_gate = self._gate(pairs, "pair", 0)
+        else:
+            if self.search_kernel:
+                self.kernel_gate = self._gate(k_names, "kernel", 1)
+            if self.search_expansion:
+                self.expansion_gate = self._gate(e_names, "expansion", 2)
+        if self.search_skip:
+            self.skip_gate = self._gate(["block", "skip"], "skip", 3)
+
+        if self.has_expand:
+            self.expand = tf.keras.layers.Conv2D(self.hidden, 1, use_bias=False,
+                                                 kernel_initializer="he_normal", name="expand")
+            self.expand_bn = batch_norm("expand_bn")
+            self.expand_act = activation_layer(self.activation, "expand_act")
+        self.depthwise = MetaKernelDepthwiseConv2D(self.kernel_sizes, strides=self.stride,
+                                                   name="depthwise")
+        self.depthwise_bn = batch_norm("depthwise_bn")
+        self.depthwise_act = activation_layer(self.activation, "depthwise_act")
+        self.project = tf.keras.layers.Conv2D(self.channels, 1, use_bias=False,
+                                              kernel_initializer="he_normal", name="project")
+        self.project_bn = batch_norm("project_bn")
+
+        hidden_shape = tf.TensorShape([None, None, None, self.hidden])
+        if self.has_expand:
+            self.expand.build(input_shape)
+            self.expand_bn.build(hidden_shape)
+        self.depthwise.build(hidden_shape)
+        self.depthwise_bn.build(hidden_shape)
+        self.project.build(hidden_shape)
+        self.project_bn.build(tf.TensorShape([None, None, None, self.channels]))
+        # active[j, c] = 1 where channel c exists at expansion j (the first e_j·C channels).
+        self._active = tf.constant(
+            [[1.0 if c < n else 0.0 for c in range(self.hidden)] for n in self.hidden_sizes])
+        for gate in (self.pair_gate, self.kernel_gate, self.expansion_gate, self.skip_gate):
+            if gate is not None:
+                gate.build(None)
+        super().build(input_shape)
+
+    # ------------------------------------------------------------------------------ gate algebra
+    @property
+    def kernel_options(self) -> list[tuple[int, ...]]:
+        """Kernel sets this block can end up with (one per row of `joint_probs`)."""
+        if self.search_kernel:
+            return [(k,) for k in self.kernel_sizes]
+        return [self.kernel_sizes]
+
+    def _joint(self, training) -> tf.Tensor:
+        """P[kernel option, expansion option] — a gate sample in training, else deterministic."""
+        n_k, n_e = len(self.kernel_options), len(self.expansions)
+        if self.pair_gate is not None:
+            return tf.reshape(self.pair_gate.value(training), (n_k, n_e))
+        pk = self.kernel_gate.value(training) if self.kernel_gate is not None else tf.ones((1,))
+        pe = (self.expansion_gate.value(training) if self.expansion_gate is not None
+              else tf.ones((1,)))
+        return pk[:, None] * pe[None, :]
+
+    def joint_probs(self) -> tf.Tensor:
+        """Deterministic P[kernel option, expansion option] (for latency and derivation)."""
+        return self._joint(training=False)
+
+    def skip_prob(self) -> tf.Tensor:
+        if self.skip_gate is None:
+            return tf.constant(0.0)
+        return self.skip_gate.probs()[1]
+
+    def _kernel_weights_and_mask(self, training):
+        """Per-size kernel weights ([K] or [K, C]) and the channel mask ([C] or None)."""
+        if self.joint:
+            joint = self._joint(training)  # [K or 1, E or 1]
+            per_channel = tf.matmul(joint, self._active)  # [K, C]: P(k and c active)
+            mask = tf.reduce_sum(per_channel, axis=0)  # [C]: P(c active)
+            if self.search_kernel:
+                weights = tf.math.divide_no_nan(per_channel, mask[None, :])  # P(k | c active)
+            else:
+                weights = tf.ones((len(self.kernel_sizes),))
+            return weights, (mask if self.search_expansion else None)
+        if self.kernel_gate is not None:
+            weights = self.kernel_gate.value(training)
+        else:
+            weights = tf.ones((len(self.kernel_sizes),))
+        mask = None
+        if self.expansion_gate is not None:
+            mask = tf.linalg.matvec(self._active, self.expansion_gate.value(training),
+                                    transpose_a=True)
+        return weights, mask
+
+    # ----------------------------------------------------------------------------------- forward
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.has_expand:
+            x = self.expand_act(self.expand_bn(self.expand(x), training=training))
+        weights, mask = self._kernel_weights_and_mask(training)
+        x = self.depthwise(x, size_weights=weights)
+        x = self.depthwise_act(self.depthwise_bn(x, training=training))
+        if mask is None:
+            x = self.project(x)
+        else:
+            kernel = self.project.kernel * mask[None, None, :, None]
+            x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
+        x = self.project_bn(x, training=training)
+        if self.residual and self.stride == 1 and self.c_in == self.channels:
+            x = x + inputs
+        if self.skip_gate is not None:
+            g = self.skip_gate.value(training)
+            x = g[0] * x + g[1] * inputs
+        return x
+
+    def compute_output_shape(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        out_h = None if h is None else -(-h // self.stride)
+        out_w = None if w is None else -(-w // self.stride)
+        return tf.TensorShape([input_shape[0], out_h, out_w, self.channels])
+
+    # ------------------------------------------------------------------------------- description
+    def option_configs(self) -> list[list[BlockConfig]]:
+        """BlockConfig of every (kernel option, expansion option) cell of `joint_probs`."""
+        return [[BlockConfig(in_h=self.in_hw[0], in_w=self.in_hw[1], c_in=self.c_in,
+                             c_out=self.channels, stride=self.stride, kernel=kernel,
+                             expansion=e, residual=self.residual)
+                 for e in self.expansions] for kernel in self.kernel_options]
+
+    def gates(self) -> dict[str, GumbelSoftmaxGate]:
+        named = {"pair": self.pair_gate, "kernel": self.kernel_gate,
+                 "expansion": self.expansion_gate, "skip": self.skip_gate}
+        return {k: g for k, g in named.items() if g is not None}
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(channels=self.channels, stride=self.stride,
+                      kernel_sizes=list(self.kernel_sizes), search_kernel=self.search_kernel,
+                      expansions=list(self.expansions), search_skip=self.search_skip,
+                      residual=self.residual, joint=self.joint, activation=self.activation,
+                      gate_mode=self.gate_mode, seed=self.seed)
+        return config

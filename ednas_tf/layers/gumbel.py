@@ -1,0 +1,162 @@
+"""Gumbel-softmax gate: the only place architecture parameters live.
+
+A gate owns the logits of one categorical decision (kernel size, expansion, skip, or a joint
+(kernel, expansion) pair). During search it returns a relaxed sample; for derivation it returns the
+deterministic distribution `softmax(logits)`; for equivalence checks it returns the argmax one-hot.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+ARCH_LOGITS_NAME = "arch_logits"
+_UNIFORM_EPS = 1e-6  # keeps -log(-log U) finite (GDAS resamples on inf; clipping never produces one)
+
+
+class GumbelSoftmaxGate(tf.keras.layers.Layer):
+    """Categorical gate with trainable logits and an annealed temperature.
+
+    Args:
+      num_options: number of choices.
+      mode: "soft" (Gumbel-softmax sample, FBNet) or "hard" (one-hot forward, straight-through
+        gradient of the soft sample, GDAS).
+      inference: what the gate returns when not training: "probs" (softmax of the logits, used to
+        evaluate the supernet) or "argmax" (one-hot of the most likely option: the derived child).
+      seed: seeds the gate's own random stream so a search is reproducible.
+      initial_temperature: starting temperature; the search loop anneals it with `set_temperature`.
+      option_names: labels of the options, for logs and `gates.csv`.
+    """
+
+    def __init__(
+        self,
+        num_options: int,
+        mode: str = "soft",
+        inference: str = "probs",
+        seed: int | None = None,
+        initial_temperature: float = 5.0,
+        option_names: Sequence[str] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_options < 1:
+            raise ValueError(f"num_options must be >= 1, got {num_options}")
+        if mode not in ("soft", "hard"):
+            raise ValueError(f"mode must be 'soft' or 'hard', got {mode!r}")
+        if inference not in ("probs", "argmax"):
+            raise ValueError(f"inference must be 'probs' or 'argmax', got {inference!r}")
+        self.num_options = int(num_options)
+        self.mode = mode
+        self.inference = inference
+        self.seed = seed
+        self.initial_temperature = float(initial_temperature)
+        self.option_names = (
+            [str(n) for n in option_names]
+            if option_names is not None
+            else [str(i) for i in range(num_options)]
+        )
+        if len(self.option_names) != self.num_options:
+            raise ValueError("option_names must have one name per option")
+
+    def build(self, input_shape=None):
+        self.logits = self.add_weight(
+            name=ARCH_LOGITS_NAME,
+            shape=(self.num_options,),
+            initializer="zeros",
+            trainable=True,
+        )
+        self.temperature = self.add_weight(
+            name="temperature",
+            shape=(),
+            initializer=tf.keras.initializers.Constant(self.initial_temperature),
+            trainable=False,
+        )
+        seed = self.seed if self.seed is not None else 0
+        self._generator = tf.random.Generator.from_seed(seed)
+        super().build(input_shape)
+
+    def _ensure_built(self) -> None:
+        if not self.built:
+            self.build(None)
+
+    def probs(self) -> tf.Tensor:
+        """Deterministic distribution over options (used by derive() and expected latency)."""
+        self._ensure_built()
+        return tf.nn.softmax(self.logits)
+
+    def sample(self) -> tf.Tensor:
+        """One relaxed sample: softmax((logits + Gumbel noise) / temperature)."""
+        self._ensure_built()
+        uniform = self._generator.uniform(
+            (self.num_options,), minval=_UNIFORM_EPS, maxval=1.0 - _UNIFORM_EPS
+        )
+        gumbel = -tf.math.log(-tf.math.log(uniform))
+        soft = tf.nn.softmax((self.logits + gumbel) / self.temperature)
+        if self.mode == "soft":
+            return soft
+        hard = tf.one_hot(tf.argmax(soft), self.num_options, dtype=soft.dtype)
+        return hard - tf.stop_gradient(soft) + soft
+
+    def value(self, training=None) -> tf.Tensor:
+        """The gate's weights: a sample when training, else probs or the argmax one-hot."""
+        self._ensure_built()
+        if training:
+            return self.sample()
+        if self.inference == "argmax":
+            return tf.one_hot(tf.argmax(self.logits), self.num_options, dtype=self.logits.dtype)
+        return self.probs()
+
+    def call(self, inputs=None, training=None) -> tf.Tensor:
+        """Keras entry point; `inputs` is ignored (a gate is evaluated for its weights only)."""
+        return self.value(training)
+
+    def set_temperature(self, value: float) -> None:
+        self._ensure_built()
+        self.temperature.assign(value)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            num_options=self.num_options,
+            mode=self.mode,
+            inference=self.inference,
+            seed=self.seed,
+            initial_temperature=self.initial_temperature,
+            option_names=list(self.option_names),
+        )
+        return config
+
+
+def gates_of(model: tf.keras.layers.Layer) -> list[GumbelSoftmaxGate]:
+    """All gates inside a model or layer, in a stable order."""
+    found = [m for m in model.submodules if isinstance(m, GumbelSoftmaxGate)]
+    if isinstance(model, GumbelSoftmaxGate):
+        found.insert(0, model)
+    return found
+
+
+def arch_variables(model: tf.keras.layers.Layer) -> list[tf.Variable]:
+    """The architecture parameters (gate logits): optimised by the α-optimizer only."""
+    return [g.logits for g in gates_of(model) if g.built]
+
+
+def weight_variables(model: tf.keras.Model) -> list[tf.Variable]:
+    """Trainable network weights, i.e. everything trainable that is not a gate logit."""
+    arch_ids = {id(v) for v in arch_variables(model)}
+    return [v for v in model.trainable_variables if id(v) not in arch_ids]
+
+
+def set_temperature(model: tf.keras.layers.Layer, value: float) -> None:
+    for gate in gates_of(model):
+        gate.set_temperature(value)
+
+
+def set_gate_mode(model: tf.keras.layers.Layer, *, mode: str | None = None,
+                  inference: str | None = None) -> None:
+    """Switch every gate between soft/hard sampling or probs/argmax inference."""
+    for gate in gates_of(model):
+        if mode is not None:
+            gate.mode = mode
+        if inference is not None:
+            gate.inference = inference

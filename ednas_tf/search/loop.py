@@ -1,0 +1,179 @@
+"""The circular-feedback search loop.
+
+Each iteration takes one weight step on a training batch, then one architecture step on a held-out
+batch. Weights (SGD + momentum, cosine decay, L2 on conv kernels only) and architecture logits
+(Adam, no weight decay) have separate optimizers and disjoint variable lists, so neither ever
+updates the other's parameters. During warm-up epochs only weights move. Steps are `tf.function`s
+run through a `tf.distribute` strategy; architecture variables are mirrored like any other
+variable, so every replica derives the same architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable
+
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from ednas_tf.latency.expected import ExpectedLatency
+from ednas_tf.layers.gumbel import arch_variables, set_temperature, weight_variables
+from ednas_tf.search.objectives import Objective
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    epochs: int = 10
+    warmup_epochs: int = 2
+    steps_per_epoch: int = 100
+    weight_lr: float = 0.05
+    weight_momentum: float = 0.9
+    weight_decay: float = 4e-5
+    arch_lr: float = 1e-2
+    arch_update_every: int = 1
+    label_smoothing: float = 0.0
+    grad_clip_norm: float = 5.0
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.steps_per_epoch < 1:
+            raise ValueError("epochs and steps_per_epoch must be >= 1")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+
+
+EpochHook = Callable[[int, dict], None]
+
+
+def _decayed_kernels(model: tf.keras.Model) -> list[tf.Variable]:
+    """Conv/depthwise kernels: the only variables that get weight decay (not BN, bias, gates)."""
+    return [v for v in weight_variables(model) if "kernel" in v.name.split("/")[-1]]
+
+
+class SearchLoop:
+    """Alternating weight / architecture optimisation of a supernet."""
+
+    def __init__(self, supernet: tf.keras.Model, expected_latency: ExpectedLatency,
+                 objective: Objective, temperature_schedule, config: SearchConfig,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.model = supernet
+        self.latency = expected_latency
+        self.objective = objective
+        self.schedule = temperature_schedule
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.weight_vars = weight_variables(supernet)
+        self.arch_vars = arch_variables(supernet)
+        self.decayed = _decayed_kernels(supernet)
+        total_steps = config.epochs * config.steps_per_epoch
+        with self.strategy.scope():
+            schedule = tf.keras.optimizers.schedules.CosineDecay(config.weight_lr, total_steps)
+            self.weight_opt = tf.keras.optimizers.SGD(
+                schedule, momentum=config.weight_momentum, nesterov=True,
+                global_clipnorm=config.grad_clip_norm)
+            self.arch_opt = tf.keras.optimizers.Adam(config.arch_lr, beta_1=0.5)
+            self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
+            self.metrics = {name: tf.keras.metrics.Mean(name) for name in
+                            ("loss", "arch_loss", "latency_ms")}
+            self.metrics["acc"] = tf.keras.metrics.SparseCategoricalAccuracy("acc")
+            self.metrics["arch_acc"] = tf.keras.metrics.SparseCategoricalAccuracy("arch_acc")
+        self.loss_fn = tf.keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing,
+            reduction=tf.keras.losses.Reduction.NONE)
+        self._weight_step = tf.function(self._distributed(self._weight_step_fn))
+        self._arch_step = tf.function(self._distributed(self._arch_step_fn))
+
+    # ---------------------------------------------------------------------------------- steps
+    def _distributed(self, step_fn):
+        def run(iterator):
+            self.strategy.run(step_fn, args=next(iterator))
+        return run
+
+    def _ce(self, logits, labels):
+        onehot = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1])
+        return tf.reduce_mean(self.loss_fn(onehot, logits))
+
+    def _weight_step_fn(self, images, labels):
+        replicas = self.strategy.num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            ce = self._ce(logits, labels)
+            l2 = tf.add_n([tf.nn.l2_loss(v) for v in self.decayed]) if self.decayed else 0.0
+            loss = (ce + self.config.weight_decay * l2) / replicas
+        grads = tape.gradient(loss, self.weight_vars)
+        self.weight_opt.apply_gradients(
+            [(g, v) for g, v in zip(grads, self.weight_vars) if g is not None])
+        self.metrics["loss"].update_state(ce)
+        self.metrics["acc"].update_state(labels, logits)
+
+    def _arch_step_fn(self, images, labels):
+        replicas = self.strategy.num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            ce = self._ce(logits, labels)
+            latency = self.latency()
+            loss = self.objective(ce, latency) / replicas
+        grads = tape.gradient(loss, self.arch_vars)
+        self.arch_opt.apply_gradients(
+            [(g, v) for g, v in zip(grads, self.arch_vars) if g is not None])
+        self.metrics["arch_loss"].update_state(loss * replicas)
+        self.metrics["arch_acc"].update_state(labels, logits)
+        self.metrics["latency_ms"].update_state(latency)
+
+    # ---------------------------------------------------------------------------------- epochs
+    def temperature_for(self, epoch: int) -> float:
+        arch_epochs = self.config.epochs - self.config.warmup_epochs
+        return self.schedule(max(0, epoch - self.config.warmup_epochs), max(1, arch_epochs))
+
+    def evaluate(self, dataset: tf.data.Dataset) -> float:
+        """Accuracy of the supernet with deterministic gates (softmax probabilities)."""
+        metric = tf.keras.metrics.SparseCategoricalAccuracy()
+        for images, labels in dataset:
+            metric.update_state(labels, self.model(images, training=False))
+        return float(metric.result())
+
+    def fit(self, train_ds: tf.data.Dataset, arch_ds: tf.data.Dataset,
+            val_ds: tf.data.Dataset | None = None, hooks: Iterable[EpochHook] = (),
+            progress: bool = True) -> list[dict]:
+        """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs."""
+        train_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
+        arch_it = iter(self.strategy.experimental_distribute_dataset(arch_ds.repeat()))
+        history = []
+        cfg = self.config
+        for epoch in range(int(self.epoch.numpy()), cfg.epochs):
+            tau = self.temperature_for(epoch)
+            set_temperature(self.model, tau)
+            warmup = epoch < cfg.warmup_epochs
+            for metric in self.metrics.values():
+                metric.reset_state()
+            bar = tqdm(range(cfg.steps_per_epoch), disable=not progress, leave=True,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}{' warm-up' if warmup else ''}",
+                       dynamic_ncols=True)
+            for step in bar:
+                self._weight_step(train_it)
+                if not warmup and step % cfg.arch_update_every == 0:
+                    self._arch_step(arch_it)
+                if step % 10 == 0 or step == cfg.steps_per_epoch - 1:
+                    bar.set_postfix(self._postfix(tau, warmup), refresh=False)
+            logs = {name: float(m.result()) for name, m in self.metrics.items()}
+            logs.update(epoch=epoch + 1, temperature=tau, warmup=warmup,
+                        expected_latency_ms=float(self.latency()))
+            if val_ds is not None:
+                logs["val_acc"] = self.evaluate(val_ds)
+            self.epoch.assign(epoch + 1)
+            history.append(logs)
+            for hook in hooks:
+                hook(epoch + 1, logs)
+        return history
+
+    def _postfix(self, tau: float, warmup: bool) -> dict:
+        post = {"loss": f"{float(self.metrics['loss'].result()):.3f}",
+                "acc": f"{float(self.metrics['acc'].result()):.3f}"}
+        if not warmup:
+            post["lat_ms"] = f"{float(self.metrics['latency_ms'].result()):.3f}"
+        post["tau"] = f"{tau:.2f}"
+        return post
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """Everything needed to resume: weights, gates (incl. RNG state), optimizers, epoch."""
+        return tf.train.Checkpoint(model=self.model, weight_opt=self.weight_opt,
+                                   arch_opt=self.arch_opt, epoch=self.epoch)

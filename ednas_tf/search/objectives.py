@@ -1,0 +1,58 @@
+"""Search objectives: how cross-entropy and expected latency combine into the architecture loss.
+
+* fbnet:    CE · α · log(LAT)^β (FBNet; α 0.2, β 0.6). We use log(1 + LAT) so that networks under
+            1 ms (common on small inputs) still get a positive, monotone latency factor; for
+            LAT >> 1 ms this is FBNet's form.
+* additive: CE + λ · log(LAT).
+* target:   CE + λ · |LAT / T − 1| (TuNAS' absolute reward): pulls the latency to the target T
+            from either side, so one search lands on a given budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    kind: str
+    alpha: float = 0.2
+    beta: float = 0.6
+    weight: float = 0.1  # λ of the additive and target forms
+    target_ms: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("fbnet", "additive", "target"):
+            raise ValueError(f"unknown objective {self.kind!r} (fbnet, additive, target)")
+        if self.kind == "target" and (self.target_ms is None or self.target_ms <= 0):
+            raise ValueError("the target objective needs target_ms > 0")
+
+    def __call__(self, ce: tf.Tensor, latency_ms: tf.Tensor) -> tf.Tensor:
+        if self.kind == "fbnet":
+            return ce * self.alpha * tf.pow(tf.math.log1p(latency_ms), self.beta)
+        if self.kind == "additive":
+            return ce + self.weight * tf.math.log(latency_ms)
+        return ce + self.weight * tf.abs(latency_ms / self.target_ms - 1.0)
+
+
+def make_objective(kind: str = "auto", *, target_ms: float | None = None,
+                   latency_weight: float | None = None, alpha: float = 0.2,
+                   beta: float = 0.6) -> Objective:
+    """'auto' is the target form when a target is given, else FBNet's."""
+    if kind == "auto":
+        kind = "target" if target_ms else "fbnet"
+    default_weight = 0.5 if kind == "target" else 0.1
+    weight = default_weight if latency_weight is None else latency_weight
+    return Objective(kind=kind, alpha=alpha, beta=beta, weight=weight, target_ms=target_ms)
+
+
+def check_target(target_ms: float | None, bounds: tuple[float, float]) -> None:
+    """Refuses a latency target the search space cannot reach, naming both bounds."""
+    if target_ms is None:
+        return
+    low, high = bounds
+    if not low <= target_ms <= high:
+        raise ValueError(f"target latency {target_ms:.4g} ms is outside what this search space can "
+                         f"reach on this device: [{low:.4g}, {high:.4g}] ms")

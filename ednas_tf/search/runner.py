@@ -1,0 +1,206 @@
+"""The two-step E-DNAS search, end to end, writing its outputs into one directory.
+
+step 1: the kernel sets of the high-resolution early blocks (everything else at a reference
+        setting); derived with `derive_mode` (parallel kernels allowed).
+step 2: early kernels fixed from step 1; one joint (kernel, expansion) gate per remaining block,
+        plus skips.
+
+Outputs (in `output_dir`, and per step in `step1/`, `step2/` when both run): `arch.json`,
+`gates.csv`, `history.json`, TensorBoard logs in `tb/`, checkpoints in `ckpt/` (a re-run resumes).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from ednas_tf.arch import ArchSpec
+from ednas_tf.data import DataSplits, batched
+from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.latency.base import LatencyModel
+from ednas_tf.latency.expected import ExpectedLatency, space_latency_bounds
+from ednas_tf.model import build, searchable_blocks
+from ednas_tf.search.derive import block_probabilities, derive
+from ednas_tf.search.loop import SearchConfig, SearchLoop
+from ednas_tf.search.objectives import Objective, check_target
+from ednas_tf.space import SearchSpace
+
+GATES_CSV_FIELDS = ("step", "epoch", "block", "choice", "option", "prob")
+
+
+@dataclasses.dataclass
+class RunOptions:
+    output_dir: str
+    steps: str = "both"  # "1", "2" or "both"
+    step1_epochs: int | None = None  # default: SearchConfig.epochs
+    batch_size: int = 64
+    derive_mode: str = "parallel"
+    derive_threshold: float = 0.4
+    gate_mode: str = "soft"
+    seed: int = 0
+    progress: bool = True
+    resume: bool = True
+
+    def __post_init__(self):
+        if self.steps not in ("1", "2", "both"):
+            raise ValueError(f"steps must be '1', '2' or 'both', got {self.steps!r}")
+
+
+def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
+    """One row per (block, choice, option) with the current marginal probability."""
+    rows = []
+    for block in searchable_blocks(model):
+        for choice, values in block_probabilities(block).items():
+            options = values.items() if isinstance(values, dict) else [("skip", values)]
+            for option, prob in options:
+                rows.append(dict(step=step, epoch=epoch, block=block.name, choice=choice,
+                                 option=option, prob=prob))
+    return rows
+
+
+def write_gates_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=GATES_CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+class _EpochRecorder:
+    """Epoch hook: gates.csv, history.json, TensorBoard scalars and a checkpoint."""
+
+    def __init__(self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows):
+        self.loop, self.step, self.dir, self.manager = loop, step, step_dir, manager
+        self.rows = list(previous_rows)
+        self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
+        history_path = step_dir / "history.json"
+        self.history = json.loads(history_path.read_text()) if history_path.exists() else []
+
+    def __call__(self, epoch: int, logs: dict) -> None:
+        self.rows.extend(gate_rows(self.loop.model, self.step, epoch))
+        write_gates_csv(self.dir / "gates.csv", self.rows)
+        self.history.append(logs)
+        atomic_write_text(self.dir / "history.json", json.dumps(self.history, indent=2))
+        with self.writer.as_default():
+            for name, value in logs.items():
+                if isinstance(value, float):
+                    tf.summary.scalar(name, value, step=epoch)
+        self.writer.flush()
+        self.manager.save(checkpoint_number=epoch)
+
+
+def _read_gate_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def run_step(step: int, space: SearchSpace, splits: DataSplits, config: SearchConfig,
+             objective: Objective, schedule, latency_model: LatencyModel, opts: RunOptions,
+             step_dir: Path, strategy: tf.distribute.Strategy) -> tuple[ArchSpec, list[dict]]:
+    """Builds the supernet of `space`, searches it, derives and writes its arch.json."""
+    step_dir.mkdir(parents=True, exist_ok=True)
+    tf.keras.utils.set_random_seed(opts.seed + step)
+    with strategy.scope():
+        supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)
+        expected = ExpectedLatency(supernet, space, latency_model)
+        loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
+    checkpoint = loop.checkpoint()
+    manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
+    if opts.resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"step {step}: resumed from {manager.latest_checkpoint}", flush=True)
+    previous = _read_gate_rows(step_dir / "gates.csv") if opts.resume else []
+    recorder = _EpochRecorder(loop, step, step_dir, manager, previous)
+    if not previous:
+        recorder.rows.extend(gate_rows(supernet, step, 0))
+    train = batched(splits.train, opts.batch_size, training=True, seed=opts.seed,
+                    drop_remainder=True)
+    arch = batched(splits.arch, opts.batch_size, training=True, seed=opts.seed + 1,
+                   augment=False, drop_remainder=True)
+    val = batched(splits.val, opts.batch_size * 2, training=False)
+    start = time.time()
+    history = loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
+    provenance = {
+        "step": step,
+        "dataset": splits.name,
+        "epochs": config.epochs,
+        "warmup_epochs": config.warmup_epochs,
+        "steps_per_epoch": config.steps_per_epoch,
+        "batch_size": opts.batch_size,
+        "seed": opts.seed,
+        "objective": dataclasses.asdict(objective),
+        "latency_model": latency_model.name,
+        "search_seconds": round(time.time() - start, 1),
+        "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
+    }
+    derived = derive(supernet, space, latency_model, mode=opts.derive_mode,
+                     threshold=opts.derive_threshold, provenance=provenance)
+    derived.save(step_dir / "arch.json")
+    return derived, recorder.rows
+
+
+def run_search(space: SearchSpace, splits: DataSplits, config: SearchConfig, objective: Objective,
+               schedule, latency_model: LatencyModel, opts: RunOptions,
+               strategy: tf.distribute.Strategy | None = None) -> ArchSpec:
+    """Runs step 1, step 2 or both and writes the final arch.json and gates.csv."""
+    strategy = strategy or tf.distribute.get_strategy()
+    output = Path(opts.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    check_target(objective.target_ms, space_latency_bounds(space, latency_model))
+    both = opts.steps == "both"
+    rows: list[dict[str, Any]] = []
+    fixed_kernels: dict[str, tuple[int, ...]] = {}
+    derived = None
+    step1_probs: dict[str, Any] = {}
+    if opts.steps in ("1", "both"):
+        step1_config = dataclasses.replace(config, epochs=opts.step1_epochs or config.epochs,
+                                           warmup_epochs=min(config.warmup_epochs,
+                                                             opts.step1_epochs or config.epochs))
+        derived, step_rows = run_step(1, space.step_space(1), splits, step1_config, objective,
+                                      schedule, latency_model, opts,
+                                      output / "step1" if both else output, strategy)
+        rows += step_rows
+        step1_probs = derived.gate_probs
+        early = set(space.early_block_names())
+        # step 1 never skips a block, so its derived blocks line up with the space's blocks
+        fixed_kernels = {name: block.kernel for name, block in
+                         zip([b.name for b in space.blocks], derived.blocks) if name in early}
+    if opts.steps in ("2", "both"):
+        derived, step_rows = run_step(2, space.step_space(2, fixed_kernels), splits, config,
+                                      objective, schedule, latency_model, opts,
+                                      output / "step2" if both else output, strategy)
+        rows += step_rows
+    if both:
+        # keep step 1's evidence for the early blocks beside step 2's for the rest
+        derived.gate_probs = {**step1_probs, **derived.gate_probs}
+        derived.save(output / "arch.json")
+        write_gates_csv(output / "gates.csv", rows)
+    return derived
+
+
+def summary_table(arch: ArchSpec) -> str:
+    """A short table of the derived architecture, one line per block."""
+    lines = ["derived architecture:"]
+    lines += [f"{i + 1:>5}  {block.encode()}" for i, block in enumerate(arch.blocks)]
+    if arch.gate_probs:
+        lines.append(f"gate probabilities:  {'block':<8} {'kernel':<24} {'expansion':<24} skip")
+        for name in arch.gate_probs:
+            p = arch.gate_probs[name]
+            kernel = " ".join(f"{k}:{v:.2f}" for k, v in p.get("kernel", {}).items())
+            expansion = " ".join(f"{k}:{v:.2f}" for k, v in p.get("expansion", {}).items())
+            skip = f"{p['skip']:.2f}" if "skip" in p else "-"
+            lines.append(f"{'':<21}{name:<8} {kernel:<24} {expansion:<24} {skip}")
+    latency = arch.predicted_latency_ms
+    lines.append(f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "
+                 f"predicted latency {latency:.4g} ms ({arch.device})" if latency is not None
+                 else "")
+    return "\n".join(lines)

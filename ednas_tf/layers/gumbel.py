@@ -85,17 +85,16 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
         self._ensure_built()
         return tf.nn.softmax(self.logits)
 
-    def sample(self) -> tf.Tensor:
-        """One relaxed sample: softmax((logits + Gumbel noise) / temperature)."""
+    def sample(self, num_samples: int | None = None) -> tf.Tensor:
+        """A relaxed sample softmax((logits + G) / τ), G = −log(−log U); [K] or [num_samples, K]."""
         self._ensure_built()
-        uniform = self._generator.uniform(
-            (self.num_options,), minval=_UNIFORM_EPS, maxval=1.0 - _UNIFORM_EPS
-        )
+        shape = (self.num_options,) if num_samples is None else (num_samples, self.num_options)
+        uniform = self._generator.uniform(shape, minval=_UNIFORM_EPS, maxval=1.0 - _UNIFORM_EPS)
         gumbel = -tf.math.log(-tf.math.log(uniform))
-        soft = tf.nn.softmax((self.logits + gumbel) / self.temperature)
+        soft = tf.nn.softmax((self.logits + gumbel) / self.temperature, axis=-1)
         if self.mode == "soft":
             return soft
-        hard = tf.one_hot(tf.argmax(soft), self.num_options, dtype=soft.dtype)
+        hard = tf.one_hot(tf.argmax(soft, axis=-1), self.num_options, dtype=soft.dtype)
         return hard - tf.stop_gradient(soft) + soft
 
     def value(self, training=None) -> tf.Tensor:

@@ -64,8 +64,9 @@ def derive(supernet: tf.keras.Model, space: SearchSpace, latency_model: LatencyM
     decisions = {b.name: _decide(blocks[b.name], mode, threshold) for b in space.blocks}
     gate_probs = {b.name: block_probabilities(blocks[b.name]) for b in space.blocks
                   if blocks[b.name].gates()}
+    kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
     arch = space.child(decisions, gate_probs=gate_probs,
                        search=dict(provenance or {}, derive_mode=mode,
-                                   derive_threshold=threshold))
+                                   derive_threshold=threshold, source_blocks=kept))
     arch.predicted_latency_ms = round(child_latency(arch, latency_model), 6)
     return arch

@@ -1,0 +1,58 @@
+"""Copy supernet weights into a child: the first e·C channels and the chosen kernel branches.
+
+Used to start a child from its supernet (after deriving) and, in tests, to show that a supernet
+with one-hot gates computes exactly its child.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import tensorflow as tf
+
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual
+
+_BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _copy_bn(src: tf.keras.layers.BatchNormalization, dst: tf.keras.layers.BatchNormalization,
+             channels: int) -> None:
+    for name in _BN_WEIGHTS:
+        getattr(dst, name).assign(getattr(src, name)[:channels])
+
+
+def inherit_block(src: InvertedResidual, dst: InvertedResidual,
+                  kernel_scale: Mapping[int, float] | None = None) -> None:
+    """dst (a child block) takes src's weights; `kernel_scale[k]` scales branch k (default 1)."""
+    if dst.channels != src.channels or dst.stride != src.stride:
+        raise ValueError(f"{dst.name}: shape mismatch with {src.name}")
+    missing = set(dst.kernel_sizes) - set(src.kernel_sizes)
+    if missing:
+        raise ValueError(f"{src.name} has no kernel branch of size {sorted(missing)}")
+    n = dst.hidden
+    if dst.has_expand:
+        if not src.has_expand:
+            raise ValueError(f"{src.name} has no expand conv to inherit")
+        dst.expand.kernel.assign(src.expand.kernel[..., :n])
+        _copy_bn(src.expand_bn, dst.expand_bn, n)
+    for size, kernel in zip(dst.kernel_sizes, dst.depthwise.kernels):
+        source = src.depthwise.kernels[src.kernel_sizes.index(size)]
+        scale = 1.0 if kernel_scale is None else float(kernel_scale.get(size, 1.0))
+        kernel.assign(source[:, :, :n, :] * scale)
+    _copy_bn(src.depthwise_bn, dst.depthwise_bn, n)
+    dst.project.kernel.assign(src.project.kernel[:, :, :n, :])
+    _copy_bn(src.project_bn, dst.project_bn, dst.channels)
+
+
+def inherit_model(supernet: tf.keras.Model, child: tf.keras.Model,
+                  source_blocks: list[str]) -> None:
+    """Copies stem, blocks (child block i <- supernet block source_blocks[i]), head, classifier."""
+    child_blocks = [layer for layer in child.layers if isinstance(layer, InvertedResidual)]
+    if len(child_blocks) != len(source_blocks):
+        raise ValueError(f"{len(child_blocks)} child blocks but {len(source_blocks)} sources")
+    for dst, name in zip(child_blocks, source_blocks):
+        inherit_block(supernet.get_layer(name), dst)
+    for layer in child.layers:
+        if isinstance(layer, ConvBnAct) or layer.name == "classifier":
+            for target, value in zip(layer.weights, supernet.get_layer(layer.name).weights):
+                target.assign(value)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ednas_tf.latency.expected import ExpectedLatency, child_latency, space_latency_bounds
+from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.layers.gumbel import gates_of
+from ednas_tf.model import build
+from ednas_tf.search.derive import derive
+from ednas_tf.search.objectives import check_target, make_objective
+from ednas_tf.space import preset_space
+
+
+@pytest.fixture(scope="module")
+def space():
+    return preset_space("tiny", input_shape=(16, 16, 1), num_classes=4).step_space(2)
+
+
+def test_expected_latency_equals_child_latency_when_one_hot(space):
+    model = build(space, seed=0)
+    rng = np.random.default_rng(0)
+    for gate in gates_of(model):
+        gate.logits.assign(tf.one_hot(rng.integers(gate.num_options), gate.num_options) * 30.0)
+    latency = MacsProxy()
+    expected = float(ExpectedLatency(model, space, latency)())
+    child = derive(model, space, latency, mode="argmax")
+    assert expected == pytest.approx(child_latency(child, latency), rel=1e-5)
+    assert child.predicted_latency_ms == pytest.approx(expected, rel=1e-5)
+
+
+def test_expected_latency_is_differentiable_and_within_bounds(space):
+    model = build(space, seed=0)
+    expected = ExpectedLatency(model, space, MacsProxy())
+    arch_vars = [g.logits for g in gates_of(model)]
+    with tf.GradientTape() as tape:
+        value = expected()
+    grads = tape.gradient(value, arch_vars)
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    low, high = expected.bounds()
+    assert low < float(value) < high
+    assert space_latency_bounds(space, MacsProxy()) == pytest.approx((low, high), rel=1e-6)
+
+
+def test_unreachable_target_is_refused_with_both_bounds(space):
+    low, high = space_latency_bounds(space, MacsProxy())
+    check_target((low + high) / 2, (low, high))
+    for target in (low / 2, high * 2):
+        with pytest.raises(ValueError) as err:
+            check_target(target, (low, high))
+        assert f"{low:.4g}" in str(err.value) and f"{high:.4g}" in str(err.value)
+
+
+def test_objectives():
+    ce, lat = tf.constant(1.0), tf.constant(4.0)
+    assert float(make_objective(target_ms=2.0)(ce, lat)) == pytest.approx(1.0 + 0.5 * 1.0)
+    assert make_objective().kind == "fbnet"
+    fbnet = make_objective("fbnet")
+    assert float(fbnet(ce, lat)) == pytest.approx(0.2 * np.log1p(4.0) ** 0.6)
+    additive = make_objective("additive", latency_weight=0.2)
+    assert float(additive(ce, lat)) == pytest.approx(1.0 + 0.2 * np.log(4.0))
+    with pytest.raises(ValueError):
+        make_objective("target")

@@ -1,0 +1,22 @@
+import math
+
+import pytest
+
+from ednas_tf.search.schedules import make_schedule
+
+
+def test_exponential_is_fbnet():
+    schedule = make_schedule("exponential")
+    assert schedule(0, 10) == 5.0
+    assert schedule(3, 10) == pytest.approx(5.0 * math.exp(-0.045 * 3))
+
+
+def test_linear_is_gdas():
+    schedule = make_schedule("linear")
+    assert schedule(0, 5) == 10.0 and schedule(4, 5) == pytest.approx(0.1)
+    assert schedule(2, 5) == pytest.approx(5.05)
+
+
+def test_unknown_schedule():
+    with pytest.raises(ValueError):
+        make_schedule("cosine")

@@ -1,0 +1,65 @@
+import pytest
+
+from ednas_tf.arch import ConvSpec
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.model import build, searchable_blocks
+from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
+
+
+@pytest.mark.parametrize("preset,shape", [("small", (28, 28, 1)), ("small", (64, 64, 3)),
+                                          ("imagenet", (224, 224, 3)), ("tiny", (32, 32, 1))])
+def test_tda2x_space_has_only_allowed_depthwise_pairs(preset, shape):
+    space = preset_space(preset, input_shape=shape, profile="tda2x")
+    profile = get_profile("tda2x")
+    for block in space.blocks:
+        for option in block.kernel_options:
+            for k in option:
+                assert profile.allows_depthwise(k, block.stride), (block.name, k, block.stride)
+    strided = [b for b in space.blocks if b.stride == 2]
+    assert strided and all(b.kernel_options == [(3,)] for b in strided)
+
+
+def test_host_profile_keeps_strided_large_kernels():
+    space = preset_space("small", input_shape=(32, 32, 3), profile="host")
+    assert any(b.stride == 2 and b.searches_kernel for b in space.blocks)
+
+
+def test_profile_refuses_block_with_nothing_allowed():
+    block = BlockSpace("b", 16, 2, Choice((5, 7)), 6.0)
+    with pytest.raises(ValueError, match="no kernel option"):
+        SearchSpace((32, 32, 3), 10, ConvSpec(3, 16), [block], None, get_profile("tda2x"))
+
+
+def test_profile_refuses_activation():
+    with pytest.raises(ValueError, match="activation"):
+        preset_space("tiny", activation="hswish")
+
+
+def test_step_spaces():
+    space = preset_space("small", input_shape=(28, 28, 1))
+    early = space.early_block_names()
+    assert early and early[0] == "s1b1"
+    step1 = space.step_space(1)
+    for b in step1.blocks:
+        assert not b.searches_expansion and not b.searches_skip
+        assert b.searches_kernel == (b.name in early and len(b.kernel_options) > 1)
+    step2 = space.step_space(2, {"s1b1": (3, 7)})
+    s1b1 = step2.blocks[0]
+    assert s1b1.kernel_options == [(3, 7)] and not s1b1.searches_kernel
+    assert all(b.joint for b in step2.blocks if b.name not in early)
+
+
+def test_one_builder_for_supernet_and_child():
+    space = preset_space("tiny", input_shape=(16, 16, 1), num_classes=3)
+    supernet = build(space)
+    child = build(space.largest_child())
+    assert supernet.output_shape == child.output_shape == (None, 3)
+    assert any(b.gates() for b in searchable_blocks(supernet))
+    assert not any(b.gates() for b in searchable_blocks(child))
+    # the largest child has exactly the supernet's weights shapes except gates and extra kernels
+    assert child.count_params() < supernet.count_params()
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="available"):
+        preset_space("huge")

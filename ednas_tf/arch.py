@@ -99,14 +99,21 @@ class BlockSpec:
         channels = _int_field(parts, "c", field, text)
         stride = _int_field(parts, "s", field, text, default=1)
         _check_unknown(parts, field, text)
-        spec = cls(kernel=kernel, expansion=expansion, channels=channels, stride=stride,
-                   residual=not noskip)
+        spec = cls(
+            kernel=kernel,
+            expansion=expansion,
+            channels=channels,
+            stride=stride,
+            residual=not noskip,
+        )
         spec.validate(field)
         return spec
 
     def validate(self, field: str) -> None:
         if not self.kernel or any(k < 1 or k % 2 == 0 for k in self.kernel):
-            raise ArchSpecError(f"{field}: kernel sizes must be odd positive ints, got {self.kernel}")
+            raise ArchSpecError(
+                f"{field}: kernel sizes must be odd positive ints, got {self.kernel}"
+            )
         if len(set(self.kernel)) != len(self.kernel):
             raise ArchSpecError(f"{field}: repeated kernel size in {self.kernel}")
         if not self.expansion >= 1:
@@ -141,8 +148,9 @@ def _split(text: Any, field: str, kind: str) -> dict[str, str]:
     return parts
 
 
-def _int_field(parts: dict[str, str], key: str, field: str, text: str,
-               default: int | None = None) -> int:
+def _int_field(
+    parts: dict[str, str], key: str, field: str, text: str, default: int | None = None
+) -> int:
     value = parts.pop(key, None)
     if value is None:
         if default is None:
@@ -176,11 +184,15 @@ class ArchSpec:
 
     def validate(self) -> None:
         if len(self.input_shape) != 3 or any(int(d) < 1 for d in self.input_shape):
-            raise ArchSpecError(f"input_shape: expected [H, W, C] > 0, got {list(self.input_shape)}")
+            raise ArchSpecError(
+                f"input_shape: expected [H, W, C] > 0, got {list(self.input_shape)}"
+            )
         if self.num_classes < 2:
             raise ArchSpecError(f"num_classes: must be >= 2, got {self.num_classes}")
         if self.activation not in ACTIVATIONS:
-            raise ArchSpecError(f"activation: must be one of {ACTIVATIONS}, got {self.activation!r}")
+            raise ArchSpecError(
+                f"activation: must be one of {ACTIVATIONS}, got {self.activation!r}"
+            )
         if not self.blocks:
             raise ArchSpecError("blocks: an architecture needs at least one block")
         self.stem.validate("stem")

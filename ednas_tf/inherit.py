@@ -6,7 +6,7 @@ with one-hot gates computes exactly its child.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import tensorflow as tf
 
@@ -15,14 +15,16 @@ from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual
 _BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
-def _copy_bn(src: tf.keras.layers.BatchNormalization, dst: tf.keras.layers.BatchNormalization,
-             channels: int) -> None:
+def _copy_bn(
+    src: tf.keras.layers.BatchNormalization, dst: tf.keras.layers.BatchNormalization, channels: int
+) -> None:
     for name in _BN_WEIGHTS:
         getattr(dst, name).assign(getattr(src, name)[:channels])
 
 
-def inherit_block(src: InvertedResidual, dst: InvertedResidual,
-                  kernel_scale: Mapping[int, float] | None = None) -> None:
+def inherit_block(
+    src: InvertedResidual, dst: InvertedResidual, kernel_scale: Mapping[int, float] | None = None
+) -> None:
     """dst (a child block) takes src's weights; `kernel_scale[k]` scales branch k (default 1)."""
     if dst.channels != src.channels or dst.stride != src.stride:
         raise ValueError(f"{dst.name}: shape mismatch with {src.name}")
@@ -44,8 +46,9 @@ def inherit_block(src: InvertedResidual, dst: InvertedResidual,
     _copy_bn(src.project_bn, dst.project_bn, dst.channels)
 
 
-def inherit_model(supernet: tf.keras.Model, child: tf.keras.Model,
-                  source_blocks: list[str]) -> None:
+def inherit_model(
+    supernet: tf.keras.Model, child: tf.keras.Model, source_blocks: list[str]
+) -> None:
     """Copies stem, blocks (child block i <- supernet block source_blocks[i]), head, classifier."""
     child_blocks = [layer for layer in child.layers if isinstance(layer, InvertedResidual)]
     if len(child_blocks) != len(source_blocks):

@@ -20,18 +20,21 @@ CUSTOM_OBJECTS: dict[str, type] = {}
 def _register_custom_objects() -> dict[str, type]:
     from ednas_tf.layers import gumbel, meta_kernel
 
-    CUSTOM_OBJECTS.update({
-        "ConvBnAct": ConvBnAct,
-        "InvertedResidual": InvertedResidual,
-        "SqueezeSpatial": SqueezeSpatial,
-        "GumbelSoftmaxGate": gumbel.GumbelSoftmaxGate,
-        "MetaKernelDepthwiseConv2D": meta_kernel.MetaKernelDepthwiseConv2D,
-    })
+    CUSTOM_OBJECTS.update(
+        {
+            "ConvBnAct": ConvBnAct,
+            "InvertedResidual": InvertedResidual,
+            "SqueezeSpatial": SqueezeSpatial,
+            "GumbelSoftmaxGate": gumbel.GumbelSoftmaxGate,
+            "MetaKernelDepthwiseConv2D": meta_kernel.MetaKernelDepthwiseConv2D,
+        }
+    )
     return CUSTOM_OBJECTS
 
 
-def _block_layer(block: BlockSpace, activation: str, gate_mode: str,
-                 seed: int | None) -> InvertedResidual:
+def _block_layer(
+    block: BlockSpace, activation: str, gate_mode: str, seed: int | None
+) -> InvertedResidual:
     kernel_sizes = sorted({k for option in block.kernel_options for k in option})
     return InvertedResidual(
         channels=block.channels,
@@ -53,8 +56,13 @@ def _conv_layer(spec: ConvSpec, activation: str, name: str) -> ConvBnAct:
     return ConvBnAct(spec.channels, spec.kernel, spec.stride, activation, name=name)
 
 
-def build(source: SearchSpace | ArchSpec, *, gate_mode: str = "soft", seed: int | None = None,
-          name: str | None = None) -> tf.keras.Model:
+def build(
+    source: SearchSpace | ArchSpec,
+    *,
+    gate_mode: str = "soft",
+    seed: int | None = None,
+    name: str | None = None,
+) -> tf.keras.Model:
     """Builds the supernet of a SearchSpace or the child of an ArchSpec (same code path).
 
     gate_mode: "soft" or "hard" Gumbel-softmax for the supernet's gates.

@@ -8,7 +8,8 @@ resolved, the child (`ArchSpec`) — see `ednas_tf.model.build`. A space is alwa
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec
 from ednas_tf.latency.profiles import DeviceProfile, get_profile
@@ -79,8 +80,12 @@ class BlockSpace:
     def is_searchable(self) -> bool:
         return self.searches_kernel or self.searches_expansion or self.searches_skip
 
-    def fixed(self, kernel: Sequence[int] | None = None, expansion: float | None = None,
-              skip: bool = False) -> "BlockSpace":
+    def fixed(
+        self,
+        kernel: Sequence[int] | None = None,
+        expansion: float | None = None,
+        skip: bool = False,
+    ) -> "BlockSpace":
         """A copy with the given decisions made (None: keep the current value/choice)."""
         return dataclasses.replace(
             self,
@@ -91,15 +96,23 @@ class BlockSpace:
 
     @classmethod
     def from_spec(cls, spec: BlockSpec, name: str) -> "BlockSpace":
-        return cls(name=name, channels=spec.channels, stride=spec.stride, kernel=spec.kernel,
-                   expansion=spec.expansion, skip=False, residual=spec.residual)
+        return cls(
+            name=name,
+            channels=spec.channels,
+            stride=spec.stride,
+            kernel=spec.kernel,
+            expansion=spec.expansion,
+            skip=False,
+            residual=spec.residual,
+        )
 
     def validate(self) -> None:
         for e in self.expansion_options:
             if e < 1 or (self.searches_expansion and e <= 1):
                 raise ValueError(
                     f"{self.name}: searched expansions must be > 1 (e1 means no expand conv), "
-                    f"got {self.expansion_options}")
+                    f"got {self.expansion_options}"
+                )
         for option in self.kernel_options:
             if any(k % 2 == 0 or k < 1 for k in option):
                 raise ValueError(f"{self.name}: kernel sizes must be odd, got {option}")
@@ -155,8 +168,12 @@ class SearchSpace:
     def replace_blocks(self, blocks: list[BlockSpace]) -> "SearchSpace":
         return dataclasses.replace(self, blocks=blocks)
 
-    def step_space(self, step: int, fixed_kernels: dict[str, tuple[int, ...]] | None = None,
-                   default_kernel: int = 3) -> "SearchSpace":
+    def step_space(
+        self,
+        step: int,
+        fixed_kernels: dict[str, tuple[int, ...]] | None = None,
+        default_kernel: int = 3,
+    ) -> "SearchSpace":
         """The space searched in step 1 or step 2 of the two-step E-DNAS search.
 
         Step 1 searches only the kernel sets of the early (high-resolution) blocks; every other
@@ -183,28 +200,50 @@ class SearchSpace:
         return self.replace_blocks(blocks)
 
     def child(self, decisions: dict[str, dict[str, Any]], **arch_fields) -> ArchSpec:
-        """Resolves every choice: decisions[name] = {"kernel": (..), "expansion": e, "skip": bool}."""
+        """Resolves every choice; decisions[name] holds "kernel", "expansion" and "skip"."""
         blocks = []
         for b in self.blocks:
             d = decisions.get(b.name, {})
             if d.get("skip", False):
                 continue
             kernel = d.get("kernel", b.kernel_options[0] if not b.searches_kernel else None)
-            expansion = d.get("expansion",
-                              b.expansion_options[0] if not b.searches_expansion else None)
+            expansion = d.get(
+                "expansion", b.expansion_options[0] if not b.searches_expansion else None
+            )
             if kernel is None or expansion is None:
                 raise ValueError(f"{b.name}: no decision for a searched choice")
-            blocks.append(BlockSpec(kernel=tuple(sorted(kernel)), expansion=float(expansion),
-                                    channels=b.channels, stride=b.stride, residual=b.residual))
-        return ArchSpec(input_shape=tuple(self.input_shape), num_classes=self.num_classes,
-                        stem=self.stem, blocks=blocks, head=self.head,
-                        activation=self.activation, device=self.profile.name, **arch_fields)
+            blocks.append(
+                BlockSpec(
+                    kernel=tuple(sorted(kernel)),
+                    expansion=float(expansion),
+                    channels=b.channels,
+                    stride=b.stride,
+                    residual=b.residual,
+                )
+            )
+        return ArchSpec(
+            input_shape=tuple(self.input_shape),
+            num_classes=self.num_classes,
+            stem=self.stem,
+            blocks=blocks,
+            head=self.head,
+            activation=self.activation,
+            device=self.profile.name,
+            **arch_fields,
+        )
 
     def largest_child(self) -> ArchSpec:
         """Every block at its largest kernel and expansion: the supernet's cost reference."""
-        return self.child({b.name: {"kernel": (max(max(o) for o in b.kernel_options),),
-                                    "expansion": max(b.expansion_options), "skip": False}
-                           for b in self.blocks})
+        return self.child(
+            {
+                b.name: {
+                    "kernel": (max(max(o) for o in b.kernel_options),),
+                    "expansion": max(b.expansion_options),
+                    "skip": False,
+                }
+                for b in self.blocks
+            }
+        )
 
 
 def _round_channels(channels: float, divisor: int = 8) -> int:
@@ -215,8 +254,9 @@ def _round_channels(channels: float, divisor: int = 8) -> int:
     return rounded
 
 
-def _stages_to_blocks(stages: Sequence[StageDef], kernels: Sequence[int], width: float,
-                      search_skip: bool) -> list[BlockSpace]:
+def _stages_to_blocks(
+    stages: Sequence[StageDef], kernels: Sequence[int], width: float, search_skip: bool
+) -> list[BlockSpace]:
     blocks = []
     in_channels = None
     for s, stage in enumerate(stages, start=1):
@@ -224,14 +264,16 @@ def _stages_to_blocks(stages: Sequence[StageDef], kernels: Sequence[int], width:
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
             can_skip = search_skip and stride == 1 and in_channels == channels
-            blocks.append(BlockSpace(
-                name=f"s{s}b{r + 1}",
-                channels=channels,
-                stride=stride,
-                kernel=Choice(tuple(kernels), name="kernel"),
-                expansion=stage.expansion,
-                skip=Choice((False, True), name="skip") if can_skip else False,
-            ))
+            blocks.append(
+                BlockSpace(
+                    name=f"s{s}b{r + 1}",
+                    channels=channels,
+                    stride=stride,
+                    kernel=Choice(tuple(kernels), name="kernel"),
+                    expansion=stage.expansion,
+                    skip=Choice((False, True), name="skip") if can_skip else False,
+                )
+            )
             in_channels = channels
     return blocks
 
@@ -242,34 +284,53 @@ _EXPANSIONS = Choice((3.0, 4.0, 6.0), name="expansion")
 # the early strides are 1 (the CIFAR variant) so the network still has spatial extent to search.
 PRESET_STAGES: dict[str, tuple[int, tuple[StageDef, ...], int | None]] = {
     # name: (stem stride, stages, head channels)
-    "small": (1, (
-        StageDef(16, 1, 1, 1.0),
-        StageDef(24, 2, 2, _EXPANSIONS),
-        StageDef(32, 3, 2, _EXPANSIONS),
-        StageDef(64, 3, 2, _EXPANSIONS),
-        StageDef(96, 2, 1, _EXPANSIONS),
-    ), 320),
-    "tiny": (1, (
-        StageDef(8, 1, 1, 1.0),
-        StageDef(16, 2, 2, _EXPANSIONS),
-        StageDef(24, 2, 2, _EXPANSIONS),
-    ), None),
-    "imagenet": (2, (
-        StageDef(16, 1, 1, 1.0),
-        StageDef(24, 2, 2, _EXPANSIONS),
-        StageDef(32, 3, 2, _EXPANSIONS),
-        StageDef(64, 4, 2, _EXPANSIONS),
-        StageDef(96, 3, 1, _EXPANSIONS),
-        StageDef(160, 3, 2, _EXPANSIONS),
-        StageDef(320, 1, 1, _EXPANSIONS),
-    ), 1280),
+    "small": (
+        1,
+        (
+            StageDef(16, 1, 1, 1.0),
+            StageDef(24, 2, 2, _EXPANSIONS),
+            StageDef(32, 3, 2, _EXPANSIONS),
+            StageDef(64, 3, 2, _EXPANSIONS),
+            StageDef(96, 2, 1, _EXPANSIONS),
+        ),
+        320,
+    ),
+    "tiny": (
+        1,
+        (
+            StageDef(8, 1, 1, 1.0),
+            StageDef(16, 2, 2, _EXPANSIONS),
+            StageDef(24, 2, 2, _EXPANSIONS),
+        ),
+        None,
+    ),
+    "imagenet": (
+        2,
+        (
+            StageDef(16, 1, 1, 1.0),
+            StageDef(24, 2, 2, _EXPANSIONS),
+            StageDef(32, 3, 2, _EXPANSIONS),
+            StageDef(64, 4, 2, _EXPANSIONS),
+            StageDef(96, 3, 1, _EXPANSIONS),
+            StageDef(160, 3, 2, _EXPANSIONS),
+            StageDef(320, 1, 1, _EXPANSIONS),
+        ),
+        1280,
+    ),
 }
 
 
-def preset_space(preset: str = "small", *, input_shape: Sequence[int] = (32, 32, 3),
-                 num_classes: int = 10, profile: str | DeviceProfile = "tda2x",
-                 width: float = 1.0, kernels: Sequence[int] = (3, 5, 7), search_skip: bool = True,
-                 activation: str = "relu6") -> SearchSpace:
+def preset_space(
+    preset: str = "small",
+    *,
+    input_shape: Sequence[int] = (32, 32, 3),
+    num_classes: int = 10,
+    profile: str | DeviceProfile = "tda2x",
+    width: float = 1.0,
+    kernels: Sequence[int] = (3, 5, 7),
+    search_skip: bool = True,
+    activation: str = "relu6",
+) -> SearchSpace:
     """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px) or 'imagenet' (224 px)."""
     if preset not in PRESET_STAGES:
         raise ValueError(f"unknown preset {preset!r}; available: {sorted(PRESET_STAGES)}")
@@ -277,15 +338,19 @@ def preset_space(preset: str = "small", *, input_shape: Sequence[int] = (32, 32,
         raise ValueError(f"width must be > 0, got {width}")
     stem_stride, stages, head_channels = PRESET_STAGES[preset]
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    stem_channels = _round_channels(32 * width) if preset == "imagenet" else _round_channels(
-        stages[0].channels * width * 2)
+    stem_channels = (
+        _round_channels(32 * width)
+        if preset == "imagenet"
+        else _round_channels(stages[0].channels * width * 2)
+    )
     return SearchSpace(
         input_shape=tuple(int(d) for d in input_shape),
         num_classes=num_classes,
         stem=ConvSpec(kernel=3, channels=stem_channels, stride=stem_stride),
         blocks=_stages_to_blocks(stages, kernels, width, search_skip),
         head=ConvSpec(kernel=1, channels=_round_channels(head_channels * max(width, 1.0)))
-        if head_channels else None,
+        if head_channels
+        else None,
         profile=profile,
         activation=activation,
     )

@@ -21,64 +21,106 @@ from ednas_tf.space import PRESET_STAGES  # noqa: E402
 
 FLAGS = flags.FLAGS
 # data
-flags.DEFINE_string("dataset", "fashion_mnist",
-                    f"Dataset: one of {available_datasets()} (or tfds:<name>).")
-flags.DEFINE_string("data_dir", None, "Where the dataset lives (folder, .npz file or TFDS dir); "
-                    "default: the dataset's usual places.")
+flags.DEFINE_string(
+    "dataset", "fashion_mnist", f"Dataset: one of {available_datasets()} (or tfds:<name>)."
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Where the dataset lives (folder, .npz file or TFDS dir); default: the dataset's usual places.",
+)
 flags.DEFINE_integer("image_size", None, "Resize images to SIZE x SIZE (default: native size).")
 flags.DEFINE_integer("limit", None, "Use at most this many training (and test) examples.")
-flags.DEFINE_float("arch_fraction", 0.2, "Share of the training data held out for architecture "
-                   "steps (FBNet: 0.2).")
+flags.DEFINE_float(
+    "arch_fraction", 0.2, "Share of the training data held out for architecture steps (FBNet: 0.2)."
+)
 flags.DEFINE_float("val_fraction", 0.1, "Share of the training data held out for validation.")
 # space
-flags.DEFINE_enum("space", "small", sorted(PRESET_STAGES), "Search-space preset: tiny (tests), "
-                  "small (28-64 px inputs), imagenet (224 px).")
+flags.DEFINE_enum(
+    "space",
+    "small",
+    sorted(PRESET_STAGES),
+    "Search-space preset: tiny (tests), small (28-64 px inputs), imagenet (224 px).",
+)
 flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.")
-flags.DEFINE_string("device", "tda2x", f"Device profile: one of {available_profiles()}; it "
-                    "restricts the space and provides the latency model.")
+flags.DEFINE_string(
+    "device",
+    "tda2x",
+    f"Device profile: one of {available_profiles()}; it "
+    "restricts the space and provides the latency model.",
+)
 flags.DEFINE_enum("activation", "relu6", ["relu", "relu6"], "Activation of every layer.")
 flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.")
 # schedule
-flags.DEFINE_enum("steps", "both", ["1", "2", "both"], "Search step 1 (early kernel sets), "
-                  "step 2 (joint kernel/expansion pairs of the rest) or both in sequence.")
+flags.DEFINE_enum(
+    "steps",
+    "both",
+    ["1", "2", "both"],
+    "Search step 1 (early kernel sets), "
+    "step 2 (joint kernel/expansion pairs of the rest) or both in sequence.",
+)
 flags.DEFINE_integer("epochs", 10, "Epochs of step 2 (and of step 1 unless --step1_epochs).")
 flags.DEFINE_integer("step1_epochs", None, "Epochs of step 1 (default: --epochs).")
-flags.DEFINE_integer("warmup_epochs", 2, "Epochs at the start of each step that train weights "
-                     "only.")
-flags.DEFINE_integer("steps_per_epoch", None, "Iterations per epoch (default: one pass over the "
-                     "weight split).")
+flags.DEFINE_integer(
+    "warmup_epochs", 2, "Epochs at the start of each step that train weights only."
+)
+flags.DEFINE_integer(
+    "steps_per_epoch", None, "Iterations per epoch (default: one pass over the weight split)."
+)
 flags.DEFINE_integer("batch_size", 64, "Global batch size of weight and architecture steps.")
 flags.DEFINE_float("weight_lr", 0.05, "Initial learning rate of the weights (SGD, cosine).")
 flags.DEFINE_float("weight_decay", 4e-5, "L2 on conv kernels (not BN, biases or gates).")
 flags.DEFINE_float("arch_lr", 0.01, "Learning rate of the architecture logits (Adam).")
 flags.DEFINE_integer("arch_update_every", 1, "One architecture step every N weight steps.")
-flags.DEFINE_enum("temperature_schedule", "exponential", ["exponential", "linear"],
-                  "Gumbel temperature: FBNet exponential or GDAS linear.")
-flags.DEFINE_float("temperature_init", None, "Initial temperature (default 5 exponential, "
-                   "10 linear).")
-flags.DEFINE_float("temperature_decay", None, "Per-epoch decay of the exponential schedule "
-                   "(default 0.045).")
-flags.DEFINE_float("temperature_final", None, "Final temperature of the linear schedule "
-                   "(default 0.1).")
-flags.DEFINE_enum("gate_mode", "soft", ["soft", "hard"], "Gumbel-softmax (soft) or "
-                  "straight-through one-hot (hard).")
+flags.DEFINE_enum(
+    "temperature_schedule",
+    "exponential",
+    ["exponential", "linear"],
+    "Gumbel temperature: FBNet exponential or GDAS linear.",
+)
+flags.DEFINE_float(
+    "temperature_init", None, "Initial temperature (default 5 exponential, 10 linear)."
+)
+flags.DEFINE_float(
+    "temperature_decay", None, "Per-epoch decay of the exponential schedule (default 0.045)."
+)
+flags.DEFINE_float(
+    "temperature_final", None, "Final temperature of the linear schedule (default 0.1)."
+)
+flags.DEFINE_enum(
+    "gate_mode",
+    "soft",
+    ["soft", "hard"],
+    "Gumbel-softmax (soft) or straight-through one-hot (hard).",
+)
 # objective
-flags.DEFINE_enum("objective", "auto", ["auto", "fbnet", "additive", "target"],
-                  "Architecture loss; auto = target when --target_latency_ms is set, else fbnet.")
+flags.DEFINE_enum(
+    "objective",
+    "auto",
+    ["auto", "fbnet", "additive", "target"],
+    "Architecture loss; auto = target when --target_latency_ms is set, else fbnet.",
+)
 flags.DEFINE_float("target_latency_ms", None, "Latency target (ms) on the device.")
-flags.DEFINE_float("latency_weight", None, "λ of the additive/target objectives (default 0.1 / "
-                   "0.5).")
+flags.DEFINE_float(
+    "latency_weight", None, "λ of the additive/target objectives (default 0.1 / 0.5)."
+)
 flags.DEFINE_float("fbnet_alpha", 0.2, "α of the FBNet objective.")
 flags.DEFINE_float("fbnet_beta", 0.6, "β of the FBNet objective.")
 # derivation and run
-flags.DEFINE_enum("derive_mode", "parallel", ["argmax", "parallel"], "argmax: one kernel per "
-                  "block; parallel: keep every kernel size above --derive_threshold.")
-flags.DEFINE_float("derive_threshold", 0.4, "Probability a kernel size needs to stay in a "
-                   "parallel kernel set.")
+flags.DEFINE_enum(
+    "derive_mode",
+    "parallel",
+    ["argmax", "parallel"],
+    "argmax: one kernel per block; parallel: keep every kernel size above --derive_threshold.",
+)
+flags.DEFINE_float(
+    "derive_threshold", 0.4, "Probability a kernel size needs to stay in a parallel kernel set."
+)
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and Gumbel sampling.")
-flags.DEFINE_bool("deterministic", True, "Deterministic TF ops: the same seed gives the same "
-                  "arch.json.")
+flags.DEFINE_bool(
+    "deterministic", True, "Deterministic TF ops: the same seed gives the same arch.json."
+)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
@@ -99,42 +141,84 @@ def main(argv):
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(FLAGS.seed)
-    strategy = (tf.distribute.MirroredStrategy() if FLAGS.strategy == "mirrored"
-                else tf.distribute.get_strategy())
+    strategy = (
+        tf.distribute.MirroredStrategy()
+        if FLAGS.strategy == "mirrored"
+        else tf.distribute.get_strategy()
+    )
 
-    splits = load_splits(FLAGS.dataset, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
-                         arch_fraction=FLAGS.arch_fraction, val_fraction=FLAGS.val_fraction,
-                         limit=FLAGS.limit, seed=FLAGS.seed)
-    print(f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
-          f"splits {splits.sizes}", flush=True)
+    splits = load_splits(
+        FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        arch_fraction=FLAGS.arch_fraction,
+        val_fraction=FLAGS.val_fraction,
+        limit=FLAGS.limit,
+        seed=FLAGS.seed,
+    )
+    print(
+        f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
+        f"splits {splits.sizes}",
+        flush=True,
+    )
     profile = get_profile(FLAGS.device)
-    space = preset_space(FLAGS.space, input_shape=splits.input_shape,
-                         num_classes=splits.num_classes, profile=profile, width=FLAGS.width,
-                         search_skip=FLAGS.search_skip, activation=FLAGS.activation)
+    space = preset_space(
+        FLAGS.space,
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=profile,
+        width=FLAGS.width,
+        search_skip=FLAGS.search_skip,
+        activation=FLAGS.activation,
+    )
     steps_per_epoch = FLAGS.steps_per_epoch or max(1, splits.sizes["train"] // FLAGS.batch_size)
-    config = SearchConfig(epochs=FLAGS.epochs, warmup_epochs=FLAGS.warmup_epochs,
-                          steps_per_epoch=steps_per_epoch, weight_lr=FLAGS.weight_lr,
-                          weight_decay=FLAGS.weight_decay, arch_lr=FLAGS.arch_lr,
-                          arch_update_every=FLAGS.arch_update_every)
-    objective = make_objective(FLAGS.objective, target_ms=FLAGS.target_latency_ms,
-                               latency_weight=FLAGS.latency_weight, alpha=FLAGS.fbnet_alpha,
-                               beta=FLAGS.fbnet_beta)
-    schedule = make_schedule(FLAGS.temperature_schedule, FLAGS.temperature_init,
-                             FLAGS.temperature_decay, FLAGS.temperature_final)
-    opts = RunOptions(output_dir=FLAGS.output_dir, steps=FLAGS.steps,
-                      step1_epochs=FLAGS.step1_epochs, batch_size=FLAGS.batch_size,
-                      derive_mode=FLAGS.derive_mode, derive_threshold=FLAGS.derive_threshold,
-                      gate_mode=FLAGS.gate_mode, seed=FLAGS.seed, progress=FLAGS.progress)
+    config = SearchConfig(
+        epochs=FLAGS.epochs,
+        warmup_epochs=FLAGS.warmup_epochs,
+        steps_per_epoch=steps_per_epoch,
+        weight_lr=FLAGS.weight_lr,
+        weight_decay=FLAGS.weight_decay,
+        arch_lr=FLAGS.arch_lr,
+        arch_update_every=FLAGS.arch_update_every,
+    )
+    objective = make_objective(
+        FLAGS.objective,
+        target_ms=FLAGS.target_latency_ms,
+        latency_weight=FLAGS.latency_weight,
+        alpha=FLAGS.fbnet_alpha,
+        beta=FLAGS.fbnet_beta,
+    )
+    schedule = make_schedule(
+        FLAGS.temperature_schedule,
+        FLAGS.temperature_init,
+        FLAGS.temperature_decay,
+        FLAGS.temperature_final,
+    )
+    opts = RunOptions(
+        output_dir=FLAGS.output_dir,
+        steps=FLAGS.steps,
+        step1_epochs=FLAGS.step1_epochs,
+        batch_size=FLAGS.batch_size,
+        derive_mode=FLAGS.derive_mode,
+        derive_threshold=FLAGS.derive_threshold,
+        gate_mode=FLAGS.gate_mode,
+        seed=FLAGS.seed,
+        progress=FLAGS.progress,
+    )
     start = time.time()
     try:
-        arch = run_search(space, splits, config, objective, schedule, profile.latency(), opts,
-                          strategy)
+        arch = run_search(
+            space, splits, config, objective, schedule, profile.latency(), opts, strategy
+        )
     except ValueError as err:  # bad flags / unreachable target: a message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(summary_table(arch))
-    print(f"search took {time.time() - start:.0f} s; outputs in {FLAGS.output_dir}: arch.json, "
-          f"gates.csv, history.json, tb/ (TensorBoard), ckpt/", flush=True)
+    print(
+        f"search took {time.time() - start:.0f} s; outputs in {FLAGS.output_dir}: arch.json, "
+        f"gates.csv, history.json, tb/ (TensorBoard), ckpt/",
+        flush=True,
+    )
     return 0
 
 

@@ -34,8 +34,15 @@ def _child(kernel, expansion, channels=8, stride=1):
 @pytest.mark.parametrize("k_index,e_index", [(0, 0), (1, 2), (2, 1)])
 def test_one_hot_gates_give_the_child_exactly(joint, k_index, e_index):
     sizes, expansions = (3, 5, 7), (3.0, 4.0, 6.0)
-    supernet = InvertedResidual(8, 1, kernel_sizes=sizes, search_kernel=True,
-                                expansions=expansions, search_skip=True, joint=joint)
+    supernet = InvertedResidual(
+        8,
+        1,
+        kernel_sizes=sizes,
+        search_kernel=True,
+        expansions=expansions,
+        search_skip=True,
+        joint=joint,
+    )
     x = _input()
     supernet(x)
     _randomise_bn(supernet)
@@ -64,8 +71,15 @@ def test_fixed_parallel_kernel_set_and_stride():
 
 
 def test_gradients_reach_gates_in_training():
-    block = InvertedResidual(8, 1, kernel_sizes=(3, 5, 7), search_kernel=True,
-                             expansions=(3.0, 6.0), search_skip=True, joint=True)
+    block = InvertedResidual(
+        8,
+        1,
+        kernel_sizes=(3, 5, 7),
+        search_kernel=True,
+        expansions=(3.0, 6.0),
+        search_skip=True,
+        joint=True,
+    )
     x = _input()
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.square(block(x, training=True)))
@@ -75,8 +89,9 @@ def test_gradients_reach_gates_in_training():
 
 
 def test_joint_probabilities_are_a_distribution():
-    block = InvertedResidual(8, 1, kernel_sizes=(3, 5), search_kernel=True,
-                             expansions=(3.0, 6.0), joint=True)
+    block = InvertedResidual(
+        8, 1, kernel_sizes=(3, 5), search_kernel=True, expansions=(3.0, 6.0), joint=True
+    )
     block(_input())
     probs = block.joint_probs().numpy()
     assert probs.shape == (2, 2) and abs(probs.sum() - 1) < 1e-6

@@ -11,15 +11,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--dataset=synthetic", "--space=tiny", "--image_size=16", "--limit=600",
-        "--epochs=2", "--warmup_epochs=1", "--steps_per_epoch=6", "--batch_size=16",
-        "--progress=false"]
+TINY = [
+    "--dataset=synthetic",
+    "--space=tiny",
+    "--image_size=16",
+    "--limit=600",
+    "--epochs=2",
+    "--warmup_epochs=1",
+    "--steps_per_epoch=6",
+    "--batch_size=16",
+    "--progress=false",
+]
 
 
 def _run(args, timeout=300):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +76,9 @@ def test_rerun_resumes_from_checkpoint(two_runs):
 
 
 def test_unreachable_target_is_a_clear_error(tmp_path):
-    result = _run(["pipelines/search.py", *TINY, "--target_latency_ms=1e-6",
-                   f"--output_dir={tmp_path}"])
+    result = _run(
+        ["pipelines/search.py", *TINY, "--target_latency_ms=1e-6", f"--output_dir={tmp_path}"]
+    )
     assert result.returncode == 2
     assert "outside what this search space can reach" in result.stderr
 

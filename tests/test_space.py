@@ -6,8 +6,15 @@ from ednas_tf.model import build, searchable_blocks
 from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
 
 
-@pytest.mark.parametrize("preset,shape", [("small", (28, 28, 1)), ("small", (64, 64, 3)),
-                                          ("imagenet", (224, 224, 3)), ("tiny", (32, 32, 1))])
+@pytest.mark.parametrize(
+    "preset,shape",
+    [
+        ("small", (28, 28, 1)),
+        ("small", (64, 64, 3)),
+        ("imagenet", (224, 224, 3)),
+        ("tiny", (32, 32, 1)),
+    ],
+)
 def test_tda2x_space_has_only_allowed_depthwise_pairs(preset, shape):
     space = preset_space(preset, input_shape=shape, profile="tda2x")
     profile = get_profile("tda2x")

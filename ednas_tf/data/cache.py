@@ -14,6 +14,4 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 def data_cache_dir() -> Path:
     """`$EDNAS_DATA_CACHE` if set, else `<repo>/.cache/datasets` (same rule as tools/*.sh)."""
     override = os.environ.get(CACHE_ENV)
-    return (
-        Path(override).expanduser() if override else _REPO_ROOT / ".cache" / "datasets"
-    )
+    return Path(override).expanduser() if override else _REPO_ROOT / ".cache" / "datasets"

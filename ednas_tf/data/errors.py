@@ -1,4 +1,4 @@
-"""Dataset errors: one base class so callers (CLI, Makefile demo) can catch every data problem at once."""
+"""Dataset errors: one base class so callers (CLI, demos) can catch every data problem at once."""
 
 from __future__ import annotations
 

@@ -34,9 +34,7 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-_FETCH_HINT = (
-    "run tools/get_fashion_mnist.sh, or pass data_dir= a folder holding the files"
-)
+_FETCH_HINT = "run tools/get_fashion_mnist.sh, or pass data_dir= a folder holding the files"
 
 
 def search_dirs(data_dir: str | None) -> list[Path]:
@@ -55,7 +53,7 @@ def _has_files(folder: Path) -> bool:
 
 
 def find_dir(data_dir: str | None) -> Path:
-    """First folder holding all four files, or a DatasetNotFoundError listing every place looked at."""
+    """First folder holding the four files, else an error listing every place looked at."""
     looked = search_dirs(data_dir)
     for folder in looked:
         if _has_files(folder):
@@ -76,9 +74,7 @@ def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register("fashion_mnist")
-def load_fashion_mnist(
-    *, data_dir: str | None = None, image_size: int | None = None
-) -> Source:
+def load_fashion_mnist(*, data_dir: str | None = None, image_size: int | None = None) -> Source:
     """28x28x1 uint8 images, 60k train / 10k test; resizing, if asked, happens in the pipeline."""
     del image_size
     folder = find_dir(data_dir)

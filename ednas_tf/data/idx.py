@@ -27,16 +27,12 @@ _IDX_TYPES = {
 def parse_idx(data: bytes, *, where: str = "IDX data") -> np.ndarray:
     """Parse raw (uncompressed) IDX bytes into an array of the declared type and shape."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise DatasetFormatError(
-            f"{where}: not an IDX file (bad magic number {data[:4].hex()!r})"
-        )
+        raise DatasetFormatError(f"{where}: not an IDX file (bad magic number {data[:4].hex()!r})")
     dtype, ndim = _IDX_TYPES[data[2]], data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DatasetFormatError(f"{where}: truncated IDX header")
-    shape = tuple(
-        int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4)
-    )
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
         raise DatasetFormatError(

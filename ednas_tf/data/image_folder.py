@@ -26,13 +26,9 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
 def class_folders(root: Path) -> list[Path]:
     """Sorted class sub-folders of `root` (sorted so label numbers are stable across machines)."""
-    folders = sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise DatasetFormatError(
-            f"{root}: no class sub-folders (expected {root}/<class>/<image>)"
-        )
+        raise DatasetFormatError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
     return folders
 
 
@@ -60,13 +56,9 @@ def make_decoder(size: int, channels: int):
     """Bytes -> float32 (size, size, channels) in [0, 1]; any input size, bilinear resize."""
 
     def decode(data: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(
-            data, channels=channels, dtype=tf.uint8, expand_animations=False
-        )
+        image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
         image = tf.image.resize(to_float_image(image), (size, size), method="bilinear")
-        return tf.ensure_shape(
-            tf.clip_by_value(image, 0.0, 1.0), (size, size, channels)
-        )
+        return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (size, size, channels))
 
     return decode
 
@@ -75,11 +67,9 @@ def make_decoder(size: int, channels: int):
 def load_image_folder(
     *, data_dir: str | None = None, image_size: int | None = None, channels: int = 3
 ) -> Source:
-    """Class names are the sub-folder names of the training root; a test folder may hold a subset."""
+    """Classes are the sub-folder names of the training root; a test folder may hold a subset."""
     if data_dir is None:
-        raise DatasetNotFoundError(
-            "image_folder needs data_dir= (a folder of class sub-folders)"
-        )
+        raise DatasetNotFoundError("image_folder needs data_dir= (a folder of class sub-folders)")
     if channels not in (1, 3):
         raise ValueError(f"image_folder channels must be 1 or 3, got {channels}")
     root = Path(data_dir).expanduser()

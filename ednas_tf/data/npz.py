@@ -36,8 +36,9 @@ def read_npz(path: Path) -> Source:
         missing += [key for key in _TEST_KEYS if key not in arrays]
     if missing:
         raise DatasetFormatError(
-            f"{path}: missing key(s) {', '.join(missing)}; found {', '.join(sorted(arrays)) or 'none'}"
-            f" (expected x_train, y_train and optionally x_test, y_test, class_names)"
+            f"{path}: missing key(s) {', '.join(missing)}; "
+            f"found {', '.join(sorted(arrays)) or 'none'} "
+            f"(expected x_train, y_train and optionally x_test, y_test, class_names)"
         )
     names = arrays.get("class_names")
     return source_from_arrays(
@@ -59,9 +60,7 @@ def load_npz(
     del image_size
     location = path or data_dir
     if location is None:
-        raise DatasetNotFoundError(
-            "npz dataset needs the .npz file: pass data_dir= or path="
-        )
+        raise DatasetNotFoundError("npz dataset needs the .npz file: pass data_dir= or path=")
     file = Path(location).expanduser()
     if not file.is_file():
         raise DatasetNotFoundError(f"npz dataset file not found: {file}")

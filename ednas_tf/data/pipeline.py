@@ -108,9 +108,7 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     Stateless ops with a per-batch seed make it reproducible; per-batch (vectorised) instead of
     per-example keeps the CPU input pipeline cheap.
     """
-    flip_seed, crop_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2)
-    )
+    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     return _random_crop(_random_flip(images, flip_seed), crop_seed)
 
 
@@ -132,9 +130,7 @@ def batched(
     augment = training if augment is None else augment
     if training:
         size = int(ds.cardinality())
-        buffer = (
-            _MAX_SHUFFLE_BUFFER if size < 0 else max(1, min(size, _MAX_SHUFFLE_BUFFER))
-        )
+        buffer = _MAX_SHUFFLE_BUFFER if size < 0 else max(1, min(size, _MAX_SHUFFLE_BUFFER))
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()

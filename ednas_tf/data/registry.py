@@ -21,9 +21,7 @@ class SourceFactory(Protocol):
     """Builds a Source. `image_size` is a hint (a source may produce that size natively);
     `variant` is the part after ':' in parametric names such as 'tfds:cifar10'."""
 
-    def __call__(
-        self, *, data_dir: str | None, image_size: int | None, **kwargs
-    ) -> Source: ...
+    def __call__(self, *, data_dir: str | None, image_size: int | None, **kwargs) -> Source: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +53,7 @@ class DataSplits:
     sizes: dict[str, int]
 
 
-def register(
-    name: str, *, parametric: bool = False
-) -> Callable[[SourceFactory], SourceFactory]:
+def register(name: str, *, parametric: bool = False) -> Callable[[SourceFactory], SourceFactory]:
     """Decorator registering a source factory under `name`.
 
     parametric=True: the source is addressed as '<name>:<variant>' and gets `variant=` (e.g. TFDS).
@@ -76,9 +72,7 @@ def register(
 
 def available() -> list[str]:
     """Registered dataset names, parametric ones shown as '<name>:<variant>' patterns."""
-    return sorted(
-        f"{key}:<name>" if entry.parametric else key for key, entry in _REGISTRY.items()
-    )
+    return sorted(f"{key}:<name>" if entry.parametric else key for key, entry in _REGISTRY.items())
 
 
 def _resolve(name: str) -> tuple[_Entry, dict[str, str]]:
@@ -86,16 +80,12 @@ def _resolve(name: str) -> tuple[_Entry, dict[str, str]]:
     key, sep, variant = name.partition(":")
     entry = _REGISTRY.get(key)
     if entry is None:
-        raise UnknownDatasetError(
-            f"unknown dataset {name!r}; available: {', '.join(available())}"
-        )
+        raise UnknownDatasetError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     if entry.parametric != bool(sep):
         form = f"'{key}:<name>'" if entry.parametric else f"'{key}' (no ':' part)"
         raise UnknownDatasetError(f"dataset {name!r} must be written as {form}")
     if entry.parametric and not variant:
-        raise UnknownDatasetError(
-            f"dataset {name!r} needs a name after ':', e.g. '{key}:cifar10'"
-        )
+        raise UnknownDatasetError(f"dataset {name!r} needs a name after ':', e.g. '{key}:cifar10'")
     return entry, ({"variant": variant} if entry.parametric else {})
 
 
@@ -122,9 +112,7 @@ def load_splits(
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     entry, extra = _resolve(name)
-    source = entry.factory(
-        data_dir=data_dir, image_size=image_size, **extra, **source_kwargs
-    )
+    source = entry.factory(data_dir=data_dir, image_size=image_size, **extra, **source_kwargs)
     indices = split_indices(
         source.train.size,
         None if source.test is None else source.test.size,
@@ -138,17 +126,13 @@ def load_splits(
     if source.test is not None:
         pools["test"] = source.test
 
-    height, width, channels = source.image_shape
-    needs_resize = image_size is not None and (height, width) != (
-        image_size,
-        image_size,
-    )
-    if needs_resize:
-        height = width = image_size
+    native_height, native_width, channels = source.image_shape
+    height, width = (image_size, image_size) if image_size else (native_height, native_width)
+    needs_resize = (height, width) != (native_height, native_width)
 
     def build(split: str) -> tf.data.Dataset:
         ds = pools[split].select(indices[split])
-        return resize_images(ds, image_size) if needs_resize else ds
+        return resize_images(ds, height) if needs_resize else ds
 
     datasets = {split: build(split) for split in SPLIT_NAMES}
     return DataSplits(

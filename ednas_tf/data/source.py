@@ -36,7 +36,7 @@ class Examples:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A loaded dataset before splitting; `test` is None when the source has no official test split."""
+    """A loaded dataset before splitting; `test` is None when the source has no test split."""
 
     class_names: list[str]
     image_shape: tuple[int, int, int]
@@ -54,7 +54,7 @@ def _to_example(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
 
 
 def array_examples(images: np.ndarray, labels: np.ndarray) -> Examples:
-    """Examples over in-memory NHWC arrays; images stay uint8 in memory and become float per element."""
+    """Examples over in-memory NHWC arrays; uint8 stays uint8 in memory, floats per element."""
 
     def select(indices: np.ndarray) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
@@ -85,7 +85,7 @@ def file_examples(
 
 
 def stream_examples(dataset: tf.data.Dataset, size: int) -> Examples:
-    """Examples over a dataset that can only be streamed (e.g. TFDS): select by a mask on the position.
+    """Examples over a dataset that can only be streamed (e.g. TFDS), selected by position mask.
 
     The selected examples come out in stream order; `batched` shuffles them for training.
     """
@@ -102,9 +102,7 @@ def stream_examples(dataset: tf.data.Dataset, size: int) -> Examples:
     return Examples(size=size, select=select)
 
 
-def as_nhwc(
-    images: np.ndarray, labels: np.ndarray, where: str
-) -> tuple[np.ndarray, np.ndarray]:
+def as_nhwc(images: np.ndarray, labels: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate arrays of images (NHW or NHWC, uint8 or float in [0, 1]) and integer labels.
 
     Returns NHWC images (dtype kept: uint8 stays compact) and int32 labels, or raises a
@@ -170,11 +168,7 @@ def source_from_arrays(
             )
         pairs.append((x_test, y_test))
     top_label = max(int(labels.max()) for _, labels in pairs)
-    names = (
-        class_names
-        if class_names is not None
-        else [str(i) for i in range(top_label + 1)]
-    )
+    names = class_names if class_names is not None else [str(i) for i in range(top_label + 1)]
     if top_label >= len(names):
         raise DatasetFormatError(
             f"{where}: label {top_label} out of range for {len(names)} classes"

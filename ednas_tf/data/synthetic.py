@@ -22,14 +22,13 @@ _HALF_GAP = (
     0.3,
 )  # range of half the blob distance, in image sizes, cut into gap levels
 _DEFAULT_SIZE = 32
+_CHUNK = 2048  # examples rendered at once (bounds the float64 working memory)
 _TRAIN_STREAM, _TEST_STREAM = 0, 1  # independent random streams of one data_seed
 
 
 def _blob(grid_y: np.ndarray, grid_x: np.ndarray, cy, cx, sigma) -> np.ndarray:
     """Gaussian blobs centred at (cy, cx) per example, shape (N, H, W)."""
-    dist2 = (grid_y[None] - cy[:, None, None]) ** 2 + (
-        grid_x[None] - cx[:, None, None]
-    ) ** 2
+    dist2 = (grid_y[None] - cy[:, None, None]) ** 2 + (grid_x[None] - cx[:, None, None]) ** 2
     return np.exp(-dist2 / (2.0 * sigma[:, None, None] ** 2))
 
 
@@ -43,14 +42,27 @@ def generate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate (uint8 images (N, S, S, C), int32 labels (N,)).
 
-    class = texture + 2 * layout, layout = orientation + 2 * gap level.
+    class = texture + 2 * layout, layout = orientation + 2 * gap level. Rendered in chunks so that
+    large datasets do not need several float64 copies of everything at once.
     """
     rng = np.random.default_rng(seed)
-    n, size = num_examples, image_size
-    labels = rng.integers(0, num_classes, n)
+    labels = rng.integers(0, num_classes, num_examples)
+    num_gaps = -(-num_classes // (_TEXTURES * _ORIENTATIONS))
+    chunks = [
+        _render(rng, labels[start : start + _CHUNK], num_gaps, image_size, channels)
+        for start in range(0, num_examples, _CHUNK)
+    ]
+    images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels))
+    return images.astype(np.uint8), labels.astype(np.int32)
+
+
+def _render(
+    rng: np.random.Generator, labels: np.ndarray, num_gaps: int, size: int, channels: int
+) -> np.ndarray:
+    """uint8 images (N, size, size, channels) of the given classes."""
+    n = len(labels)
     texture, layout = labels % _TEXTURES, labels // _TEXTURES
     orientation, gap_level = layout % _ORIENTATIONS, layout // _ORIENTATIONS
-    num_gaps = -(-num_classes // (_TEXTURES * _ORIENTATIONS))
     grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32)
 
     # Fine scale: stripes with a period of ~size/10 pixels, random phase, slightly jittered angle.
@@ -58,12 +70,9 @@ def generate(
     period = size / 10 * rng.uniform(0.85, 1.15, n)
     phase = rng.uniform(0, 2 * np.pi, n)
     along = (
-        grid_x[None] * np.cos(theta)[:, None, None]
-        + grid_y[None] * np.sin(theta)[:, None, None]
+        grid_x[None] * np.cos(theta)[:, None, None] + grid_y[None] * np.sin(theta)[:, None, None]
     )
-    stripes = 0.5 + 0.5 * np.sin(
-        2 * np.pi * along / period[:, None, None] + phase[:, None, None]
-    )
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * along / period[:, None, None] + phase[:, None, None])
 
     # Coarse scale: two blobs side by side or one above the other, at one of num_gaps distances
     # (a gap range cut in equal bins, 10% margins between them), anywhere inside the image.
@@ -86,8 +95,7 @@ def generate(
     image = background + contrast * mask * stripes * (1 - background)
     image = np.clip(image + rng.normal(0.0, 0.05, image.shape), 0.0, 1.0)
     gains = rng.uniform(0.6, 1.0, (n, 1, 1, channels))  # per-channel tint, same pattern
-    images = np.round(image[..., None] * gains * 255).astype(np.uint8)
-    return images, labels.astype(np.int32)
+    return np.round(image[..., None] * gains * 255).astype(np.uint8)
 
 
 def _class_name(label: int) -> str:

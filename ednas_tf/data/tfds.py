@@ -41,24 +41,18 @@ def _image_shape(info, image_size: int | None) -> tuple[tuple[int, int, int], bo
     """(output shape, whether to resize) from the builder's image feature."""
     height, width, channels = info.features["image"].shape
     if channels is None:
-        raise DatasetError(
-            f"{info.name}: image feature has an unknown number of channels"
-        )
+        raise DatasetError(f"{info.name}: image feature has an unknown number of channels")
     if image_size is None and height is not None and width is not None:
         return (height, width, channels), False
     size = image_size or DEFAULT_IMAGE_SIZE
     return (size, size, channels), True
 
 
-def _examples(
-    builder, split: str, shape: tuple[int, int, int], resize: bool
-) -> Examples:
+def _examples(builder, split: str, shape: tuple[int, int, int], resize: bool) -> Examples:
     def convert(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = to_float_image(image)
         if resize:
-            image = tf.clip_by_value(
-                tf.image.resize(image, shape[:2], method="bilinear"), 0.0, 1.0
-            )
+            image = tf.clip_by_value(tf.image.resize(image, shape[:2], method="bilinear"), 0.0, 1.0)
         return tf.ensure_shape(image, shape), tf.cast(label, tf.int32)
 
     stream = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
@@ -75,9 +69,7 @@ def load_tfds(
     try:
         builder = tfds.builder(variant, data_dir=data_dir, try_gcs=False)
     except Exception as err:  # TFDS raises its own DatasetNotFoundError and friends
-        raise DatasetNotFoundError(
-            f"tfds:{variant}: no such TFDS dataset ({err})"
-        ) from err
+        raise DatasetNotFoundError(f"tfds:{variant}: no such TFDS dataset ({err})") from err
     if not tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
         raise DatasetNotFoundError(
             f"tfds:{variant} is not prepared in {builder.data_dir} and we never download; prepare "
@@ -85,15 +77,9 @@ def load_tfds(
         )
     info = builder.info
     if TRAIN_SPLIT not in info.splits:
-        raise DatasetError(
-            f"tfds:{variant} has no '{TRAIN_SPLIT}' split (has {list(info.splits)})"
-        )
+        raise DatasetError(f"tfds:{variant} has no '{TRAIN_SPLIT}' split (has {list(info.splits)})")
     shape, resize = _image_shape(info, image_size)
-    test = (
-        _examples(builder, TEST_SPLIT, shape, resize)
-        if TEST_SPLIT in info.splits
-        else None
-    )
+    test = _examples(builder, TEST_SPLIT, shape, resize) if TEST_SPLIT in info.splits else None
     return Source(
         class_names=list(info.features["label"].names),
         image_shape=shape,

@@ -45,8 +45,10 @@ class BlockConfig:
         """Readable, unique key (LUT rows are keyed by it)."""
         kernel = "+".join(str(k) for k in self.kernel)
         add = "_add" if self.has_residual_add else ""
-        return (f"ir_{self.in_h}x{self.in_w}_i{self.c_in}_o{self.c_out}_k{kernel}"
-                f"_e{self.expansion:g}_s{self.stride}{add}")
+        return (
+            f"ir_{self.in_h}x{self.in_w}_i{self.c_in}_o{self.c_out}_k{kernel}"
+            f"_e{self.expansion:g}_s{self.stride}{add}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +71,10 @@ class ConvConfig:
 
     @property
     def key(self) -> str:
-        return (f"{self.kind}_{self.in_h}x{self.in_w}_i{self.c_in}_o{self.c_out}"
-                f"_k{self.kernel}_s{self.stride}")
+        return (
+            f"{self.kind}_{self.in_h}x{self.in_w}_i{self.c_in}_o{self.c_out}"
+            f"_k{self.kernel}_s{self.stride}"
+        )
 
 
 def hidden_channels(c_in: int, expansion: float) -> int:

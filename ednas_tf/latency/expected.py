@@ -14,18 +14,23 @@ from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
 from ednas_tf.layers.blocks import InvertedResidual
 
 
-def _fixed_configs(input_shape, stem, head, last_channels: int, num_classes: int,
-                   final_hw: tuple[int, int]) -> list[ConvConfig]:
+def _fixed_configs(
+    input_shape, stem, head, last_channels: int, num_classes: int, final_hw: tuple[int, int]
+) -> list[ConvConfig]:
     h, w, c = input_shape
     configs = [ConvConfig(h, w, c, stem.channels, stem.kernel, stem.stride)]
     channels = last_channels
     if head is not None:
-        configs.append(ConvConfig(final_hw[0], final_hw[1], last_channels, head.channels,
-                                  head.kernel, head.stride))
+        configs.append(
+            ConvConfig(
+                final_hw[0], final_hw[1], last_channels, head.channels, head.kernel, head.stride
+            )
+        )
         channels = head.channels
         final_hw = configs[-1].out_hw
-    configs.append(ConvConfig(final_hw[0], final_hw[1], channels, num_classes, 1, 1,
-                              kind="classifier"))
+    configs.append(
+        ConvConfig(final_hw[0], final_hw[1], channels, num_classes, 1, 1, kind="classifier")
+    )
     return configs
 
 
@@ -36,20 +41,28 @@ def arch_configs(arch: ArchSpec) -> tuple[list[ConvConfig], list[BlockConfig]]:
     channels = arch.stem.channels
     blocks = []
     for spec in arch.blocks:
-        config = BlockConfig(h, w, channels, spec.channels, spec.stride, tuple(spec.kernel),
-                             spec.expansion, spec.residual)
+        config = BlockConfig(
+            h,
+            w,
+            channels,
+            spec.channels,
+            spec.stride,
+            tuple(spec.kernel),
+            spec.expansion,
+            spec.residual,
+        )
         blocks.append(config)
         (h, w), channels = config.out_hw, spec.channels
-    fixed = _fixed_configs(arch.input_shape, arch.stem, arch.head, channels, arch.num_classes,
-                           (h, w))
+    fixed = _fixed_configs(
+        arch.input_shape, arch.stem, arch.head, channels, arch.num_classes, (h, w)
+    )
     return fixed, blocks
 
 
 def child_latency(arch: ArchSpec, model: LatencyModel) -> float:
     """Predicted latency (ms) of a child network."""
     fixed, blocks = arch_configs(arch)
-    return (sum(model.conv_latency(c) for c in fixed)
-            + sum(model.block_latency(b) for b in blocks))
+    return sum(model.conv_latency(c) for c in fixed) + sum(model.block_latency(b) for b in blocks)
 
 
 class ExpectedLatency:
@@ -66,12 +79,23 @@ class ExpectedLatency:
             raise ValueError("the model has no inverted-residual blocks to cost")
         last = self.blocks[-1]
         out_h, out_w = -(-last.in_hw[0] // last.stride), -(-last.in_hw[1] // last.stride)
-        fixed = _fixed_configs(space.input_shape, space.stem, space.head, last.channels,
-                               space.num_classes, (out_h, out_w))
+        fixed = _fixed_configs(
+            space.input_shape,
+            space.stem,
+            space.head,
+            last.channels,
+            space.num_classes,
+            (out_h, out_w),
+        )
         self.fixed_ms = float(sum(latency_model.conv_latency(c) for c in fixed))
         self.tables = [
-            tf.constant([[latency_model.block_latency(cfg) for cfg in row]
-                         for row in block.option_configs()], dtype=tf.float32)
+            tf.constant(
+                [
+                    [latency_model.block_latency(cfg) for cfg in row]
+                    for row in block.option_configs()
+                ],
+                dtype=tf.float32,
+            )
             for block in self.blocks
         ]
 
@@ -98,14 +122,19 @@ def space_latency_bounds(space, latency_model: LatencyModel) -> tuple[float, flo
     channels = space.stem.channels
     low = high = 0.0
     for block in space.blocks:
-        costs = [latency_model.block_latency(BlockConfig(h, w, channels, block.channels,
-                                                         block.stride, kernel, e, block.residual))
-                 for kernel in block.kernel_options for e in block.expansion_options]
+        costs = [
+            latency_model.block_latency(
+                BlockConfig(h, w, channels, block.channels, block.stride, kernel, e, block.residual)
+            )
+            for kernel in block.kernel_options
+            for e in block.expansion_options
+        ]
         low += 0.0 if block.searches_skip else min(costs)
         high += max(costs)
         h, w = -(-h // block.stride), -(-w // block.stride)
         channels = block.channels
-    fixed = _fixed_configs(space.input_shape, space.stem, space.head, channels,
-                           space.num_classes, (h, w))
+    fixed = _fixed_configs(
+        space.input_shape, space.stem, space.head, channels, space.num_classes, (h, w)
+    )
     fixed_ms = sum(latency_model.conv_latency(c) for c in fixed)
     return fixed_ms + low, fixed_ms + high

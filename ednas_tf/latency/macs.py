@@ -12,7 +12,7 @@ from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
 
 
 def block_macs(config: BlockConfig) -> int:
-    """Multiply-accumulates of one block; a parallel kernel set costs its merged (largest) kernel."""
+    """MACs of one block; a parallel kernel set costs its merged (largest) kernel."""
     out_h, out_w = config.out_hw
     hidden = config.hidden
     macs = 0
@@ -31,7 +31,7 @@ def conv_macs(config: ConvConfig) -> int:
     if config.kind == "classifier":
         return config.c_in * config.c_out
     out_h, out_w = config.out_hw
-    return out_h * out_w * config.c_in * config.c_out * config.kernel ** 2
+    return out_h * out_w * config.c_in * config.c_out * config.kernel**2
 
 
 @dataclasses.dataclass

@@ -8,7 +8,8 @@ from a table a user measured on their own board.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from ednas_tf.latency.base import LatencyModel
@@ -40,22 +41,31 @@ class DeviceProfile:
 
     def check_activation(self, activation: str) -> None:
         if activation not in self.activations:
-            raise ValueError(f"profile {self.name!r} does not allow activation {activation!r}; "
-                             f"allowed: {sorted(self.activations)}")
+            raise ValueError(
+                f"profile {self.name!r} does not allow activation {activation!r}; "
+                f"allowed: {sorted(self.activations)}"
+            )
 
     def restrict(self, block: "BlockSpace") -> "BlockSpace":
         """Drops the kernel options the device cannot run; refuses a block with none left."""
         from ednas_tf.space import Choice
 
         if block.channels > self.max_channels:
-            raise ValueError(f"{block.name}: {block.channels} channels exceed the {self.name} "
-                             f"limit of {self.max_channels}")
-        options = [o for o in block.kernel_options
-                   if all(self.allows_depthwise(k, block.stride) for k in o)]
+            raise ValueError(
+                f"{block.name}: {block.channels} channels exceed the {self.name} "
+                f"limit of {self.max_channels}"
+            )
+        options = [
+            o
+            for o in block.kernel_options
+            if all(self.allows_depthwise(k, block.stride) for k in o)
+        ]
         if not options:
-            raise ValueError(f"{block.name}: no kernel option {block.kernel_options} is allowed at "
-                             f"stride {block.stride} on {self.name} "
-                             f"(allowed: {sorted(self.depthwise)})")
+            raise ValueError(
+                f"{block.name}: no kernel option {block.kernel_options} is allowed at "
+                f"stride {block.stride} on {self.name} "
+                f"(allowed: {sorted(self.depthwise)})"
+            )
         if isinstance(block.kernel, Choice):
             kernel = Choice(tuple(o[0] for o in options), name=block.kernel.name)
             return dataclasses.replace(block, kernel=kernel)

@@ -18,7 +18,7 @@ With every gate one-hot the block computes exactly the child block of the chosen
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -46,13 +46,25 @@ def batch_norm(name: str | None = None) -> tf.keras.layers.BatchNormalization:
 class ConvBnAct(tf.keras.layers.Layer):
     """Conv2D (no bias) + BatchNorm + activation: stem and head."""
 
-    def __init__(self, channels: int, kernel: int = 3, stride: int = 1,
-                 activation: str = "relu6", **kwargs):
+    def __init__(
+        self, channels: int, kernel: int = 3, stride: int = 1, activation: str = "relu6", **kwargs
+    ):
         super().__init__(**kwargs)
-        self.channels, self.kernel, self.stride, self.activation = channels, kernel, stride, activation
-        self.conv = tf.keras.layers.Conv2D(channels, kernel, strides=stride, padding="same",
-                                           use_bias=False, kernel_initializer="he_normal",
-                                           name="conv")
+        self.channels, self.kernel, self.stride, self.activation = (
+            channels,
+            kernel,
+            stride,
+            activation,
+        )
+        self.conv = tf.keras.layers.Conv2D(
+            channels,
+            kernel,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            name="conv",
+        )
         self.bn = batch_norm("bn")
         self.act = activation_layer(activation, "act")
 
@@ -61,8 +73,12 @@ class ConvBnAct(tf.keras.layers.Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(channels=self.channels, kernel=self.kernel, stride=self.stride,
-                      activation=self.activation)
+        config.update(
+            channels=self.channels,
+            kernel=self.kernel,
+            stride=self.stride,
+            activation=self.activation,
+        )
         return config
 
 
@@ -126,15 +142,22 @@ class InvertedResidual(tf.keras.layers.Layer):
     # ----------------------------------------------------------------------------- construction
     def _gate(self, options: list[str], suffix: str, offset: int) -> GumbelSoftmaxGate:
         seed = None if self.seed is None else self.seed * 7 + offset
-        return GumbelSoftmaxGate(len(options), mode=self.gate_mode, seed=seed,
-                                 option_names=options, name=f"{suffix}_gate")
+        return GumbelSoftmaxGate(
+            len(options),
+            mode=self.gate_mode,
+            seed=seed,
+            option_names=options,
+            name=f"{suffix}_gate",
+        )
 
     def build(self, input_shape):
         self.c_in = int(input_shape[-1])
         self.in_hw = (int(input_shape[1]), int(input_shape[2]))
         if self.search_skip and (self.stride != 1 or self.c_in != self.channels):
-            raise ValueError(f"{self.name}: a skippable block needs stride 1 and equal channels "
-                             f"({self.c_in} -> {self.channels}, stride {self.stride})")
+            raise ValueError(
+                f"{self.name}: a skippable block needs stride 1 and equal channels "
+                f"({self.c_in} -> {self.channels}, stride {self.stride})"
+            )
         self.hidden_sizes = [hidden_channels(self.c_in, e) for e in self.expansions]
         self.hidden = max(self.hidden_sizes)
         self.has_expand = max(self.expansions) > 1
@@ -143,8 +166,11 @@ class InvertedResidual(tf.keras.layers.Layer):
         e_names = [f"e{e:g}" for e in self.expansions]
         self.pair_gate = self.kernel_gate = self.expansion_gate = self.skip_gate = None
         if self.joint:
-            pairs = [f"{k}_{e}" for k in (k_names if self.search_kernel else ["k"])
-                     for e in (e_names if self.search_expansion else ["e"])]
+            pairs = [
+                f"{k}_{e}"
+                for k in (k_names if self.search_kernel else ["k"])
+                for e in (e_names if self.search_expansion else ["e"])
+            ]
             self.pair_gate = self._gate(pairs, "pair", 0)
         else:
             if self.search_kernel:
@@ -155,16 +181,19 @@ class InvertedResidual(tf.keras.layers.Layer):
             self.skip_gate = self._gate(["block", "skip"], "skip", 3)
 
         if self.has_expand:
-            self.expand = tf.keras.layers.Conv2D(self.hidden, 1, use_bias=False,
-                                                 kernel_initializer="he_normal", name="expand")
+            self.expand = tf.keras.layers.Conv2D(
+                self.hidden, 1, use_bias=False, kernel_initializer="he_normal", name="expand"
+            )
             self.expand_bn = batch_norm("expand_bn")
             self.expand_act = activation_layer(self.activation, "expand_act")
-        self.depthwise = MetaKernelDepthwiseConv2D(self.kernel_sizes, strides=self.stride,
-                                                   name="depthwise")
+        self.depthwise = MetaKernelDepthwiseConv2D(
+            self.kernel_sizes, strides=self.stride, name="depthwise"
+        )
         self.depthwise_bn = batch_norm("depthwise_bn")
         self.depthwise_act = activation_layer(self.activation, "depthwise_act")
-        self.project = tf.keras.layers.Conv2D(self.channels, 1, use_bias=False,
-                                              kernel_initializer="he_normal", name="project")
+        self.project = tf.keras.layers.Conv2D(
+            self.channels, 1, use_bias=False, kernel_initializer="he_normal", name="project"
+        )
         self.project_bn = batch_norm("project_bn")
 
         hidden_shape = tf.TensorShape([None, None, None, self.hidden])
@@ -177,7 +206,8 @@ class InvertedResidual(tf.keras.layers.Layer):
         self.project_bn.build(tf.TensorShape([None, None, None, self.channels]))
         # active[j, c] = 1 where channel c exists at expansion j (the first e_j·C channels).
         self._active = tf.constant(
-            [[1.0 if c < n else 0.0 for c in range(self.hidden)] for n in self.hidden_sizes])
+            [[1.0 if c < n else 0.0 for c in range(self.hidden)] for n in self.hidden_sizes]
+        )
         for gate in (self.pair_gate, self.kernel_gate, self.expansion_gate, self.skip_gate):
             if gate is not None:
                 gate.build(None)
@@ -197,8 +227,11 @@ class InvertedResidual(tf.keras.layers.Layer):
         if self.pair_gate is not None:
             return tf.reshape(self.pair_gate.value(training), (n_k, n_e))
         pk = self.kernel_gate.value(training) if self.kernel_gate is not None else tf.ones((1,))
-        pe = (self.expansion_gate.value(training) if self.expansion_gate is not None
-              else tf.ones((1,)))
+        pe = (
+            self.expansion_gate.value(training)
+            if self.expansion_gate is not None
+            else tf.ones((1,))
+        )
         return pk[:, None] * pe[None, :]
 
     def joint_probs(self) -> tf.Tensor:
@@ -227,8 +260,9 @@ class InvertedResidual(tf.keras.layers.Layer):
             weights = tf.ones((len(self.kernel_sizes),))
         mask = None
         if self.expansion_gate is not None:
-            mask = tf.linalg.matvec(self._active, self.expansion_gate.value(training),
-                                    transpose_a=True)
+            mask = tf.linalg.matvec(
+                self._active, self.expansion_gate.value(training), transpose_a=True
+            )
         return weights, mask
 
     # ----------------------------------------------------------------------------------- forward
@@ -261,21 +295,45 @@ class InvertedResidual(tf.keras.layers.Layer):
     # ------------------------------------------------------------------------------- description
     def option_configs(self) -> list[list[BlockConfig]]:
         """BlockConfig of every (kernel option, expansion option) cell of `joint_probs`."""
-        return [[BlockConfig(in_h=self.in_hw[0], in_w=self.in_hw[1], c_in=self.c_in,
-                             c_out=self.channels, stride=self.stride, kernel=kernel,
-                             expansion=e, residual=self.residual)
-                 for e in self.expansions] for kernel in self.kernel_options]
+        return [
+            [
+                BlockConfig(
+                    in_h=self.in_hw[0],
+                    in_w=self.in_hw[1],
+                    c_in=self.c_in,
+                    c_out=self.channels,
+                    stride=self.stride,
+                    kernel=kernel,
+                    expansion=e,
+                    residual=self.residual,
+                )
+                for e in self.expansions
+            ]
+            for kernel in self.kernel_options
+        ]
 
     def gates(self) -> dict[str, GumbelSoftmaxGate]:
-        named = {"pair": self.pair_gate, "kernel": self.kernel_gate,
-                 "expansion": self.expansion_gate, "skip": self.skip_gate}
+        named = {
+            "pair": self.pair_gate,
+            "kernel": self.kernel_gate,
+            "expansion": self.expansion_gate,
+            "skip": self.skip_gate,
+        }
         return {k: g for k, g in named.items() if g is not None}
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(channels=self.channels, stride=self.stride,
-                      kernel_sizes=list(self.kernel_sizes), search_kernel=self.search_kernel,
-                      expansions=list(self.expansions), search_skip=self.search_skip,
-                      residual=self.residual, joint=self.joint, activation=self.activation,
-                      gate_mode=self.gate_mode, seed=self.seed)
+        config.update(
+            channels=self.channels,
+            stride=self.stride,
+            kernel_sizes=list(self.kernel_sizes),
+            search_kernel=self.search_kernel,
+            expansions=list(self.expansions),
+            search_skip=self.search_skip,
+            residual=self.residual,
+            joint=self.joint,
+            activation=self.activation,
+            gate_mode=self.gate_mode,
+            seed=self.seed,
+        )
         return config

@@ -7,12 +7,14 @@ deterministic distribution `softmax(logits)`; for equivalence checks it returns 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 ARCH_LOGITS_NAME = "arch_logits"
-_UNIFORM_EPS = 1e-6  # keeps -log(-log U) finite (GDAS resamples on inf; clipping never produces one)
+_UNIFORM_EPS = (
+    1e-6  # keeps -log(-log U) finite (GDAS resamples on inf; clipping never produces one)
+)
 
 
 class GumbelSoftmaxGate(tf.keras.layers.Layer):
@@ -151,8 +153,9 @@ def set_temperature(model: tf.keras.layers.Layer, value: float) -> None:
         gate.set_temperature(value)
 
 
-def set_gate_mode(model: tf.keras.layers.Layer, *, mode: str | None = None,
-                  inference: str | None = None) -> None:
+def set_gate_mode(
+    model: tf.keras.layers.Layer, *, mode: str | None = None, inference: str | None = None
+) -> None:
     """Switch every gate between soft/hard sampling or probs/argmax inference."""
     for gate in gates_of(model):
         if mode is not None:

@@ -9,7 +9,7 @@ holds, and a child with a parallel kernel set (`k3+7`) merges into one kernel at
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -31,7 +31,7 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
     `call(x, size_weights)` computes `w = Σ_i size_weights[i] · pad(W_i, kmax)` and runs a single
     `tf.nn.depthwise_conv2d`. `size_weights` is a vector `[K]` (one weight per size) or a matrix
     `[K, C]` (one weight per size and channel: what a joint (kernel, expansion) gate produces). With
-    no weights and no gate every size has weight 1: the re-parameterizable parallel block of a child.
+    no weights and no gate every size has weight 1: the re-parameterizable parallel block.
 
     Args:
       sizes: candidate (odd) kernel sizes, e.g. (3, 5, 7).
@@ -62,7 +62,8 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
         self.gate = gate
         self.use_bias = use_bias
         self.kernel_initializer = tf.keras.initializers.serialize(
-            tf.keras.initializers.get(kernel_initializer))
+            tf.keras.initializers.get(kernel_initializer)
+        )
 
     @property
     def max_size(self) -> int:
@@ -94,9 +95,9 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
     def merged_kernel(self, size_weights=None, active: Sequence[int] | None = None) -> tf.Tensor:
         """The single [kmax, kmax, C, 1] kernel equivalent to the weighted branches.
 
-        `active` (a subset of `sizes`) gives the deploy kernel of a parallel kernel set: the plain sum
-        of those branches. Otherwise `size_weights` ([K] or [K, C]) weight the branches; default: the
-        gate's deterministic probabilities, or all ones without a gate.
+        `active` (a subset of `sizes`) gives the deploy kernel of a parallel kernel set: the
+        plain sum of those branches. Otherwise `size_weights` ([K] or [K, C]) weight the
+        branches; default: the gate's deterministic probabilities, or all ones without a gate.
         """
         if active is not None:
             unknown = set(active) - set(self.sizes)
@@ -140,9 +141,7 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
             strides=self.strides,
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
-            gate=(
-                tf.keras.layers.serialize(self.gate) if self.gate is not None else None
-            ),
+            gate=(tf.keras.layers.serialize(self.gate) if self.gate is not None else None),
         )
         return config
 

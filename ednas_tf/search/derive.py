@@ -26,11 +26,13 @@ def block_probabilities(block: InvertedResidual) -> dict[str, Any]:
     joint = block.joint_probs().numpy()
     probs: dict[str, Any] = {}
     if block.search_kernel:
-        probs["kernel"] = {str(k): round(float(p), 4)
-                           for k, p in zip(block.kernel_sizes, joint.sum(axis=1))}
+        probs["kernel"] = {
+            str(k): round(float(p), 4) for k, p in zip(block.kernel_sizes, joint.sum(axis=1))
+        }
     if block.search_expansion:
-        probs["expansion"] = {f"{e:g}": round(float(p), 4)
-                              for e, p in zip(block.expansions, joint.sum(axis=0))}
+        probs["expansion"] = {
+            f"{e:g}": round(float(p), 4) for e, p in zip(block.expansions, joint.sum(axis=0))
+        }
     if block.search_skip:
         probs["skip"] = round(float(block.skip_prob().numpy()), 4)
     return probs
@@ -49,9 +51,14 @@ def _decide(block: InvertedResidual, mode: str, threshold: float) -> dict[str, A
     return {"kernel": kernel, "expansion": block.expansions[e_index], "skip": False}
 
 
-def derive(supernet: tf.keras.Model, space: SearchSpace, latency_model: LatencyModel,
-           mode: str = "argmax", threshold: float = 0.3,
-           provenance: dict[str, Any] | None = None) -> ArchSpec:
+def derive(
+    supernet: tf.keras.Model,
+    space: SearchSpace,
+    latency_model: LatencyModel,
+    mode: str = "argmax",
+    threshold: float = 0.3,
+    provenance: dict[str, Any] | None = None,
+) -> ArchSpec:
     """The child architecture the supernet's gates point to, with its predicted latency."""
     if mode not in ("argmax", "parallel"):
         raise ValueError(f"mode must be 'argmax' or 'parallel', got {mode!r}")
@@ -62,11 +69,16 @@ def derive(supernet: tf.keras.Model, space: SearchSpace, latency_model: LatencyM
     if missing:
         raise ValueError(f"supernet has no block(s) {missing}: was it built from this space?")
     decisions = {b.name: _decide(blocks[b.name], mode, threshold) for b in space.blocks}
-    gate_probs = {b.name: block_probabilities(blocks[b.name]) for b in space.blocks
-                  if blocks[b.name].gates()}
+    gate_probs = {
+        b.name: block_probabilities(blocks[b.name]) for b in space.blocks if blocks[b.name].gates()
+    }
     kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
-    arch = space.child(decisions, gate_probs=gate_probs,
-                       search=dict(provenance or {}, derive_mode=mode,
-                                   derive_threshold=threshold, source_blocks=kept))
+    arch = space.child(
+        decisions,
+        gate_probs=gate_probs,
+        search=dict(
+            provenance or {}, derive_mode=mode, derive_threshold=threshold, source_blocks=kept
+        ),
+    )
     arch.predicted_latency_ms = round(child_latency(arch, latency_model), 6)
     return arch

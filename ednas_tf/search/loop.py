@@ -11,7 +11,7 @@ variable, so every replica derives the same architecture.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -52,9 +52,15 @@ def _decayed_kernels(model: tf.keras.Model) -> list[tf.Variable]:
 class SearchLoop:
     """Alternating weight / architecture optimisation of a supernet."""
 
-    def __init__(self, supernet: tf.keras.Model, expected_latency: ExpectedLatency,
-                 objective: Objective, temperature_schedule, config: SearchConfig,
-                 strategy: tf.distribute.Strategy | None = None):
+    def __init__(
+        self,
+        supernet: tf.keras.Model,
+        expected_latency: ExpectedLatency,
+        objective: Objective,
+        temperature_schedule,
+        config: SearchConfig,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         self.model = supernet
         self.latency = expected_latency
         self.objective = objective
@@ -68,17 +74,23 @@ class SearchLoop:
         with self.strategy.scope():
             schedule = tf.keras.optimizers.schedules.CosineDecay(config.weight_lr, total_steps)
             self.weight_opt = tf.keras.optimizers.SGD(
-                schedule, momentum=config.weight_momentum, nesterov=True,
-                global_clipnorm=config.grad_clip_norm)
+                schedule,
+                momentum=config.weight_momentum,
+                nesterov=True,
+                global_clipnorm=config.grad_clip_norm,
+            )
             self.arch_opt = tf.keras.optimizers.Adam(config.arch_lr, beta_1=0.5)
             self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
-            self.metrics = {name: tf.keras.metrics.Mean(name) for name in
-                            ("loss", "arch_loss", "latency_ms")}
+            self.metrics = {
+                name: tf.keras.metrics.Mean(name) for name in ("loss", "arch_loss", "latency_ms")
+            }
             self.metrics["acc"] = tf.keras.metrics.SparseCategoricalAccuracy("acc")
             self.metrics["arch_acc"] = tf.keras.metrics.SparseCategoricalAccuracy("arch_acc")
         self.loss_fn = tf.keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.label_smoothing,
-            reduction=tf.keras.losses.Reduction.NONE)
+            from_logits=True,
+            label_smoothing=config.label_smoothing,
+            reduction=tf.keras.losses.Reduction.NONE,
+        )
         self._weight_step = tf.function(self._distributed(self._weight_step_fn))
         self._arch_step = tf.function(self._distributed(self._arch_step_fn))
 
@@ -86,6 +98,7 @@ class SearchLoop:
     def _distributed(self, step_fn):
         def run(iterator):
             self.strategy.run(step_fn, args=next(iterator))
+
         return run
 
     def _ce(self, logits, labels):
@@ -101,7 +114,8 @@ class SearchLoop:
             loss = (ce + self.config.weight_decay * l2) / replicas
         grads = tape.gradient(loss, self.weight_vars)
         self.weight_opt.apply_gradients(
-            [(g, v) for g, v in zip(grads, self.weight_vars) if g is not None])
+            [(g, v) for g, v in zip(grads, self.weight_vars) if g is not None]
+        )
         self.metrics["loss"].update_state(ce)
         self.metrics["acc"].update_state(labels, logits)
 
@@ -114,7 +128,8 @@ class SearchLoop:
             loss = self.objective(ce, latency) / replicas
         grads = tape.gradient(loss, self.arch_vars)
         self.arch_opt.apply_gradients(
-            [(g, v) for g, v in zip(grads, self.arch_vars) if g is not None])
+            [(g, v) for g, v in zip(grads, self.arch_vars) if g is not None]
+        )
         self.metrics["arch_loss"].update_state(loss * replicas)
         self.metrics["arch_acc"].update_state(labels, logits)
         self.metrics["latency_ms"].update_state(latency)
@@ -131,9 +146,14 @@ class SearchLoop:
             metric.update_state(labels, self.model(images, training=False))
         return float(metric.result())
 
-    def fit(self, train_ds: tf.data.Dataset, arch_ds: tf.data.Dataset,
-            val_ds: tf.data.Dataset | None = None, hooks: Iterable[EpochHook] = (),
-            progress: bool = True) -> list[dict]:
+    def fit(
+        self,
+        train_ds: tf.data.Dataset,
+        arch_ds: tf.data.Dataset,
+        val_ds: tf.data.Dataset | None = None,
+        hooks: Iterable[EpochHook] = (),
+        progress: bool = True,
+    ) -> list[dict]:
         """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs."""
         train_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
         arch_it = iter(self.strategy.experimental_distribute_dataset(arch_ds.repeat()))
@@ -145,9 +165,13 @@ class SearchLoop:
             warmup = epoch < cfg.warmup_epochs
             for metric in self.metrics.values():
                 metric.reset_state()
-            bar = tqdm(range(cfg.steps_per_epoch), disable=not progress, leave=True,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}{' warm-up' if warmup else ''}",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                range(cfg.steps_per_epoch),
+                disable=not progress,
+                leave=True,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}{' warm-up' if warmup else ''}",
+                dynamic_ncols=True,
+            )
             for step in bar:
                 self._weight_step(train_it)
                 if not warmup and step % cfg.arch_update_every == 0:
@@ -155,8 +179,12 @@ class SearchLoop:
                 if step % 10 == 0 or step == cfg.steps_per_epoch - 1:
                     bar.set_postfix(self._postfix(tau, warmup), refresh=False)
             logs = {name: float(m.result()) for name, m in self.metrics.items()}
-            logs.update(epoch=epoch + 1, temperature=tau, warmup=warmup,
-                        expected_latency_ms=float(self.latency()))
+            logs.update(
+                epoch=epoch + 1,
+                temperature=tau,
+                warmup=warmup,
+                expected_latency_ms=float(self.latency()),
+            )
             if val_ds is not None:
                 logs["val_acc"] = self.evaluate(val_ds)
             self.epoch.assign(epoch + 1)
@@ -166,8 +194,10 @@ class SearchLoop:
         return history
 
     def _postfix(self, tau: float, warmup: bool) -> dict:
-        post = {"loss": f"{float(self.metrics['loss'].result()):.3f}",
-                "acc": f"{float(self.metrics['acc'].result()):.3f}"}
+        post = {
+            "loss": f"{float(self.metrics['loss'].result()):.3f}",
+            "acc": f"{float(self.metrics['acc'].result()):.3f}",
+        }
         if not warmup:
             post["lat_ms"] = f"{float(self.metrics['latency_ms'].result()):.3f}"
         post["tau"] = f"{tau:.2f}"
@@ -175,5 +205,6 @@ class SearchLoop:
 
     def checkpoint(self) -> tf.train.Checkpoint:
         """Everything needed to resume: weights, gates (incl. RNG state), optimizers, epoch."""
-        return tf.train.Checkpoint(model=self.model, weight_opt=self.weight_opt,
-                                   arch_opt=self.arch_opt, epoch=self.epoch)
+        return tf.train.Checkpoint(
+            model=self.model, weight_opt=self.weight_opt, arch_opt=self.arch_opt, epoch=self.epoch
+        )

@@ -37,9 +37,14 @@ class Objective:
         return ce + self.weight * tf.abs(latency_ms / self.target_ms - 1.0)
 
 
-def make_objective(kind: str = "auto", *, target_ms: float | None = None,
-                   latency_weight: float | None = None, alpha: float = 0.2,
-                   beta: float = 0.6) -> Objective:
+def make_objective(
+    kind: str = "auto",
+    *,
+    target_ms: float | None = None,
+    latency_weight: float | None = None,
+    alpha: float = 0.2,
+    beta: float = 0.6,
+) -> Objective:
     """'auto' is the target form when a target is given, else FBNet's."""
     if kind == "auto":
         kind = "target" if target_ms else "fbnet"
@@ -54,5 +59,7 @@ def check_target(target_ms: float | None, bounds: tuple[float, float]) -> None:
         return
     low, high = bounds
     if not low <= target_ms <= high:
-        raise ValueError(f"target latency {target_ms:.4g} ms is outside what this search space can "
-                         f"reach on this device: [{low:.4g}, {high:.4g}] ms")
+        raise ValueError(
+            f"target latency {target_ms:.4g} ms is outside what this search space can "
+            f"reach on this device: [{low:.4g}, {high:.4g}] ms"
+        )

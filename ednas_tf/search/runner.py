@@ -60,8 +60,16 @@ def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, An
         for choice, values in block_probabilities(block).items():
             options = values.items() if isinstance(values, dict) else [("skip", values)]
             for option, prob in options:
-                rows.append(dict(step=step, epoch=epoch, block=block.name, choice=choice,
-                                 option=option, prob=prob))
+                rows.append(
+                    dict(
+                        step=step,
+                        epoch=epoch,
+                        block=block.name,
+                        choice=choice,
+                        option=option,
+                        prob=prob,
+                    )
+                )
     return rows
 
 
@@ -103,9 +111,18 @@ def _read_gate_rows(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(f))
 
 
-def run_step(step: int, space: SearchSpace, splits: DataSplits, config: SearchConfig,
-             objective: Objective, schedule, latency_model: LatencyModel, opts: RunOptions,
-             step_dir: Path, strategy: tf.distribute.Strategy) -> tuple[ArchSpec, list[dict]]:
+def run_step(
+    step: int,
+    space: SearchSpace,
+    splits: DataSplits,
+    config: SearchConfig,
+    objective: Objective,
+    schedule,
+    latency_model: LatencyModel,
+    opts: RunOptions,
+    step_dir: Path,
+    strategy: tf.distribute.Strategy,
+) -> tuple[ArchSpec, list[dict]]:
     """Builds the supernet of `space`, searches it, derives and writes its arch.json."""
     step_dir.mkdir(parents=True, exist_ok=True)
     tf.keras.utils.set_random_seed(opts.seed + step)
@@ -122,13 +139,20 @@ def run_step(step: int, space: SearchSpace, splits: DataSplits, config: SearchCo
     recorder = _EpochRecorder(loop, step, step_dir, manager, previous)
     if not previous:
         recorder.rows.extend(gate_rows(supernet, step, 0))
-    train = batched(splits.train, opts.batch_size, training=True, seed=opts.seed,
-                    drop_remainder=True)
-    arch = batched(splits.arch, opts.batch_size, training=True, seed=opts.seed + 1,
-                   augment=False, drop_remainder=True)
+    train = batched(
+        splits.train, opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
+    )
+    arch = batched(
+        splits.arch,
+        opts.batch_size,
+        training=True,
+        seed=opts.seed + 1,
+        augment=False,
+        drop_remainder=True,
+    )
     val = batched(splits.val, opts.batch_size * 2, training=False)
     start = time.time()
-    history = loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
+    loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
     provenance = {
         "step": step,
         "dataset": splits.name,
@@ -142,15 +166,28 @@ def run_step(step: int, space: SearchSpace, splits: DataSplits, config: SearchCo
         "search_seconds": round(time.time() - start, 1),
         "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
     }
-    derived = derive(supernet, space, latency_model, mode=opts.derive_mode,
-                     threshold=opts.derive_threshold, provenance=provenance)
+    derived = derive(
+        supernet,
+        space,
+        latency_model,
+        mode=opts.derive_mode,
+        threshold=opts.derive_threshold,
+        provenance=provenance,
+    )
     derived.save(step_dir / "arch.json")
     return derived, recorder.rows
 
 
-def run_search(space: SearchSpace, splits: DataSplits, config: SearchConfig, objective: Objective,
-               schedule, latency_model: LatencyModel, opts: RunOptions,
-               strategy: tf.distribute.Strategy | None = None) -> ArchSpec:
+def run_search(
+    space: SearchSpace,
+    splits: DataSplits,
+    config: SearchConfig,
+    objective: Objective,
+    schedule,
+    latency_model: LatencyModel,
+    opts: RunOptions,
+    strategy: tf.distribute.Strategy | None = None,
+) -> ArchSpec:
     """Runs step 1, step 2 or both and writes the final arch.json and gates.csv."""
     strategy = strategy or tf.distribute.get_strategy()
     output = Path(opts.output_dir)
@@ -162,22 +199,45 @@ def run_search(space: SearchSpace, splits: DataSplits, config: SearchConfig, obj
     derived = None
     step1_probs: dict[str, Any] = {}
     if opts.steps in ("1", "both"):
-        step1_config = dataclasses.replace(config, epochs=opts.step1_epochs or config.epochs,
-                                           warmup_epochs=min(config.warmup_epochs,
-                                                             opts.step1_epochs or config.epochs))
-        derived, step_rows = run_step(1, space.step_space(1), splits, step1_config, objective,
-                                      schedule, latency_model, opts,
-                                      output / "step1" if both else output, strategy)
+        step1_config = dataclasses.replace(
+            config,
+            epochs=opts.step1_epochs or config.epochs,
+            warmup_epochs=min(config.warmup_epochs, opts.step1_epochs or config.epochs),
+        )
+        derived, step_rows = run_step(
+            1,
+            space.step_space(1),
+            splits,
+            step1_config,
+            objective,
+            schedule,
+            latency_model,
+            opts,
+            output / "step1" if both else output,
+            strategy,
+        )
         rows += step_rows
         step1_probs = derived.gate_probs
         early = set(space.early_block_names())
         # step 1 never skips a block, so its derived blocks line up with the space's blocks
-        fixed_kernels = {name: block.kernel for name, block in
-                         zip([b.name for b in space.blocks], derived.blocks) if name in early}
+        fixed_kernels = {
+            name: block.kernel
+            for name, block in zip([b.name for b in space.blocks], derived.blocks)
+            if name in early
+        }
     if opts.steps in ("2", "both"):
-        derived, step_rows = run_step(2, space.step_space(2, fixed_kernels), splits, config,
-                                      objective, schedule, latency_model, opts,
-                                      output / "step2" if both else output, strategy)
+        derived, step_rows = run_step(
+            2,
+            space.step_space(2, fixed_kernels),
+            splits,
+            config,
+            objective,
+            schedule,
+            latency_model,
+            opts,
+            output / "step2" if both else output,
+            strategy,
+        )
         rows += step_rows
     if both:
         # keep step 1's evidence for the early blocks beside step 2's for the rest
@@ -200,7 +260,10 @@ def summary_table(arch: ArchSpec) -> str:
             skip = f"{p['skip']:.2f}" if "skip" in p else "-"
             lines.append(f"{'':<21}{name:<8} {kernel:<24} {expansion:<24} {skip}")
     latency = arch.predicted_latency_ms
-    lines.append(f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "
-                 f"predicted latency {latency:.4g} ms ({arch.device})" if latency is not None
-                 else "")
+    lines.append(
+        f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "
+        f"predicted latency {latency:.4g} ms ({arch.device})"
+        if latency is not None
+        else ""
+    )
     return "\n".join(lines)

@@ -30,12 +30,15 @@ class LinearTemperature:
         return self.initial + (self.final - self.initial) * epoch / (total_epochs - 1)
 
 
-def make_schedule(kind: str, initial: float | None = None, decay: float | None = None,
-                  final: float | None = None):
+def make_schedule(
+    kind: str, initial: float | None = None, decay: float | None = None, final: float | None = None
+):
     if kind == "exponential":
-        return ExponentialTemperature(initial if initial is not None else 5.0,
-                                      decay if decay is not None else 0.045)
+        return ExponentialTemperature(
+            initial if initial is not None else 5.0, decay if decay is not None else 0.045
+        )
     if kind == "linear":
-        return LinearTemperature(initial if initial is not None else 10.0,
-                                 final if final is not None else 0.1)
+        return LinearTemperature(
+            initial if initial is not None else 10.0, final if final is not None else 0.1
+        )
     raise ValueError(f"unknown temperature schedule {kind!r} (exponential, linear)")

@@ -123,6 +123,8 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+flags.DEFINE_bool("resume", True, "Resume from the checkpoints in --output_dir if there are any "
+                  "(--noresume starts over and overwrites them).")
 
 
 def main(argv):

@@ -75,7 +75,8 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
             trainable=False,
         )
         seed = self.seed if self.seed is not None else 0
-        self._generator = tf.random.Generator.from_seed(seed)
+        with tf.init_scope():  # the gate may first be built inside a traced function
+            self._generator = tf.random.Generator.from_seed(seed)
         super().build(input_shape)
 
     def _ensure_built(self) -> None:

@@ -93,6 +93,8 @@ class SearchLoop:
         )
         self._weight_step = tf.function(self._distributed(self._weight_step_fn))
         self._arch_step = tf.function(self._distributed(self._arch_step_fn))
+        self._predict = tf.function(lambda images: self.model(images, training=False),
+                                    reduce_retracing=True)
 
     # ---------------------------------------------------------------------------------- steps
     def _distributed(self, step_fn):
@@ -143,7 +145,7 @@ class SearchLoop:
         """Accuracy of the supernet with deterministic gates (softmax probabilities)."""
         metric = tf.keras.metrics.SparseCategoricalAccuracy()
         for images, labels in dataset:
-            metric.update_state(labels, self.model(images, training=False))
+            metric.update_state(labels, self._predict(images))
         return float(metric.result())
 
     def fit(

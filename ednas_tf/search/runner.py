@@ -84,12 +84,14 @@ def write_gates_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 class _EpochRecorder:
     """Epoch hook: gates.csv, history.json, TensorBoard scalars and a checkpoint."""
 
-    def __init__(self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows):
+    def __init__(self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows,
+                 resume: bool):
         self.loop, self.step, self.dir, self.manager = loop, step, step_dir, manager
         self.rows = list(previous_rows)
         self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
         history_path = step_dir / "history.json"
-        self.history = json.loads(history_path.read_text()) if history_path.exists() else []
+        self.history = (json.loads(history_path.read_text())
+                        if resume and history_path.exists() else [])
 
     def __call__(self, epoch: int, logs: dict) -> None:
         self.rows.extend(gate_rows(self.loop.model, self.step, epoch))
@@ -133,10 +135,16 @@ def run_step(
     checkpoint = loop.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
     if opts.resume and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as err:
+            raise ValueError(
+                f"cannot resume from {manager.latest_checkpoint} (was it written by a different "
+                f"space or flags?): {err}. Use --noresume or another --output_dir."
+            ) from None
         print(f"step {step}: resumed from {manager.latest_checkpoint}", flush=True)
     previous = _read_gate_rows(step_dir / "gates.csv") if opts.resume else []
-    recorder = _EpochRecorder(loop, step, step_dir, manager, previous)
+    recorder = _EpochRecorder(loop, step, step_dir, manager, previous, opts.resume)
     if not previous:
         recorder.rows.extend(gate_rows(supernet, step, 0))
     train = batched(

@@ -1,0 +1,145 @@
+"""What a supernet training step costs, measured in one process.
+
+Compares the weight-training step (forward, backward, SGD update) of
+  * our single-path supernet (meta-kernels, channel masks, gated identities),
+  * the largest child of the same space (every block at its largest kernel and expansion),
+  * an FBNet-style multi-path reference supernet of the same space: every (kernel, expansion)
+    candidate of a block is its own block, all are computed and their outputs mixed by the gate.
+
+Targets (issue 2): supernet / largest child <= 1.15, multi-path / supernet >= 3.
+
+  python bench/supernet_cost.py [--image_size=32 --batch_size=64 --repeats=30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench.common import emit  # noqa: E402
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial  # noqa: E402
+from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables  # noqa: E402
+from ednas_tf.model import build  # noqa: E402
+from ednas_tf.space import BlockSpace, SearchSpace, preset_space  # noqa: E402
+
+
+class MultiPathBlock(tf.keras.layers.Layer):
+    """FBNet-style reference: one full block per candidate, outputs mixed by a Gumbel gate."""
+
+    def __init__(self, block: BlockSpace, activation: str, **kwargs):
+        super().__init__(**kwargs)
+        self.candidates = [
+            InvertedResidual(block.channels, block.stride, kernel_sizes=kernel,
+                             expansions=(e,), residual=block.residual, activation=activation,
+                             name=f"k{'+'.join(map(str, kernel))}_e{e:g}")
+            for kernel in block.kernel_options for e in block.expansion_options
+        ]
+        self.with_skip = block.searches_skip
+        self.gate = GumbelSoftmaxGate(len(self.candidates) + int(self.with_skip), seed=0)
+
+    def call(self, inputs, training=None):
+        g = self.gate.value(training)
+        out = tf.add_n([g[i] * c(inputs, training=training)
+                        for i, c in enumerate(self.candidates)])
+        if self.with_skip:
+            out += g[-1] * inputs
+        return out
+
+
+def build_multipath(space: SearchSpace) -> tf.keras.Model:
+    inputs = tf.keras.Input(space.input_shape)
+    x = ConvBnAct(space.stem.channels, space.stem.kernel, space.stem.stride,
+                  space.activation)(inputs)
+    for block in space.blocks:
+        x = MultiPathBlock(block, space.activation, name=block.name)(x)
+    if space.head is not None:
+        x = ConvBnAct(space.head.channels, space.head.kernel, 1, space.activation)(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = tf.keras.layers.Conv2D(space.num_classes, 1)(x)
+    return tf.keras.Model(inputs, SqueezeSpatial()(x), name="multipath")
+
+
+def make_train_step(model: tf.keras.Model):
+    """The weight step of the search loop (without the distribution wrapper)."""
+    variables = weight_variables(model)
+    optimizer = tf.keras.optimizers.SGD(0.01, momentum=0.9)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(images, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return step
+
+
+def time_steps(steps: dict, images, labels, repeats: int) -> dict[str, float]:
+    """Median seconds per step, runs interleaved so background load hits all models alike."""
+    for step in steps.values():
+        for _ in range(3):  # trace + warm-up
+            step(images, labels).numpy()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(images, labels).numpy()
+            samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="small", help="search-space preset")
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per model")
+    parser.add_argument("--device", default="tda2x", help="device profile of the space")
+    args = parser.parse_args()
+
+    tf.keras.utils.set_random_seed(0)
+    space = preset_space(args.preset, input_shape=(args.image_size, args.image_size,
+                                                   args.channels),
+                         profile=args.device, width=args.width)
+    models = {
+        "supernet": build(space, seed=0),
+        "supernet_joint": build(space.replace_blocks(
+            [dataclasses.replace(b, joint=b.is_searchable) for b in space.blocks]), seed=0),
+        "largest_child": build(space.largest_child()),
+        "multipath": build_multipath(space),
+    }
+    images = tf.random.uniform((args.batch_size, args.image_size, args.image_size,
+                                args.channels))
+    labels = tf.random.uniform((args.batch_size,), 0, space.num_classes, dtype=tf.int32)
+    seconds = time_steps({n: make_train_step(m) for n, m in models.items()}, images, labels,
+                         args.repeats)
+    for name, s in seconds.items():
+        print(f"{name:>15}: {s * 1000:8.1f} ms/step  ({models[name].count_params():,} params)")
+    figures = {
+        "supernet_over_child": round(seconds["supernet"] / seconds["largest_child"], 3),
+        "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"],
+                                           3),
+        "multipath_over_supernet": round(seconds["multipath"] / seconds["supernet"], 3),
+        "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items()},
+        "config": vars(args),
+        "candidates_per_block": max(len(b.kernel_options) * len(b.expansion_options)
+                                    for b in space.blocks),
+    }
+    emit("supernet_cost", figures)
+
+
+if __name__ == "__main__":
+    main()

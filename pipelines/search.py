@@ -102,6 +102,13 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_float("target_latency_ms", None, "Latency target (ms) on the device.")
 flags.DEFINE_float(
+    "target_latency_fraction",
+    None,
+    "Latency target as a position in the "
+    "space's latency range: 0 = fastest child, 1 = slowest (instead of "
+    "--target_latency_ms).",
+)
+flags.DEFINE_float(
     "latency_weight", None, "λ of the additive/target objectives (default 0.1 / 0.5)."
 )
 flags.DEFINE_float("fbnet_alpha", 0.2, "α of the FBNet objective.")
@@ -123,8 +130,12 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
-flags.DEFINE_bool("resume", True, "Resume from the checkpoints in --output_dir if there are any "
-                  "(--noresume starts over and overwrites them).")
+flags.DEFINE_bool(
+    "resume",
+    True,
+    "Resume from the checkpoints in --output_dir if there are any "
+    "(--noresume starts over and overwrites them).",
+)
 
 
 def main(argv):
@@ -133,9 +144,10 @@ def main(argv):
     import tensorflow as tf
 
     from ednas_tf.data import load_splits
+    from ednas_tf.latency.expected import space_latency_bounds
     from ednas_tf.latency.profiles import get_profile
     from ednas_tf.search.loop import SearchConfig
-    from ednas_tf.search.objectives import make_objective
+    from ednas_tf.search.objectives import make_objective, target_from_fraction
     from ednas_tf.search.runner import RunOptions, run_search, summary_table
     from ednas_tf.search.schedules import make_schedule
     from ednas_tf.space import preset_space
@@ -183,9 +195,25 @@ def main(argv):
         arch_lr=FLAGS.arch_lr,
         arch_update_every=FLAGS.arch_update_every,
     )
+    latency_model = profile.latency()
+    target_ms = FLAGS.target_latency_ms
+    if FLAGS.target_latency_fraction is not None:
+        if target_ms is not None:
+            print(
+                "error: give --target_latency_ms or --target_latency_fraction, not both",
+                file=sys.stderr,
+            )
+            return 2
+        bounds = space_latency_bounds(space, latency_model)
+        target_ms = target_from_fraction(bounds, FLAGS.target_latency_fraction)
+        print(
+            f"latency range of the space on {profile.name}: {bounds[0]:.4g}-{bounds[1]:.4g} ms;"
+            f" target {target_ms:.4g} ms",
+            flush=True,
+        )
     objective = make_objective(
         FLAGS.objective,
-        target_ms=FLAGS.target_latency_ms,
+        target_ms=target_ms,
         latency_weight=FLAGS.latency_weight,
         alpha=FLAGS.fbnet_alpha,
         beta=FLAGS.fbnet_beta,
@@ -209,9 +237,7 @@ def main(argv):
     )
     start = time.time()
     try:
-        arch = run_search(
-            space, splits, config, objective, schedule, profile.latency(), opts, strategy
-        )
+        arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
     except ValueError as err:  # bad flags / unreachable target: a message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -60,3 +60,11 @@ def test_objectives():
     assert float(additive(ce, lat)) == pytest.approx(1.0 + 0.2 * np.log(4.0))
     with pytest.raises(ValueError):
         make_objective("target")
+
+
+def test_target_from_fraction():
+    from ednas_tf.search.objectives import target_from_fraction
+
+    assert target_from_fraction((2.0, 6.0), 0.25) == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        target_from_fraction((2.0, 6.0), 1.5)

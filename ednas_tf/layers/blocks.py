@@ -221,22 +221,18 @@ class InvertedResidual(tf.keras.layers.Layer):
             return [(k,) for k in self.kernel_sizes]
         return [self.kernel_sizes]
 
-    def _joint(self, training) -> tf.Tensor:
-        """P[kernel option, expansion option] — a gate sample in training, else deterministic."""
+    def _joint(self, gate_value) -> tf.Tensor:
+        """P[kernel option, expansion option] from `gate_value(gate)` of each gate."""
         n_k, n_e = len(self.kernel_options), len(self.expansions)
         if self.pair_gate is not None:
-            return tf.reshape(self.pair_gate.value(training), (n_k, n_e))
-        pk = self.kernel_gate.value(training) if self.kernel_gate is not None else tf.ones((1,))
-        pe = (
-            self.expansion_gate.value(training)
-            if self.expansion_gate is not None
-            else tf.ones((1,))
-        )
+            return tf.reshape(gate_value(self.pair_gate), (n_k, n_e))
+        pk = gate_value(self.kernel_gate) if self.kernel_gate is not None else tf.ones((1,))
+        pe = gate_value(self.expansion_gate) if self.expansion_gate is not None else tf.ones((1,))
         return pk[:, None] * pe[None, :]
 
     def joint_probs(self) -> tf.Tensor:
-        """Deterministic P[kernel option, expansion option] (for latency and derivation)."""
-        return self._joint(training=False)
+        """softmax-of-logits P[kernel option, expansion option] (for latency and derivation)."""
+        return self._joint(GumbelSoftmaxGate.probs)
 
     def skip_prob(self) -> tf.Tensor:
         if self.skip_gate is None:
@@ -246,7 +242,7 @@ class InvertedResidual(tf.keras.layers.Layer):
     def _kernel_weights_and_mask(self, training):
         """Per-size kernel weights ([K] or [K, C]) and the channel mask ([C] or None)."""
         if self.joint:
-            joint = self._joint(training)  # [K or 1, E or 1]
+            joint = self._joint(lambda gate: gate.value(training))  # [K or 1, E or 1]
             per_channel = tf.matmul(joint, self._active)  # [K, C]: P(k and c active)
             mask = tf.reduce_sum(per_channel, axis=0)  # [C]: P(c active)
             if self.search_kernel:

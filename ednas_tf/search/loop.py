@@ -17,7 +17,12 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ednas_tf.latency.expected import ExpectedLatency
-from ednas_tf.layers.gumbel import arch_variables, set_temperature, weight_variables
+from ednas_tf.layers.gumbel import (
+    arch_variables,
+    set_gate_mode,
+    set_temperature,
+    weight_variables,
+)
 from ednas_tf.search.objectives import Objective
 
 
@@ -93,8 +98,9 @@ class SearchLoop:
         )
         self._weight_step = tf.function(self._distributed(self._weight_step_fn))
         self._arch_step = tf.function(self._distributed(self._arch_step_fn))
-        self._predict = tf.function(lambda images: self.model(images, training=False),
-                                    reduce_retracing=True)
+        self._predict = tf.function(
+            lambda images: self.model(images, training=False), reduce_retracing=True
+        )
 
     # ---------------------------------------------------------------------------------- steps
     def _distributed(self, step_fn):
@@ -142,10 +148,18 @@ class SearchLoop:
         return self.schedule(max(0, epoch - self.config.warmup_epochs), max(1, arch_epochs))
 
     def evaluate(self, dataset: tf.data.Dataset) -> float:
-        """Accuracy of the supernet with deterministic gates (softmax probabilities)."""
+        """Accuracy of the path the gates currently point to (argmax of every gate).
+
+        That path is the child `derive()` would return, so this is the number to watch; mixing
+        all options by their probabilities would score a network nobody deploys.
+        """
         metric = tf.keras.metrics.SparseCategoricalAccuracy()
-        for images, labels in dataset:
-            metric.update_state(labels, self._predict(images))
+        set_gate_mode(self.model, inference="argmax")
+        try:
+            for images, labels in dataset:
+                metric.update_state(labels, self._predict(images))
+        finally:
+            set_gate_mode(self.model, inference="probs")
         return float(metric.result())
 
     def fit(

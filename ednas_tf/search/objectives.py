@@ -53,6 +53,18 @@ def make_objective(
     return Objective(kind=kind, alpha=alpha, beta=beta, weight=weight, target_ms=target_ms)
 
 
+def target_from_fraction(bounds: tuple[float, float], fraction: float) -> float:
+    """A target placed `fraction` of the way from the fastest to the slowest child (0..1).
+
+    Saves users from guessing the ms scale of a device: 0.3 asks for a network 30 % of the way
+    from the cheapest to the most expensive one the space allows.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"target latency fraction must be in [0, 1], got {fraction}")
+    low, high = bounds
+    return low + fraction * (high - low)
+
+
 def check_target(target_ms: float | None, bounds: tuple[float, float]) -> None:
     """Refuses a latency target the search space cannot reach, naming both bounds."""
     if target_ms is None:

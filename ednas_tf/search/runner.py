@@ -84,14 +84,16 @@ def write_gates_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 class _EpochRecorder:
     """Epoch hook: gates.csv, history.json, TensorBoard scalars and a checkpoint."""
 
-    def __init__(self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows,
-                 resume: bool):
+    def __init__(
+        self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows, resume: bool
+    ):
         self.loop, self.step, self.dir, self.manager = loop, step, step_dir, manager
         self.rows = list(previous_rows)
         self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
         history_path = step_dir / "history.json"
-        self.history = (json.loads(history_path.read_text())
-                        if resume and history_path.exists() else [])
+        self.history = (
+            json.loads(history_path.read_text()) if resume and history_path.exists() else []
+        )
 
     def __call__(self, epoch: int, logs: dict) -> None:
         self.rows.extend(gate_rows(self.loop.model, self.step, epoch))

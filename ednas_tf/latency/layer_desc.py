@@ -9,16 +9,16 @@ ZeroPadding2D which becomes conv padding) are skipped.
 
 from __future__ import annotations
 
-import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf  # ednas_tf/__init__ has selected Keras 2 (TF_USE_LEGACY_KERAS=1)
 
-from dataclasses import dataclass  # noqa: E402
-from typing import Any, Iterable  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
-
-OPS = ("conv", "depthwise", "deconv", "pool", "global_pool", "add", "concat", "fc", "softmax", "other")
+OPS = (
+    "conv", "depthwise", "deconv", "pool", "global_pool", "add", "concat", "fc", "softmax", "other",
+)
 """Op kinds. "deconv" is TIDL's Deconvolution layer (Keras Conv2DTranspose, or a bilinear
 UpSampling2D, which TIDL runs as a frozen bilinear depthwise 4x4/2 deconvolution)."""
 
@@ -70,7 +70,9 @@ class LayerDesc:
         if min(self.in_h, self.in_w, self.out_h, self.out_w, self.cin, self.cout) < 1:
             raise ValueError(f"non-positive shape in {self}")
         if self.groups < 1 or self.cin % self.groups:
-            raise ValueError(f"groups={self.groups} does not divide cin={self.cin} in {self.name!r}")
+            raise ValueError(
+                f"groups={self.groups} does not divide cin={self.cin} in {self.name!r}"
+            )
 
     @property
     def in_pixels(self) -> int:
@@ -82,7 +84,7 @@ class LayerDesc:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates, counted the way TI's MMAC figures count them (0 for non-MAC ops)."""
+        """Multiply-accumulates as TI's MMAC figures count them (0 for pooling, add, ...)."""
         taps = self.kernel_h * self.kernel_w
         if self.op == "conv":
             return self.out_pixels * self.cout * (self.cin // self.groups) * taps
@@ -155,8 +157,14 @@ def _hwc(shape: tuple, layer_name: str) -> tuple[int, int, int]:
 
 def _io_shapes(layer: tf.keras.layers.Layer) -> tuple[list[tuple], tuple]:
     """Input shapes (one per input tensor) and the output shape of a layer's first call."""
-    ins = _shape_list(layer.get_input_shape_at(0))
-    outs = _shape_list(layer.get_output_shape_at(0))
+    try:
+        ins = _shape_list(layer.get_input_shape_at(0))
+        outs = _shape_list(layer.get_output_shape_at(0))
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(
+            f"layer {layer.name!r} has no recorded shapes: describe a functional or Sequential "
+            "model (subclassed models do not record their layers' shapes)"
+        ) from err
     return ins, outs[0]
 
 
@@ -230,7 +238,7 @@ def _describe_deconv(layer: tf.keras.layers.Conv2DTranspose) -> list[LayerDesc]:
 
 
 def _describe_upsampling(layer: tf.keras.layers.UpSampling2D) -> list[LayerDesc]:
-    """Bilinear xS upsampling = TIDL's frozen depthwise (2S)x(2S)/S deconvolution (Caffe-Jacinto)."""
+    """Bilinear xS upsampling = the frozen depthwise (2S)x(2S)/S deconvolution of Caffe-Jacinto."""
     s = _pair(layer.size)[0]
     ins, _ = _io_shapes(layer)
     c = _hwc(ins[0], layer.name)[2]
@@ -262,7 +270,17 @@ def _describe_activation(layer: tf.keras.layers.Layer) -> list[LayerDesc]:
 
 
 def _describe_other(layer: tf.keras.layers.Layer) -> list[LayerDesc]:
-    """Unknown or TIDL-unsupported layers (Multiply, sigmoid, ...): costed as elementwise passes."""
+    """Unknown or TIDL-unsupported layers (Multiply, sigmoid, ...): costed as elementwise passes.
+
+    A custom layer holding weights (a composite block) would be badly under-costed that way, so
+    it is flagged: describe the model after converting it to standard layers.
+    """
+    if layer.weights:
+        warnings.warn(
+            f"layer {layer.name!r} ({type(layer).__name__}) is not a standard Keras layer; "
+            "it is costed as an elementwise pass, which ignores its weights",
+            stacklevel=3,
+        )
     return [_base(layer, "other")]
 
 

@@ -85,20 +85,59 @@ def register_profile(name: str):
     return wrap
 
 
+LUT_PREFIX = "lut:"
+
+
 def available_profiles() -> list[str]:
-    return sorted(_REGISTRY)
+    return [*sorted(_REGISTRY), f"{LUT_PREFIX}<path>"]
 
 
 def get_profile(name: str) -> DeviceProfile:
+    if name.startswith(LUT_PREFIX):
+        return _lut_profile(name[len(LUT_PREFIX) :])
     if name not in _REGISTRY:
         raise ValueError(f"unknown device profile {name!r}; available: {available_profiles()}")
     return _REGISTRY[name]()
+
+
+def _lut_profile(path: str) -> DeviceProfile:
+    """A measured lookup table with the rules of its `base_profile` (metadata; default tda2x)."""
+    from ednas_tf.latency.lut import LookupTable
+
+    if not path:
+        raise ValueError(f"'{LUT_PREFIX}' needs the path of a lookup table, e.g. lut:board.json")
+    table = LookupTable.load(path)
+    base = str(table.metadata.get("base_profile") or "tda2x")
+    if base not in _REGISTRY:
+        raise ValueError(
+            f"{path}: base_profile {base!r} is not a registered profile ({sorted(_REGISTRY)})"
+        )
+    rules = _REGISTRY[base]()
+    return dataclasses.replace(
+        rules,
+        name=f"{LUT_PREFIX}{path}",
+        description=f"lookup table {path} ({table.metadata.get('device', 'unknown device')}) "
+        f"with the rules of {base}",
+        latency=lambda: table,
+    )
+
+
+def _tda2x_analytic() -> "LatencyModel":
+    from ednas_tf.latency.tda2x_latency import TDA2xLatency
+
+    return TDA2xLatency()
 
 
 def _macs_proxy() -> "LatencyModel":
     from ednas_tf.latency.macs import MacsProxy
 
     return MacsProxy()
+
+
+def _host_lut() -> "LatencyModel":
+    from ednas_tf.latency.lut import host_table
+
+    return host_table()
 
 
 # TIDL (Processor SDK Linux, "Constraints on layer parameters"; notes/tidl.md): kernels up to 7x7,
@@ -113,7 +152,7 @@ def _tda2x() -> DeviceProfile:
         activations=frozenset({"relu", "relu6"}),
         max_channels=1024,
         max_conv_kernel=7,
-        latency=_macs_proxy,
+        latency=_tda2x_analytic,
         validated_depthwise=frozenset({(3, 1), (3, 2)}),
     )
 
@@ -122,10 +161,11 @@ def _tda2x() -> DeviceProfile:
 def _host() -> DeviceProfile:
     return DeviceProfile(
         name="host",
-        description="this machine's CPU through LiteRT (TFLite)",
+        description="this machine's CPU through LiteRT (TFLite): a lookup table measured on "
+        "demand and cached in .cache/lut/ (or $EDNAS_LUT_CACHE)",
         depthwise=frozenset((k, s) for k in (3, 5, 7) for s in (1, 2)),
         activations=frozenset({"relu", "relu6"}),
         max_channels=4096,
         max_conv_kernel=7,
-        latency=_macs_proxy,
+        latency=_host_lut,
     )

@@ -1,0 +1,39 @@
+"""The analytic TDA2x model as a search-time `LatencyModel`.
+
+Blocks and layers are costed through their `LayerDesc` sequences (latency/descriptors.py) with the
+per-layer model fitted to TI's published AM5729 timings (latency/tda2x.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
+from ednas_tf.latency.descriptors import block_layers, conv_layers
+from ednas_tf.latency.tda2x import PLACEMENTS, AnalyticTDA2x
+
+
+@dataclasses.dataclass
+class TDA2xLatency(LatencyModel):
+    """One frame on one core (`placement` "eve" or "dsp") while `active_cores` share DDR.
+
+    `active_cores` > 1 models a deployment that runs one frame per EVE on several EVEs at once:
+    each frame is slower (DDR contention) though throughput rises.
+    """
+
+    placement: str = "eve"
+    active_cores: int = 1
+    model: AnalyticTDA2x = dataclasses.field(default_factory=AnalyticTDA2x)
+    name: str = "tda2x-analytic"
+
+    def __post_init__(self):
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        if self.active_cores < 1:
+            raise ValueError(f"active_cores must be >= 1, got {self.active_cores}")
+
+    def block_latency(self, config: BlockConfig) -> float:
+        return self.model.layers_ms(block_layers(config), self.placement, self.active_cores)
+
+    def conv_latency(self, config: ConvConfig) -> float:
+        return self.model.layers_ms(conv_layers(config), self.placement, self.active_cores)

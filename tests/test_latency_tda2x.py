@@ -1,0 +1,190 @@
+"""Analytic TDA2x latency model: layer description, sanity of the costs, the published fit."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import math  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ednas_tf.latency.layer_desc import LayerDesc, describe_keras_model, total_macs  # noqa: E402
+from ednas_tf.latency.reference_nets import REFERENCE_NETS  # noqa: E402
+from ednas_tf.latency.tda2x import (  # noqa: E402
+    PUBLISHED,
+    AnalyticTDA2x,
+    fit_parameters,
+    predict_figure,
+    reference_descs,
+    shipped_vs_fitted,
+)
+
+L = tf.keras.layers
+MODEL = AnalyticTDA2x()
+
+
+def _conv(h: int, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> LayerDesc:
+    out = -(-h // stride)
+    return LayerDesc("conv", h, h, out, out, cin, cout, k, k, stride, groups)
+
+
+def _depthwise(h: int, c: int, k: int, stride: int = 1) -> LayerDesc:
+    out = -(-h // stride)
+    return LayerDesc("depthwise", h, h, out, out, c, c, k, k, stride, groups=c)
+
+
+@pytest.fixture(scope="module")
+def ref_descs() -> dict[str, list[LayerDesc]]:
+    return reference_descs()
+
+
+# -- describe_keras_model ---------------------------------------------------------------------
+
+
+def _small_model() -> tf.keras.Model:
+    """Every layer family once, with a nested model inside."""
+    inner_in = L.Input((16, 16, 16))
+    y = L.DepthwiseConv2D(5, padding="same")(inner_in)
+    y = L.BatchNormalization()(y)
+    y = L.ReLU(6.0)(y)
+    inner = tf.keras.Model(inner_in, L.Conv2D(16, 1)(y), name="inner")
+
+    inp = L.Input((32, 32, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)  # conv 1
+    x = L.BatchNormalization()(x)
+    a = inner(x)  # depthwise 1, conv 2
+    b = L.Conv2D(16, 3, padding="same", groups=4)(x)  # conv 3 (grouped)
+    x = L.Add()([a, b])
+    c = L.SeparableConv2D(32, 3, padding="same")(x)  # depthwise 2, conv 4
+    x = L.Concatenate()([x, c])
+    x = L.MaxPooling2D(2)(x)
+    x = L.ZeroPadding2D(1)(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dropout(0.1)(x)
+    return tf.keras.Model(inp, L.Dense(10, activation="softmax")(x))
+
+
+def test_describe_small_model_finds_each_layer():
+    descs = describe_keras_model(_small_model())
+    ops = Counter(d.op for d in descs)
+    assert ops == {"conv": 4, "depthwise": 2, "add": 1, "concat": 1, "pool": 1,
+                   "global_pool": 1, "fc": 1, "softmax": 1}
+    grouped = next(d for d in descs if d.op == "conv" and d.groups == 4)
+    assert grouped.macs == 16 * 16 * 16 * (16 // 4) * 9
+    stem = descs[0]
+    assert (stem.in_h, stem.out_h, stem.cin, stem.cout, stem.stride) == (32, 16, 3, 16, 2)
+    concat = next(d for d in descs if d.op == "concat")
+    assert concat.cin == concat.cout == 48
+    dw5 = next(d for d in descs if d.op == "depthwise" and d.kernel_h == 5)
+    assert dw5.macs == 16 * 16 * 16 * 25 and dw5.groups == 16
+    assert descs[-1].op == "softmax" and descs[-2].op == "fc"
+
+
+def test_describe_needs_fixed_input_size():
+    inp = L.Input((None, None, 3))
+    with pytest.raises(ValueError, match="fixed input size"):
+        describe_keras_model(tf.keras.Model(inp, L.Conv2D(4, 3)(inp)))
+
+
+def test_layer_desc_rejects_bad_groups():
+    with pytest.raises(ValueError, match="groups"):
+        LayerDesc("conv", 8, 8, 8, 8, 6, 8, groups=4)
+
+
+@pytest.mark.parametrize(
+    "name,size,kwargs",
+    [
+        ("MobileNet", 128, {}),
+        ("MobileNetV2", 128, {}),
+        ("MobileNetV3Small", 96, {"minimalistic": True}),
+        ("InceptionV3", 75, {}),
+        ("NASNetMobile", 96, {}),
+    ],
+)
+def test_keras_applications_cost_positive_finite(name, size, kwargs):
+    model = getattr(tf.keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                                 **kwargs)
+    descs = describe_keras_model(model)
+    assert sum(d.op in ("conv", "depthwise") for d in descs) > 10
+    for placement in ("eve", "dsp"):
+        ms = MODEL.model_ms(model, placement)
+        assert math.isfinite(ms) and ms > 0
+
+
+# -- sanity of the per-layer costs --------------------------------------------------------
+
+
+@pytest.mark.parametrize("placement", ["eve", "dsp"])
+def test_more_channels_and_bigger_kernels_cost_more(placement):
+    def cost(desc: LayerDesc) -> float:
+        return MODEL.layer_ms(desc, placement)
+
+    for h in (7, 14, 56):
+        assert cost(_conv(h, 32, 64)) < cost(_conv(h, 32, 128)) < cost(_conv(h, 64, 128))
+        assert cost(_conv(h, 32, 64, k=1)) < cost(_conv(h, 32, 64, k=3))
+        assert cost(_conv(h, 32, 64, k=3)) < cost(_conv(h, 32, 64, k=5))
+        assert cost(_depthwise(h, 96, 3)) < cost(_depthwise(h, 96, 5)) < cost(_depthwise(h, 96, 7))
+        assert cost(_depthwise(h, 96, 3)) < cost(_depthwise(h, 192, 3))
+    assert cost(_conv(28, 64, 64)) < cost(_conv(56, 64, 64))
+
+
+def test_sparse_flow_penalises_small_maps_only():
+    """Grouped 3x3 runs TIDL's sparse kernel: at 7x7 far less efficient than at 112x112."""
+    def ms_per_mac(h: int, groups: int) -> float:
+        d = _conv(h, 256, 256, groups=groups)
+        return MODEL.layer_cost(d).compute_ms / d.macs
+
+    assert ms_per_mac(7, 4) > 3 * ms_per_mac(7, 1)
+    assert ms_per_mac(112, 4) < 1.1 * ms_per_mac(112, 1)
+
+
+def test_multi_eve_throughput_grows_sublinearly(ref_descs):
+    for net in ("mobilenet_v1", "mobilenet_v2"):
+        fps = [MODEL.throughput_fps(ref_descs[net], eve_cores=n) for n in (1, 2, 3, 4)]
+        assert all(a < b for a, b in zip(fps, fps[1:]))
+        assert fps[3] < 4 * fps[0]
+        assert fps[0] == pytest.approx(1e3 / MODEL.layers_ms(ref_descs[net]))
+
+
+def test_throughput_rejects_no_cores(ref_descs):
+    with pytest.raises(ValueError):
+        MODEL.throughput_fps(ref_descs["squeezenet1_1"], eve_cores=0, dsp_cores=0)
+
+
+def test_split_puts_the_classifier_tail_on_the_dsp(ref_descs):
+    descs = ref_descs["mobilenet_v2"]
+    split_ms, first_dsp = MODEL.split_ms(descs)
+    assert split_ms < MODEL.layers_ms(descs, "eve")
+    assert descs[-1].op == "softmax" and first_dsp <= len(descs) - 1
+
+
+def test_breakdown_sums_to_total(ref_descs):
+    descs = ref_descs["jacintonet11_v2"]
+    rows = MODEL.breakdown(descs)
+    assert len(rows) == len(descs)
+    assert sum(r["total_ms"] for r in rows) == pytest.approx(MODEL.layers_ms(descs))
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+
+
+# -- reference networks and the published fit -------------------------------------------------
+
+
+def test_builders_match_published_mmac(ref_descs):
+    for key, net in REFERENCE_NETS.items():
+        if net.published_mmac:
+            # JSegNet21: the layout from TI's deploy prototxt counts 3.8 % above TI's figure.
+            tol = 0.04 if key == "jsegnet21_v2" else 0.01
+            assert total_macs(ref_descs[key]) / 1e6 == pytest.approx(net.published_mmac, rel=tol)
+
+
+def test_eve_figures_within_15_percent(ref_descs):
+    for fig in PUBLISHED:
+        if fig.eve_only:
+            predicted = predict_figure(MODEL, fig, ref_descs[fig.net])
+            assert abs(predicted / fig.value - 1) <= 0.15, (fig, predicted)
+
+
+def test_shipped_constants_are_the_fit(ref_descs):
+    assert shipped_vs_fitted(fit_parameters(ref_descs, starts=2)) == []

@@ -234,6 +234,7 @@ def main(argv):
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=FLAGS.progress,
+        resume=FLAGS.resume,
     )
     start = time.time()
     try:

@@ -125,3 +125,12 @@ def test_mirrored_strategy_runs_search_steps():
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT")][-1]
     _, moved, same, loss = line.split()
     assert int(moved) > 0 and same == "True" and float(loss) > 0
+
+
+def test_resume_with_other_settings_is_refused(two_runs):
+    out, _ = two_runs[1]
+    result = _run(
+        ["pipelines/search.py", *TINY, "--seed=3", "--arch_lr=0.5", f"--output_dir={out}"]
+    )
+    assert result.returncode == 2
+    assert "different settings (config)" in result.stderr

@@ -85,6 +85,9 @@ class SearchLoop:
                 global_clipnorm=config.grad_clip_norm,
             )
             self.arch_opt = tf.keras.optimizers.Adam(config.arch_lr, beta_1=0.5)
+            # built now (not lazily) so a checkpoint restores their slots immediately
+            self.weight_opt.build(self.weight_vars)
+            self.arch_opt.build(self.arch_vars)
             self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
             self.metrics = {
                 name: tf.keras.metrics.Mean(name) for name in ("loss", "arch_loss", "latency_ms")

@@ -115,6 +115,49 @@ def _read_gate_rows(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(f))
 
 
+def _fingerprint(
+    space: SearchSpace,
+    splits: DataSplits,
+    config: SearchConfig,
+    objective: Objective,
+    opts: RunOptions,
+) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoints."""
+    return json.loads(
+        json.dumps(
+            {
+                "space": repr(space.blocks),
+                "stem": repr(space.stem),
+                "head": repr(space.head),
+                "input_shape": list(space.input_shape),
+                "device": space.profile.name,
+                "dataset": splits.name,
+                "sizes": splits.sizes,
+                "config": dataclasses.asdict(config),
+                "objective": dataclasses.asdict(objective),
+                "batch_size": opts.batch_size,
+                "gate_mode": opts.gate_mode,
+                "seed": opts.seed,
+            }
+        )
+    )
+
+
+def _check_or_write_fingerprint(path: Path, fingerprint: dict[str, Any], resume: bool) -> None:
+    if resume and path.exists():
+        previous = json.loads(path.read_text())
+        changed = sorted(
+            k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k)
+        )
+        if changed:
+            raise ValueError(
+                f"{path.parent} holds a search with different settings ({', '.join(changed)}); "
+                "use --noresume to start over or another --output_dir"
+            )
+        return
+    atomic_write_text(path, json.dumps(fingerprint, indent=2))
+
+
 def run_step(
     step: int,
     space: SearchSpace,
@@ -134,6 +177,8 @@ def run_step(
         supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)
         expected = ExpectedLatency(supernet, space, latency_model)
         loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
+    fingerprint = _fingerprint(space, splits, config, objective, opts)
+    _check_or_write_fingerprint(step_dir / "run_config.json", fingerprint, opts.resume)
     checkpoint = loop.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
     if opts.resume and manager.latest_checkpoint:

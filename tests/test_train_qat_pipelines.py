@@ -1,0 +1,55 @@
+"""pipelines/train.py then pipelines/qat.py on a tiny synthetic run (subprocesses)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = {
+    "input_shape": [16, 16, 1],
+    "num_classes": 4,
+    "stem": "conv_k3_c8_s1",
+    "blocks": ["ir_k3+7_e1_c8_s1", "ir_k3_e3_c16_s2"],
+}
+DATA = ["--dataset=synthetic", "--limit=300", "--batch_size=16", "--verbose=0"]
+
+
+def _run(args):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_train_then_qat(tmp_path):
+    (tmp_path / "arch.json").write_text(json.dumps(ARCH))
+    train = _run(
+        [
+            "pipelines/train.py",
+            f"--arch={tmp_path / 'arch.json'}",
+            *DATA,
+            "--epochs=1",
+            "--warmup_epochs=0",
+            "--steps_per_epoch=4",
+        ]
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert "test accuracy" in train.stdout
+    train_dir = tmp_path / "train"
+    assert (train_dir / "child.weights.h5").exists()
+    qat = _run(
+        ["pipelines/qat.py", f"--train_dir={train_dir}", *DATA, "--epochs=1", "--steps_per_epoch=2"]
+    )
+    assert qat.returncode == 0, qat.stderr[-2000:]
+    for scheme in ("tfmot", "pow2"):
+        metrics = json.loads((train_dir / "qat" / scheme / "qat_metrics.json").read_text())
+        assert metrics["scheme"] == scheme and 0 <= metrics["qat_acc"] <= 1
+        assert (train_dir / "qat" / scheme / "qat_model.h5").stat().st_size > 0
+
+
+def test_train_reports_bad_arch(tmp_path):
+    (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "blocks": ["ir_k4_e1_c8_s1"]}))
+    result = _run(["pipelines/train.py", f"--arch={tmp_path / 'arch.json'}", *DATA])
+    assert result.returncode == 2 and "blocks[0]" in result.stderr

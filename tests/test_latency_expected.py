@@ -68,3 +68,14 @@ def test_target_from_fraction():
     assert target_from_fraction((2.0, 6.0), 0.25) == pytest.approx(3.0)
     with pytest.raises(ValueError):
         target_from_fraction((2.0, 6.0), 1.5)
+
+
+def test_derive_fits_the_child_to_a_latency_target(space):
+    model = build(space, seed=0)
+    latency = MacsProxy()
+    low, high = space_latency_bounds(space, latency)
+    for fraction in (0.2, 0.5, 0.8):
+        target = low + fraction * (high - low)
+        child = derive(model, space, latency, target_ms=target, tolerance=0.05)
+        assert abs(child.predicted_latency_ms / target - 1) <= 0.05, (fraction, child)
+        assert child.search["target_fit"]["target_ms"] == target

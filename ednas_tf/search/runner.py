@@ -171,6 +171,7 @@ def run_step(
     strategy: tf.distribute.Strategy,
 ) -> tuple[ArchSpec, list[dict]]:
     """Builds the supernet of `space`, searches it, derives and writes its arch.json."""
+    final = step == 2 or opts.steps == "1"  # the latency target applies to the final child
     step_dir.mkdir(parents=True, exist_ok=True)
     tf.keras.utils.set_random_seed(opts.seed + step)
     with strategy.scope():
@@ -228,6 +229,7 @@ def run_step(
         mode=opts.derive_mode,
         threshold=opts.derive_threshold,
         provenance=provenance,
+        target_ms=objective.target_ms if final else None,
     )
     derived.save(step_dir / "arch.json")
     return derived, recorder.rows

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv data demo test lint bench clean
+.PHONY: venv data demo test lint bench bazel-test clean
 
 venv: $(STAMP)
 
@@ -23,13 +23,22 @@ $(STAMP): requirements.txt
 data:
 	@bash tools/get_fashion_mnist.sh || true
 
+# search -> train -> merge + QAT -> export + TIDL check -> summary, on the embedded default (TDA2x).
+DEMO := runs/demo
 demo: venv
-	@if bash tools/get_fashion_mnist.sh; then dataset=fashion_mnist; else \
-		echo "demo: Fashion-MNIST unavailable, searching on the synthetic dataset instead"; \
-		dataset=synthetic; fi; \
-	$(PY) pipelines/search.py --flagfile=configs/fmnist_tda2x.cfg --dataset=$$dataset \
-		--output_dir=runs/demo --noresume
-	@echo "demo outputs: runs/demo (arch.json, gates.csv, history.json, tb/, ckpt/)"
+	@mkdir -p runs
+	@if bash tools/get_fashion_mnist.sh; then echo fashion_mnist > $(DEMO).dataset; else \
+		echo "demo: Fashion-MNIST unavailable, running on the synthetic dataset instead"; \
+		echo synthetic > $(DEMO).dataset; fi
+	$(PY) pipelines/search.py --flagfile=configs/fmnist_tda2x.cfg \
+		--dataset=$$(cat $(DEMO).dataset) --output_dir=$(DEMO) --noresume
+	$(PY) pipelines/train.py --arch=$(DEMO)/arch.json --dataset=$$(cat $(DEMO).dataset) \
+		--output_dir=$(DEMO)/train --epochs=4 --steps_per_epoch=150 --warmup_epochs=1 --verbose=2
+	$(PY) pipelines/qat.py --train_dir=$(DEMO)/train --dataset=$$(cat $(DEMO).dataset) \
+		--scheme=both --epochs=1 --steps_per_epoch=60 --verbose=2
+	$(PY) pipelines/export.py --train_dir=$(DEMO)/train --dataset=$$(cat $(DEMO).dataset) \
+		--qat_model=$(DEMO)/train/qat/tfmot/qat_model.h5 --output_dir=$(DEMO)/export
+	@echo; echo "== ednas_tf demo: $(DEMO) =="; $(PY) pipelines/summary.py --run_dir=$(DEMO)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -40,6 +49,12 @@ test: venv lint
 
 bench: venv
 	$(PY) bench/supernet_cost.py
+
+# The same test suite through Bazel (BUILD), offline with Debian's bazel-bootstrap: installs it when
+# root, unpacks the mock repositories into .cache/bazel-offline, runs `bazel test --config=offline
+# //...`. BAZEL_ARGS adds `bazel test` arguments, e.g. BAZEL_ARGS="--local_test_jobs=1 //:test_arch".
+bazel-test: venv
+	bash tools/bazel_offline.sh $(BAZEL_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

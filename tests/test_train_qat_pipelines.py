@@ -1,4 +1,4 @@
-"""pipelines/train.py then pipelines/qat.py on a tiny synthetic run (subprocesses)."""
+"""train -> qat -> export -> summary pipelines on a tiny synthetic run (subprocesses)."""
 
 import json
 import os
@@ -23,7 +23,7 @@ def _run(args):
     )
 
 
-def test_train_then_qat(tmp_path):
+def test_train_qat_export_summary(tmp_path):
     (tmp_path / "arch.json").write_text(json.dumps(ARCH))
     train = _run(
         [
@@ -47,6 +47,29 @@ def test_train_then_qat(tmp_path):
         metrics = json.loads((train_dir / "qat" / scheme / "qat_metrics.json").read_text())
         assert metrics["scheme"] == scheme and 0 <= metrics["qat_acc"] <= 1
         assert (train_dir / "qat" / scheme / "qat_model.h5").stat().st_size > 0
+    export = _run(
+        [
+            "pipelines/export.py",
+            f"--train_dir={train_dir}",
+            "--dataset=synthetic",
+            "--limit=300",
+            "--num_test=64",
+            "--num_calibration=16",
+            "--latency_repeats=3",
+            f"--qat_model={train_dir / 'qat' / 'tfmot' / 'qat_model.h5'}",
+            f"--output_dir={tmp_path / 'export'}",
+        ]
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    summary = _run(["pipelines/summary.py", f"--run_dir={tmp_path}", "--json"])
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    figures = json.loads(summary.stdout)
+    assert figures["float_acc"] is not None and figures["int8_tflite_acc"] is not None
+    assert figures["macs"] > 0 and figures["tda2x_latency_ms"] > 0
+    assert figures["tidl_passed"]["tf"] is True
+    assert "export/model.pb" in figures["files"]
+    table = _run(["pipelines/summary.py", f"--run_dir={tmp_path}"])
+    assert "predicted TDA2x latency" in table.stdout
 
 
 def test_train_reports_bad_arch(tmp_path):

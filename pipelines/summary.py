@@ -1,0 +1,44 @@
+"""Print the summary table of a run directory (search → train → qat → export outputs).
+
+Example:
+  python pipelines/summary.py --run_dir=runs/demo
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "run_dir",
+    None,
+    "Output directory of pipelines/search.py (with train/, "
+    "train/qat/, export/ from the later stages when they ran).",
+)
+flags.DEFINE_bool("json", False, "Print the summary as JSON instead of a table.")
+flags.mark_flag_as_required("run_dir")
+
+
+def main(argv):
+    del argv
+    from ednas_tf.arch import ArchSpecError
+    from ednas_tf.run_summary import collect, format_table
+
+    try:
+        summary = collect(FLAGS.run_dir)
+    except (ArchSpecError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if FLAGS.json else format_table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,194 @@
+"""keras-tuner baseline over the E-DNAS search space: writes the best arch.json and trials.csv.
+
+Each trial samples a child of the same space the E-DNAS search uses, trains it briefly and scores
+it on validation accuracy under the device's latency budget. The arch.json has the search's format,
+so pipelines/train.py and the deploy stage take it unchanged.
+
+Example:
+  python pipelines/tune.py --dataset=fashion_mnist --space=small --tuner=random --max_trials=20 \
+      --latency_budget_fraction=0.3 --constraint=reject --output_dir=runs/tune
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from absl import app, flags, logging  # noqa: E402
+
+from ednas_tf.data import available as available_datasets  # noqa: E402
+from ednas_tf.latency.profiles import available_profiles  # noqa: E402
+from ednas_tf.space import PRESET_STAGES  # noqa: E402
+
+FLAGS = flags.FLAGS
+# data
+flags.DEFINE_string(
+    "dataset", "fashion_mnist", f"Dataset: one of {available_datasets()} (or tfds:<name>)."
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Where the dataset lives (folder, .npz file or TFDS dir); default: the dataset's usual places.",
+)
+flags.DEFINE_integer("image_size", None, "Resize images to SIZE x SIZE (default: native size).")
+flags.DEFINE_integer("limit", None, "Use at most this many training (and test) examples.")
+flags.DEFINE_float("val_fraction", 0.1, "Share of the training data held out to score trials.")
+# space
+flags.DEFINE_enum(
+    "space", "small", sorted(PRESET_STAGES), "Search-space preset (as in pipelines/search.py)."
+)
+flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.")
+flags.DEFINE_string(
+    "device",
+    "tda2x",
+    f"Device profile: one of {available_profiles()}; it restricts the space and provides the "
+    "latency model.",
+)
+flags.DEFINE_enum("activation", "relu6", ["relu", "relu6"], "Activation of every layer.")
+flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.")
+# tuner
+flags.DEFINE_enum(
+    "tuner",
+    "random",
+    ["random", "hyperband", "bayesian"],
+    "keras-tuner oracle: random search, Hyperband (successive halving of epochs, promoted trials "
+    "resume) or Bayesian optimisation (needs scikit-learn).",
+)
+flags.DEFINE_integer("max_trials", 10, "Trials that train a child (refused children not counted).")
+flags.DEFINE_integer(
+    "max_rejected_trials",
+    200,
+    "With --constraint=reject: give up after this many over-budget children were refused.",
+)
+flags.DEFINE_float(
+    "max_time_minutes", None, "Start no new trial after this many minutes (default: no limit)."
+)
+# each trial's training
+flags.DEFINE_integer("epochs", 2, "Training epochs per trial (Hyperband: the largest budget).")
+flags.DEFINE_integer(
+    "steps_per_epoch", None, "Steps per epoch (default: one pass over the training split)."
+)
+flags.DEFINE_integer("batch_size", 64, "Batch size of each trial's training.")
+flags.DEFINE_float("learning_rate", 0.05, "Peak learning rate of each trial (SGD, cosine).")
+# latency constraint
+flags.DEFINE_float("latency_budget_ms", None, "Latency budget (ms) on the device.")
+flags.DEFINE_float(
+    "latency_budget_fraction",
+    None,
+    "Latency budget as a position in the space's latency range: 0 = fastest child, "
+    "1 = slowest (instead of --latency_budget_ms).",
+)
+flags.DEFINE_enum(
+    "constraint",
+    "reject",
+    ["reject", "penalty"],
+    "reject: over-budget children are not trained and get the worst score; penalty: "
+    "score = val_acc - penalty_weight * max(0, latency / budget - 1).",
+)
+flags.DEFINE_float("penalty_weight", 1.0, "λ of --constraint=penalty.")
+# run
+flags.DEFINE_string(
+    "output_dir", "runs/tune", "Where arch.json, trials.csv and tuner/ go (a re-run starts over)."
+)
+flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each trial's training.")
+
+
+def run() -> int:
+    from ednas_tf.data import load_splits
+    from ednas_tf.latency.expected import space_latency_bounds
+    from ednas_tf.latency.profiles import get_profile
+    from ednas_tf.search.runner import summary_table
+    from ednas_tf.space import preset_space
+    from ednas_tf.tune import LatencyConstraint, TuneConfig, resolve_budget, tune
+
+    config = TuneConfig(
+        tuner=FLAGS.tuner,
+        max_trials=FLAGS.max_trials,
+        max_rejected_trials=FLAGS.max_rejected_trials,
+        max_time_minutes=FLAGS.max_time_minutes,
+        epochs=FLAGS.epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        seed=FLAGS.seed,
+    )
+    constraint = LatencyConstraint(None, FLAGS.constraint, FLAGS.penalty_weight)
+    if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
+        raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
+    splits = load_splits(
+        FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        arch_fraction=0.0,
+        val_fraction=FLAGS.val_fraction,
+        limit=FLAGS.limit,
+        seed=FLAGS.seed,
+    )
+    print(
+        f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
+        f"splits {splits.sizes}",
+        flush=True,
+    )
+    if splits.sizes["val"] == 0:
+        raise ValueError("no validation examples to score trials on: raise --val_fraction")
+    profile = get_profile(FLAGS.device)
+    space = preset_space(
+        FLAGS.space,
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=profile,
+        width=FLAGS.width,
+        search_skip=FLAGS.search_skip,
+        activation=FLAGS.activation,
+    )
+    latency_model = profile.latency()
+    budget = resolve_budget(
+        space, latency_model, FLAGS.latency_budget_ms, FLAGS.latency_budget_fraction
+    )
+    low, high = space_latency_bounds(space, latency_model)
+    print(
+        f"latency range of the space on {profile.name}: {low:.4g}-{high:.4g} ms; "
+        + (f"budget {budget:.4g} ms ({FLAGS.constraint})" if budget else "no latency budget"),
+        flush=True,
+    )
+    constraint = dataclasses.replace(constraint, budget_ms=budget)
+    result = tune(
+        space,
+        splits,
+        latency_model,
+        constraint,
+        config,
+        FLAGS.output_dir,
+        log=lambda line: print(line, flush=True),
+    )
+    print(summary_table(result.arch))
+    search = result.arch.search
+    print(
+        f"best trial {result.best.trial_id}: val_acc {result.best.val_acc:.4f}, score "
+        f"{result.best.score:.4f}; {search['trials_run']} trials ({search['trials_trained']} "
+        f"trained, {search['trials_rejected']} refused, {search['trials_failed']} failed) in "
+        f"{result.seconds:.0f} s, stopped: {result.stop_reason}; outputs in {FLAGS.output_dir}: "
+        "arch.json, trials.csv, tuner/",
+        flush=True,
+    )
+    return 0
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    from ednas_tf.data import DatasetError
+
+    try:
+        return run()
+    except (DatasetError, ValueError) as err:  # bad flags, data or budget: a message
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -38,7 +38,9 @@ demo: venv
 		--scheme=both --epochs=1 --steps_per_epoch=60 --verbose=2
 	$(PY) pipelines/export.py --train_dir=$(DEMO)/train --dataset=$$(cat $(DEMO).dataset) \
 		--qat_model=$(DEMO)/train/qat/tfmot/qat_model.h5 --output_dir=$(DEMO)/export
-	@echo; echo "== ednas_tf demo: $(DEMO) =="; $(PY) pipelines/summary.py --run_dir=$(DEMO)
+	$(PY) pipelines/report.py --run_dir=$(DEMO)
+	@echo; echo "== ednas_tf demo: $(DEMO) (report: $(DEMO)/report.html) =="; \
+		$(PY) pipelines/summary.py --run_dir=$(DEMO)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -20,36 +20,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
-from ednas_tf.data import available as available_datasets  # noqa: E402
-from ednas_tf.latency.profiles import available_profiles  # noqa: E402
-from ednas_tf.space import PRESET_STAGES  # noqa: E402
+from pipelines.common_flags import define_data_flags, define_space_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-# data
-flags.DEFINE_string(
-    "dataset", "fashion_mnist", f"Dataset: one of {available_datasets()} (or tfds:<name>)."
-)
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "Where the dataset lives (folder, .npz file or TFDS dir); default: the dataset's usual places.",
-)
-flags.DEFINE_integer("image_size", None, "Resize images to SIZE x SIZE (default: native size).")
-flags.DEFINE_integer("limit", None, "Use at most this many training (and test) examples.")
-flags.DEFINE_float("val_fraction", 0.1, "Share of the training data held out to score trials.")
-# space
-flags.DEFINE_enum(
-    "space", "small", sorted(PRESET_STAGES), "Search-space preset (as in pipelines/search.py)."
-)
-flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.")
-flags.DEFINE_string(
-    "device",
-    "tda2x",
-    f"Device profile: one of {available_profiles()}; it restricts the space and provides the "
-    "latency model.",
-)
-flags.DEFINE_enum("activation", "relu6", ["relu", "relu6"], "Activation of every layer.")
-flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.")
+define_data_flags("Share of the training data held out to score trials.")
+define_space_flags()
 # tuner
 flags.DEFINE_enum(
     "tuner",

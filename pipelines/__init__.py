@@ -1,0 +1,1 @@
+"""absl entry points of ednas_tf (thin: flags -> library -> files)."""

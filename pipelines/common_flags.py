@@ -1,0 +1,62 @@
+"""Flags shared by the pipelines that pick data and a search space (search, tune).
+
+Defined once so `--dataset`, `--space`, `--device` ... mean the same thing, with the same help text,
+in every tool. They are registered under the entry-point script (`sys.argv[0]`, what absl calls
+the main module) so that `--help` lists them with the script's own flags.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import flags
+
+from ednas_tf.data import available as available_datasets
+from ednas_tf.latency.profiles import available_profiles
+from ednas_tf.space import PRESET_STAGES
+
+
+def define_data_flags(val_help: str) -> None:
+    main = {"module_name": sys.argv[0]}
+    flags.DEFINE_string(
+        "dataset",
+        "fashion_mnist",
+        f"Dataset: one of {available_datasets()} (or tfds:<name>).",
+        **main,
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "Where the dataset lives (folder, .npz file or TFDS dir); default: its usual places.",
+        **main,
+    )
+    flags.DEFINE_integer(
+        "image_size", None, "Resize images to SIZE x SIZE (default: native).", **main
+    )
+    flags.DEFINE_integer(
+        "limit", None, "Use at most this many training (and test) examples.", **main
+    )
+    flags.DEFINE_float("val_fraction", 0.1, val_help, **main)
+
+
+def define_space_flags() -> None:
+    main = {"module_name": sys.argv[0]}
+    flags.DEFINE_enum(
+        "space",
+        "small",
+        sorted(PRESET_STAGES),
+        "Search-space preset: tiny (tests), small (28-64 px inputs), imagenet (224 px).",
+        **main,
+    )
+    flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.", **main)
+    flags.DEFINE_string(
+        "device",
+        "tda2x",
+        f"Device profile: one of {available_profiles()}; it restricts the space "
+        "and provides the latency model.",
+        **main,
+    )
+    flags.DEFINE_enum(
+        "activation", "relu6", ["relu", "relu6"], "Activation of every layer.", **main
+    )
+    flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.", **main)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from deploy.merge import merge_model
 from ednas_tf.arch import ArchSpec
+from ednas_tf.data import load_splits
 from ednas_tf.model import build
 from ednas_tf.space import preset_space
 
@@ -44,6 +45,14 @@ def test_merged_model_equals_child(models):
     child, merged = models
     x = tf.random.uniform((4, 20, 20, 3))
     diff = np.max(np.abs(child(x, training=False) - merged(x)))
+    assert diff <= 1e-4
+
+
+def test_merged_model_equals_child_on_real_images(models):
+    child, merged = models
+    splits = load_splits("synthetic", image_size=20, channels=3, limit=64)
+    images = np.stack([x for x, _ in splits.test.take(32).as_numpy_iterator()])
+    diff = np.max(np.abs(child(images, training=False) - merged(images)))
     assert diff <= 1e-4
 
 

@@ -17,6 +17,7 @@ def emit(name: str, figures: dict) -> dict:
     fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp creates owner-only files; results are meant to be read
     os.replace(tmp, RESULTS_DIR / f"{name}.json")
     print(text, flush=True)
     return figures

@@ -55,7 +55,7 @@ def test_train_qat_export_summary(tmp_path):
             "--limit=300",
             "--num_test=64",
             "--num_calibration=16",
-            "--latency_repeats=3",
+            "--latency_repeats=5",
             f"--qat_model={train_dir / 'qat' / 'tfmot' / 'qat_model.h5'}",
             f"--output_dir={tmp_path / 'export'}",
         ]

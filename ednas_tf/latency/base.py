@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Iterable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,3 +95,12 @@ class LatencyModel(abc.ABC):
     @abc.abstractmethod
     def conv_latency(self, config: ConvConfig) -> float:
         """Latency of a stem/head conv or of the classifier."""
+
+    def prepare(self, configs: Iterable[BlockConfig | ConvConfig]) -> None:
+        """Hook called with every config about to be costed, before the first call.
+
+        Lets a measured model time everything it lacks in one batch (one progress bar) rather
+        than one probe per `block_latency` call, or name every missing entry in one error.
+        Analytic models need nothing.
+        """
+        del configs

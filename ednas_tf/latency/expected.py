@@ -62,6 +62,7 @@ def arch_configs(arch: ArchSpec) -> tuple[list[ConvConfig], list[BlockConfig]]:
 def child_latency(arch: ArchSpec, model: LatencyModel) -> float:
     """Predicted latency (ms) of a child network."""
     fixed, blocks = arch_configs(arch)
+    model.prepare([*fixed, *blocks])
     return sum(model.conv_latency(c) for c in fixed) + sum(model.block_latency(b) for b in blocks)
 
 
@@ -87,16 +88,15 @@ class ExpectedLatency:
             space.num_classes,
             (out_h, out_w),
         )
+        options = [block.option_configs() for block in self.blocks]
+        latency_model.prepare([*fixed, *(cfg for rows in options for row in rows for cfg in row)])
         self.fixed_ms = float(sum(latency_model.conv_latency(c) for c in fixed))
         self.tables = [
             tf.constant(
-                [
-                    [latency_model.block_latency(cfg) for cfg in row]
-                    for row in block.option_configs()
-                ],
+                [[latency_model.block_latency(cfg) for cfg in row] for row in rows],
                 dtype=tf.float32,
             )
-            for block in self.blocks
+            for rows in options
         ]
 
     def __call__(self) -> tf.Tensor:
@@ -116,25 +116,40 @@ class ExpectedLatency:
         return low, high
 
 
+def space_option_configs(space) -> tuple[list[ConvConfig], list[list[BlockConfig]]]:
+    """Stem/head/classifier configs, and per block the config of every (kernel, expansion) option.
+
+    No choice changes a block's input shape (a skippable block keeps its shape), so all options of
+    a block share the resolution `space.input_resolutions()` gives it.
+    """
+    channels = space.stem.channels
+    options = []
+    for block, (h, w) in zip(space.blocks, space.input_resolutions()):
+        options.append(
+            [
+                BlockConfig(h, w, channels, block.channels, block.stride, kernel, e, block.residual)
+                for kernel in block.kernel_options
+                for e in block.expansion_options
+            ]
+        )
+        channels = block.channels
+    if not options:
+        raise ValueError("the search space has no blocks")
+    final_hw = options[-1][0].out_hw
+    fixed = _fixed_configs(
+        space.input_shape, space.stem, space.head, channels, space.num_classes, final_hw
+    )
+    return fixed, options
+
+
 def space_latency_bounds(space, latency_model: LatencyModel) -> tuple[float, float]:
     """Smallest and largest latency of any child of a search space (no model needs building)."""
-    h, w = space.input_resolutions()[0]
-    channels = space.stem.channels
+    fixed, options = space_option_configs(space)
+    latency_model.prepare([*fixed, *(cfg for configs in options for cfg in configs)])
     low = high = 0.0
-    for block in space.blocks:
-        costs = [
-            latency_model.block_latency(
-                BlockConfig(h, w, channels, block.channels, block.stride, kernel, e, block.residual)
-            )
-            for kernel in block.kernel_options
-            for e in block.expansion_options
-        ]
+    for block, configs in zip(space.blocks, options):
+        costs = [latency_model.block_latency(cfg) for cfg in configs]
         low += 0.0 if block.searches_skip else min(costs)
         high += max(costs)
-        h, w = -(-h // block.stride), -(-w // block.stride)
-        channels = block.channels
-    fixed = _fixed_configs(
-        space.input_shape, space.stem, space.head, channels, space.num_classes, (h, w)
-    )
     fixed_ms = sum(latency_model.conv_latency(c) for c in fixed)
     return fixed_ms + low, fixed_ms + high

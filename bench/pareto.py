@@ -1,0 +1,651 @@
+"""Accuracy vs latency on Fashion-MNIST (32 px): E-DNAS children against fixed baselines and a
+keras-tuner random search, all trained with the same recipe (issue 5, part 2).
+
+  python bench/pareto.py                  # three targets (0.2, 0.5, 0.8 of the host range)
+  python bench/pareto.py --quick          # smoke run (< 20 min on an idle 2-core machine)
+
+Models:
+  ednas        run_search (target objective, host latency table) at each target, then train_child
+  baseline     keras.applications MobileNetV2 (alpha 0.35/0.5/1.0) and MobileNetV3Small
+               (minimalistic) at 32 px and 96 px (grey image repeated to 3 channels, resized);
+               MobileNetV2's CIFAR layout as a child of our space (k3, e6 with MobileNetV2's e1
+               first block, stem and first strided stage at stride 1) at width 0.35/0.5/1.0;
+               the space's blocks at all-3x3 and all-7x7
+  tuner        ednas_tf.tune RandomSearch with the wall-clock budget of the E-DNAS search at the
+               middle target and that target as latency budget, best child trained as above
+Per model: float test accuracy, post-training int8 TFLite accuracy (200 calibration images) on the
+same test images, params, MACs, measured host LiteRT latency (float, 1 thread), predicted TDA2x
+latency, search and training minutes. Writes bench/results/pareto_fmnist.json (+ .png); a model
+that fails is recorded with its error and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
+from bench.common import RESULTS_DIR, emit  # noqa: E402
+from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
+from deploy.merge import merge_model  # noqa: E402
+from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
+from ednas_tf.data import DataSplits, batched, load_splits  # noqa: E402
+from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
+from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
+from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
+from ednas_tf.latency.profiles import get_profile  # noqa: E402
+from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
+from ednas_tf.model import build  # noqa: E402
+from ednas_tf.run_summary import arch_macs  # noqa: E402
+from ednas_tf.search.loop import SearchConfig  # noqa: E402
+from ednas_tf.search.objectives import make_objective, target_from_fraction  # noqa: E402
+from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
+from ednas_tf.search.schedules import make_schedule  # noqa: E402
+from ednas_tf.space import SearchSpace, preset_space  # noqa: E402
+from ednas_tf.training import TrainConfig, compile_for_training, train_child  # noqa: E402
+from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
+
+NAME = "pareto_fmnist"
+MARGIN = 0.005  # E-DNAS must beat a baseline by 0.5 pt (accuracies are fractions)
+# MobileNetV2 (t, c, n, s); CIFAR layout: stem and the first strided stage at stride 1.
+MBV2_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 1),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+FIELDS = (
+    "name",
+    "family",
+    "target_ms",
+    "test_acc",
+    "int8_acc",
+    "params",
+    "macs",
+    "host_latency_ms",
+    "tda2x_latency_ms",
+    "search_minutes",
+    "train_minutes",
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke configuration (see module doc)")
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--data_dir", default=None)
+    p.add_argument("--image_size", type=int, default=32)
+    p.add_argument("--target_fractions", default=None, help="default 0.2,0.5,0.8 (quick: 0.5)")
+    p.add_argument("--width", type=float, default=0.5, help="width of the search space")
+    p.add_argument("--limit", type=int, default=None, help="training images (quick: 3000)")
+    p.add_argument("--num_test", type=int, default=None, help="test images (quick: 1000)")
+    p.add_argument("--num_calibration", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (quick: 2)")
+    p.add_argument(
+        "--steps_per_epoch",
+        type=int,
+        default=None,
+        help="training steps per epoch (default one pass; quick: 40)",
+    )
+    p.add_argument("--search_epochs", type=int, default=None, help="search epochs (quick: 2)")
+    p.add_argument(
+        "--search_steps_per_epoch",
+        type=int,
+        default=None,
+        help="search steps per epoch (default 120; quick: 30)",
+    )
+    p.add_argument(
+        "--steps",
+        default=None,
+        choices=["1", "2", "both"],
+        help="search steps (default both; quick: 2)",
+    )
+    p.add_argument("--tuner_trials", type=int, default=None, help="max trials (quick: 2)")
+    p.add_argument("--tuner_epochs", type=int, default=1, help="epochs per tuner trial")
+    p.add_argument(
+        "--baselines",
+        default=None,
+        help="comma-separated baseline names to run (default: all; quick: 3)",
+    )
+    p.add_argument("--no_tuner", action="store_true")
+    p.add_argument("--repeats", type=int, default=50, help="timed LiteRT invokes per model")
+    p.add_argument("--output_dir", default="runs/pareto", help="scratch for the runs")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    quick = dict(
+        target_fractions="0.5",
+        limit=3000,
+        num_test=1000,
+        epochs=2,
+        steps_per_epoch=40,
+        search_epochs=2,
+        search_steps_per_epoch=30,
+        steps="2",
+        tuner_trials=2,
+        baselines="mbv2_a0.35_32px,cifar_mbv2_w0.35,all_3x3",
+    )
+    full = dict(
+        target_fractions="0.2,0.5,0.8",
+        limit=None,
+        num_test=None,
+        epochs=10,
+        steps_per_epoch=None,
+        search_epochs=5,
+        search_steps_per_epoch=120,
+        steps="both",
+        tuner_trials=100,
+        baselines=None,
+    )
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def mbv2_cifar_arch(space: SearchSpace, width: float) -> ArchSpec:
+    """MobileNetV2's CIFAR layout as a child of our space's kind (k3 everywhere)."""
+
+    def rounded(c: float) -> int:
+        r = max(8, int(c + 4) // 8 * 8)
+        return r + 8 if r < 0.9 * c else r
+
+    blocks = [
+        BlockSpec(
+            kernel=(3,), expansion=float(t), channels=rounded(c * width), stride=s if r == 0 else 1
+        )
+        for t, c, n, s in MBV2_STAGES
+        for r in range(n)
+    ]
+    return ArchSpec(
+        input_shape=tuple(space.input_shape),
+        num_classes=space.num_classes,
+        stem=ConvSpec(kernel=3, channels=rounded(32 * width), stride=1),
+        blocks=blocks,
+        head=ConvSpec(kernel=1, channels=1280 if width <= 1 else rounded(1280 * width)),
+        activation=space.activation,
+        device=space.profile.name,
+    )
+
+
+def fixed_kernel_arch(space: SearchSpace, kernel: int) -> ArchSpec:
+    """The space's blocks at one kernel size (nearest the device allows), largest expansion,
+    no skip."""
+    decisions = {}
+    for b in space.blocks:
+        sizes = [o[0] for o in b.kernel_options if len(o) == 1]
+        k = kernel if kernel in sizes else (max(sizes) if kernel > 3 else min(sizes))
+        decisions[b.name] = {"kernel": (k,), "expansion": max(b.expansion_options), "skip": False}
+    return space.child(decisions)
+
+
+def keras_app(kind: str, alpha: float, image_size: int, input_shape, num_classes: int):
+    """A keras.applications model (weights=None) behind a grey→RGB (and resize) adapter."""
+    inputs = tf.keras.Input(input_shape, name="image")
+    x = inputs
+    if image_size != input_shape[0]:
+        x = tf.keras.layers.Resizing(image_size, image_size, name="resize")(x)
+    if input_shape[-1] == 1:
+        x = tf.keras.layers.Concatenate(name="to_rgb")([x, x, x])
+    shape = (image_size, image_size, 3)
+    if kind == "mbv2":
+        app = tf.keras.applications.MobileNetV2(
+            input_shape=shape,
+            alpha=alpha,
+            weights=None,
+            classes=num_classes,
+            classifier_activation=None,
+        )
+    else:
+        app = tf.keras.applications.MobileNetV3Small(
+            input_shape=shape,
+            minimalistic=True,
+            weights=None,
+            classes=num_classes,
+            classifier_activation=None,
+            include_preprocessing=False,
+        )
+    return tf.keras.Model(inputs, app(x), name=f"{kind}_{alpha:g}_{image_size}px")
+
+
+def train_keras(
+    model: tf.keras.Model,
+    splits: DataSplits,
+    config: TrainConfig,
+    output_dir: Path,
+    verbose: int = 0,
+) -> dict:
+    """train_child's recipe for any tf.keras model (logits out): same optimizer, schedule,
+    augmentation, best-validation checkpoint, test evaluation."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
+    compile_for_training(model, config, steps, splits.num_classes)
+    train = batched(
+        splits.train,
+        config.batch_size,
+        training=True,
+        seed=config.seed,
+        augment=config.augment,
+        repeat=True,
+        drop_remainder=True,
+    )
+    val = batched(splits.val, config.batch_size * 2, training=False)
+    test = batched(splits.test, config.batch_size * 2, training=False)
+    best = output_dir / "best.weights.h5"
+    checkpoint = tf.keras.callbacks.ModelCheckpoint(
+        str(best), monitor="val_acc", mode="max", save_best_only=True, save_weights_only=True
+    )
+    start = time.time()
+    history = model.fit(
+        train,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=val,
+        callbacks=[checkpoint],
+        verbose=verbose,
+    )
+    seconds = time.time() - start
+    model.load_weights(str(best))
+    _, test_acc = model.evaluate(test, verbose=0)
+    return {
+        "test_acc": float(test_acc),
+        "train_seconds": seconds,
+        "best_val_acc": float(max(history.history["val_acc"])),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+
+
+def int8_accuracy(model, calibration, images, labels, path: Path) -> float:
+    export_tflite_int8(model, path, calibration, int8_io=False)
+    return float(np.mean(tflite_outputs(path, images).argmax(-1) == labels))
+
+
+def measure(model, data, path: Path, repeats: int) -> dict:
+    """Deploy-side figures of a trained float Keras model (merged when it is our child)."""
+    calibration, images, labels = data
+    return {
+        "int8_acc": int8_accuracy(model, calibration, images, labels, path),
+        "host_latency_ms": time_tflite(to_tflite(model), repeats=repeats, num_threads=1),
+    }
+
+
+class Bench:
+    def __init__(self, args, splits, space, data, train_config):
+        self.args, self.splits, self.space, self.data = args, splits, space, data
+        self.train_config = train_config
+        self.tda2x = get_profile("tda2x").latency()
+        self.out = Path(args.output_dir)
+        self.models: list[dict] = []
+
+    def record(self, entry: dict) -> None:
+        self.models.append(entry)
+        (self.out / "partial.json").write_text(json.dumps(self.models, indent=1))
+        if entry.get("error"):
+            print(f"[{len(self.models)}] {entry['name']}: FAILED {entry['error']}", flush=True)
+            return
+        print(
+            f"[{len(self.models)}] {entry['name']} ({entry['family']}): test "
+            f"{entry['test_acc']:.4f} int8 {entry['int8_acc']:.4f}, host "
+            f"{entry['host_latency_ms']:.3f} ms, tda2x {entry['tda2x_latency_ms']:.3f} ms, "
+            f"{entry['params']} params, train {entry['train_minutes']:.1f} min",
+            flush=True,
+        )
+
+    def run(self, name: str, family: str, fn, target_ms=None, search_minutes=None) -> dict:
+        entry = {k: None for k in FIELDS}
+        entry.update(name=name, family=family, target_ms=target_ms, search_minutes=search_minutes)
+        print(f"--> {name} ({family}) ...", flush=True)
+        start = time.time()
+        try:
+            entry.update(fn())
+        except Exception as err:  # noqa: BLE001 - one failing model must not stop the bench
+            traceback.print_exc()
+            entry["error"] = f"{type(err).__name__}: {err}"[:2000]
+        entry["wall_minutes"] = round((time.time() - start) / 60, 2)
+        self.record(entry)
+        return entry
+
+    def arch_figures(self, arch: ArchSpec, name: str) -> dict:
+        run_dir = self.out / name
+        metrics = train_child(arch, self.splits, self.train_config, run_dir, verbose=0)
+        model = build(arch)
+        model.load_weights(str(run_dir / "child.weights.h5"))
+        merged = merge_model(model)
+        figures = measure(merged, self.data, run_dir / "int8.tflite", self.args.repeats)
+        figures.update(
+            test_acc=metrics["test_acc"],
+            params=int(metrics["params"]),
+            macs=int(arch_macs(arch)),
+            tda2x_latency_ms=float(child_latency(arch, self.tda2x)),
+            train_minutes=round(metrics["train_seconds"] / 60, 2),
+            arch=[b.encode() for b in arch.blocks],
+        )
+        return figures
+
+    def keras_figures(self, kind: str, alpha: float, size: int, name: str) -> dict:
+        tf.keras.utils.set_random_seed(self.train_config.seed)
+        model = keras_app(kind, alpha, size, self.splits.input_shape, self.splits.num_classes)
+        run_dir = self.out / name
+        metrics = train_keras(model, self.splits, self.train_config, run_dir)
+        figures = measure(model, self.data, run_dir / "int8.tflite", self.args.repeats)
+        figures.update(
+            test_acc=metrics["test_acc"],
+            params=int(model.count_params()),
+            macs=int(sum(d.macs for d in describe_keras_model(model))),
+            tda2x_latency_ms=float(AnalyticTDA2x().model_ms(model)),
+            train_minutes=round(metrics["train_seconds"] / 60, 2),
+        )
+        return figures
+
+
+def baseline_list(space: SearchSpace) -> list[tuple[str, object]]:
+    out = []
+    for alpha in (0.35, 0.5, 1.0):
+        for size in (32, 96):
+            out.append((f"mbv2_a{alpha:g}_{size}px", ("mbv2", alpha, size)))
+    for size in (32, 96):
+        out.append((f"mbv3s_min_{size}px", ("mbv3s", 1.0, size)))
+    for width in (0.35, 0.5, 1.0):
+        out.append((f"cifar_mbv2_w{width:g}", mbv2_cifar_arch(space, width)))
+    out.append(("all_3x3", fixed_kernel_arch(space, 3)))
+    out.append(("all_7x7", fixed_kernel_arch(space, 7)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# verdict, table, plot
+
+
+def verdict(models: list[dict]) -> list[dict]:
+    ok = [m for m in models if not m.get("error") and m.get("test_acc") is not None]
+    baselines = [m for m in ok if m["family"] == "baseline"]
+    tuners = [m for m in ok if m["family"] == "tuner"]
+    rows = []
+    for m in (m for m in ok if m["family"] == "ednas"):
+        peers = [b for b in baselines if b["host_latency_ms"] <= m["host_latency_ms"]]
+        beaten = [b["name"] for b in peers if m["test_acc"] >= b["test_acc"] + MARGIN]
+        tuner = [t for t in tuners if t["target_ms"] == m["target_ms"]]
+        rows.append(
+            {
+                "target_ms": m["target_ms"],
+                "ednas": m["name"],
+                "ednas_test_acc": m["test_acc"],
+                "ednas_host_latency_ms": m["host_latency_ms"],
+                "baselines_at_or_below_latency": [b["name"] for b in peers],
+                "ednas_beats_all_by_0.5pt": len(beaten) == len(peers),
+                "vacuous": not peers,
+                "not_beaten": [b["name"] for b in peers if b["name"] not in beaten],
+                "tuner": tuner[0]["name"] if tuner else None,
+                "tuner_test_acc": tuner[0]["test_acc"] if tuner else None,
+                "tuner_host_latency_ms": tuner[0]["host_latency_ms"] if tuner else None,
+                "tuner_worse": (tuner[0]["test_acc"] < m["test_acc"]) if tuner else None,
+            }
+        )
+    return rows
+
+
+def _fmt(value, spec: str) -> str:
+    """`value` formatted with `spec`; a missing value as "-" at the same width."""
+    width = int(spec.split(".")[0].rstrip("df") or 0)
+    return "-".rjust(width) if value is None else format(value, spec)
+
+
+def table(models: list[dict]) -> str:
+    head = (
+        f"{'name':<22}{'family':<9}{'target':>8}{'test':>8}{'int8':>8}{'params':>10}"
+        f"{'MMACs':>9}{'host ms':>9}{'tda2x ms':>9}{'srch min':>9}{'train min':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for m in models:
+        if m.get("error"):
+            lines.append(f"{m['name']:<22}{m['family']:<9}  ERROR {m['error'][:80]}")
+            continue
+        lines.append(
+            f"{m['name']:<22}{m['family']:<9}{_fmt(m['target_ms'], '8.3f')}"
+            f"{_fmt(m['test_acc'], '8.4f')}{_fmt(m['int8_acc'], '8.4f')}"
+            f"{_fmt(m['params'], '10d')}{_fmt(m['macs'] and m['macs'] / 1e6, '9.2f')}"
+            f"{_fmt(m['host_latency_ms'], '9.3f')}{_fmt(m['tda2x_latency_ms'], '9.3f')}"
+            f"{_fmt(m['search_minutes'], '9.1f')}{_fmt(m['train_minutes'], '10.1f')}"
+        )
+    return "\n".join(lines)
+
+
+def plot(models: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = {
+        "ednas": ("*", "tab:red", 160),
+        "baseline": ("o", "tab:blue", 50),
+        "tuner": ("^", "tab:green", 80),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    ok = [m for m in models if not m.get("error") and m.get("test_acc") is not None]
+    for ax, key, label in (
+        (axes[0], "host_latency_ms", "measured host LiteRT latency (ms)"),
+        (axes[1], "tda2x_latency_ms", "predicted TDA2x latency (ms)"),
+    ):
+        for family, (marker, color, size) in markers.items():
+            pts = [m for m in ok if m["family"] == family and m.get(key) is not None]
+            if not pts:
+                continue
+            ax.scatter(
+                [m[key] for m in pts],
+                [100 * m["test_acc"] for m in pts],
+                marker=marker,
+                c=color,
+                s=size,
+                label=family,
+            )
+            for m in pts:
+                ax.annotate(
+                    m["name"],
+                    (m[key], 100 * m["test_acc"]),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Fashion-MNIST 32 px: accuracy vs latency")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    tf.keras.utils.set_random_seed(args.seed)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bench_start = time.time()
+
+    splits = load_splits(
+        args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        limit=args.limit,
+        seed=args.seed,
+    )
+    if args.num_test:
+        num_test = min(args.num_test, splits.sizes["test"])
+        splits = dataclasses.replace(
+            splits, test=splits.test.take(num_test), sizes={**splits.sizes, "test": num_test}
+        )
+    calibration, _ = dataset_arrays(splits.train, args.num_calibration)
+    images, labels = dataset_arrays(splits.test, splits.sizes["test"])
+    print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
+
+    profile = get_profile("host")
+    space = preset_space(
+        "small",
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=profile,
+        width=args.width,
+    )
+    latency_model = profile.latency()
+    bounds = space_latency_bounds(space, latency_model)
+    fractions = [float(f) for f in args.target_fractions.split(",")]
+    targets = [target_from_fraction(bounds, f) for f in fractions]
+    print(
+        f"host latency range of the space: {bounds[0]:.4g}-{bounds[1]:.4g} ms; targets "
+        + ", ".join(f"{t:.4g}" for t in targets),
+        flush=True,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        warmup_epochs=min(1, args.epochs),
+        seed=args.seed,
+    )
+    search_config = SearchConfig(
+        epochs=args.search_epochs,
+        warmup_epochs=min(1, args.search_epochs),
+        steps_per_epoch=args.search_steps_per_epoch,
+    )
+    bench = Bench(args, splits, space, (calibration, images, labels), train_config)
+
+    # E-DNAS at each target
+    search_minutes: dict[float, float] = {}
+    for fraction, target in zip(fractions, targets):
+        name = f"ednas_t{fraction:g}"
+
+        def ednas(target=target, name=name):
+            start = time.time()
+            arch = run_search(
+                space,
+                splits,
+                search_config,
+                make_objective("target", target_ms=target),
+                make_schedule("exponential"),
+                latency_model,
+                RunOptions(
+                    output_dir=str(out / name / "search"),
+                    steps=args.steps,
+                    seed=args.seed,
+                    progress=False,
+                    resume=False,
+                ),
+            )
+            minutes = (time.time() - start) / 60
+            search_minutes[target] = minutes
+            figures = bench.arch_figures(arch, name)
+            figures["search_minutes"] = round(minutes, 2)
+            figures["predicted_host_ms"] = arch.predicted_latency_ms
+            return figures
+
+        bench.run(name, "ednas", ednas, target_ms=target)
+
+    # baselines
+    wanted = set(args.baselines.split(",")) if args.baselines else None
+    for name, spec in baseline_list(space):
+        if wanted is not None and name not in wanted:
+            continue
+        if isinstance(spec, ArchSpec):
+            bench.run(name, "baseline", lambda spec=spec, name=name: bench.arch_figures(spec, name))
+        else:
+            bench.run(
+                name, "baseline", lambda spec=spec, name=name: bench.keras_figures(*spec, name)
+            )
+
+    # keras-tuner RandomSearch at the middle target, with E-DNAS's wall-clock budget there
+    if not args.no_tuner:
+        middle = sorted(targets)[len(targets) // 2]
+        budget = search_minutes.get(middle)
+        name = f"tuner_random_t{fractions[targets.index(middle)]:g}"
+
+        def tuner(middle=middle, budget=budget, name=name):
+            if budget is None:
+                raise RuntimeError("the E-DNAS search at this target failed: no time budget")
+            config = TuneConfig(
+                tuner="random",
+                max_trials=args.tuner_trials,
+                max_time_minutes=budget,
+                epochs=args.tuner_epochs,
+                steps_per_epoch=args.search_steps_per_epoch,
+                seed=args.seed,
+            )
+            result = tune(
+                space,
+                splits,
+                latency_model,
+                LatencyConstraint(budget_ms=middle),
+                config,
+                out / name / "tune",
+            )
+            figures = bench.arch_figures(result.arch, name)
+            figures["search_minutes"] = round(result.seconds / 60, 2)
+            figures["tuner_trials"] = len(result.records)
+            figures["tuner_budget_minutes"] = round(budget, 2)
+            return figures
+
+        bench.run(name, "tuner", tuner, target_ms=middle, search_minutes=None)
+
+    models = bench.models
+    print(table(models), flush=True)
+    verdicts = verdict(models)
+    for v in verdicts:
+        peers = len(v["baselines_at_or_below_latency"])
+        print(
+            f"target {v['target_ms']:.4g} ms: E-DNAS beats all {peers}"
+            f" baselines at <= its latency by 0.5 pt: {v['ednas_beats_all_by_0.5pt']}"
+            f" (not beaten: {v['not_beaten']}); tuner worse: {v['tuner_worse']}",
+            flush=True,
+        )
+    try:
+        plot(models, RESULTS_DIR / f"{NAME}.png")
+    except Exception as err:  # noqa: BLE001
+        print(f"plot failed: {err}", flush=True)
+    config = {k: v for k, v in vars(args).items()}
+    config.update(
+        space_bounds_ms=list(bounds),
+        targets_ms=targets,
+        space="small",
+        device_for_search="host",
+        splits=splits.sizes,
+        train_config=dataclasses.asdict(train_config),
+        search_config=dataclasses.asdict(search_config),
+        total_minutes=round((time.time() - bench_start) / 60, 2),
+    )
+    command = " ".join([".venv/bin/python", "bench/pareto.py", *(argv or sys.argv[1:])])
+    emit(NAME, {"models": models, "config": config, "command": command, "verdict": verdicts})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""Measured lookup tables: the latency of every configuration a search space can produce.
+
+A `LookupTable` maps `BlockConfig.key` / `ConvConfig.key` to the measured time (ms) of that
+configuration's probe network (`ednas_tf.latency.probes`). Tables come from two places:
+
+* this machine: `build_lut` (or the `host` profile, lazily) times each probe with LiteRT and
+  caches the rows in a JSON file, so a re-run only measures what the cache lacks;
+* a board: `export_probes` writes every probe as .tflite and .onnx plus a `manifest.csv` whose
+  `ms` column the user fills on the target; `import_measurements` turns it into a table.
+
+Invoke overhead. Each probe is a whole network, so each row includes the runtime's fixed cost of
+one invoke, which a real network pays once. Tables therefore record `invoke_overhead_ms` (the time
+of the smallest possible network, `probes.OVERHEAD_KEY`) and cost every block and stem/head conv
+as `row − overhead`, while the classifier keeps its full row: every network has exactly one
+classifier, so its probe's overhead stands for the network's single invoke. Rows themselves stay
+raw measurements.
+
+A parallel kernel set (k3+7) deploys as one depthwise conv of its largest size, so a table without
+the set's own row costs it with the row of that single kernel.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.latency import probes
+from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
+from ednas_tf.latency.expected import space_option_configs
+
+Config = BlockConfig | ConvConfig
+OVERHEAD_KEY = probes.OVERHEAD_KEY
+OVERHEAD_FIELD = "invoke_overhead_ms"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_ENV = "EDNAS_LUT_CACHE"
+
+
+class LutError(ValueError):
+    """A table file, measurement CSV or cache is unusable; the message says which and why."""
+
+
+class MissingLatencyError(LutError):
+    """The table lacks configurations that are about to be costed."""
+
+    def __init__(self, keys: Iterable[str], source: str):
+        self.keys = sorted(set(keys))
+        listing = "\n  ".join(self.keys)
+        super().__init__(
+            f"{source} has no latency for {len(self.keys)} configuration(s):\n  {listing}\n"
+            "Measure them (pipelines/build_lut.py) or add them to the table."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureSettings:
+    """How probes are timed with LiteRT; part of a cache's identity."""
+
+    repeats: int = 200
+    warmup: int = 20
+    num_threads: int = 1
+    rounds: int = probes.DEFAULT_ROUNDS
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "threads": self.num_threads,
+            "rounds": self.rounds,
+        }
+
+
+def lookup_config(config: Config) -> Config:
+    """The configuration whose row costs `config`: a parallel kernel set is its merged kernel."""
+    if isinstance(config, BlockConfig) and len(config.kernel) > 1:
+        return dataclasses.replace(config, kernel=(max(config.kernel),))
+    return config
+
+
+def space_configs(space) -> tuple[list[ConvConfig], list[BlockConfig]]:
+    """Every distinct stem/head/classifier config and block config a search space can produce."""
+    fixed, options = space_option_configs(space)
+    convs = list({c.key: c for c in fixed}.values())
+    blocks = list(
+        {c.key: c for c in (lookup_config(cfg) for configs in options for cfg in configs)}.values()
+    )
+    return convs, blocks
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def cpu_id() -> str:
+    """Short, file-name-safe name of this machine's CPU (keys the host cache file)."""
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                name = line.split(":", 1)[1]
+                break
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine() or "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "cpu"
+
+
+def runtime_description(num_threads: int) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        litert = version("ai-edge-litert")
+    except PackageNotFoundError:  # pragma: no cover
+        litert = "unknown"
+    return f"ai-edge-litert {litert} float32 (default XNNPACK delegate), {num_threads} thread(s)"
+
+
+def default_cache_dir() -> Path:
+    """`$EDNAS_LUT_CACHE`, else `<repo>/.cache/lut`."""
+    override = os.environ.get(CACHE_ENV)
+    return Path(override).expanduser() if override else REPO_ROOT / ".cache" / "lut"
+
+
+def host_cache_path(num_threads: int = 1) -> Path:
+    return default_cache_dir() / f"host_{cpu_id()}_t{num_threads}.json"
+
+
+def _positive_ms(value: Any, where: str) -> float:
+    try:
+        ms = float(value)
+    except (TypeError, ValueError):
+        raise LutError(f"{where}: ms must be a positive number, got {value!r}") from None
+    if not math.isfinite(ms) or ms <= 0 or isinstance(value, bool):
+        raise LutError(f"{where}: ms must be a positive number, got {value!r}")
+    return ms
+
+
+def read_measurements(path: str | Path) -> tuple[dict[str, float], list[str]]:
+    """Rows of a `key,ms[,...]` CSV: ({key: ms}, keys whose ms is still empty).
+
+    Non-numeric, non-positive or duplicated rows are refused naming the file line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise LutError(f"cannot read measurements {path}: {err.strerror or err}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    if "key" not in columns or "ms" not in columns:
+        raise LutError(f"{path}: needs a header with 'key' and 'ms' columns, got {columns}")
+    measured: dict[str, float] = {}
+    blank: list[str] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        line = reader.line_num
+        key = row.get("key", "")
+        if not key:
+            raise LutError(f"{path}, line {line}: empty key")
+        if key in seen:
+            raise LutError(f"{path}, line {line}: key {key!r} already given on line {seen[key]}")
+        seen[key] = line
+        if not row.get("ms"):
+            blank.append(key)
+            continue
+        measured[key] = _positive_ms(row["ms"], f"{path}, line {line} ({key})")
+    return measured, blank
+
+
+class LookupTable(LatencyModel):
+    """Latency model reading measured rows; optionally measures missing rows on demand.
+
+    rows: key → raw probe time (ms). metadata: device, runtime, threads, repeats, created, ...
+    measure: with settings, missing configurations are timed on this machine (and the table is
+      saved to `path` after each one) instead of raising `MissingLatencyError`.
+    """
+
+    def __init__(
+        self,
+        rows: dict[str, float] | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        path: str | Path | None = None,
+        measure: MeasureSettings | None = None,
+        progress: bool = True,
+    ):
+        self.rows = dict(rows or {})
+        self.metadata = dict(metadata or {})
+        self.path = Path(path) if path is not None else None
+        self.measure = measure
+        self.progress = progress
+        self.name = f"lut:{self.path}" if self.path is not None else "lut"
+
+    # ---------------------------------------------------------------------------------- costing
+    @property
+    def invoke_overhead_ms(self) -> float:
+        return float(self.metadata.get(OVERHEAD_FIELD) or 0.0)
+
+    def _row(self, config: Config) -> float:
+        for key in (config.key, lookup_config(config).key):
+            if key in self.rows:
+                return self.rows[key]
+        self.prepare([config])  # measures it, or raises naming it
+        return self.rows[lookup_config(config).key]
+
+    def block_latency(self, config: BlockConfig) -> float:
+        return max(self._row(config) - self.invoke_overhead_ms, 0.0)
+
+    def conv_latency(self, config: ConvConfig) -> float:
+        if config.kind == "classifier":  # carries the network's one invoke overhead
+            return self._row(config)
+        return max(self._row(config) - self.invoke_overhead_ms, 0.0)
+
+    def missing(self, configs: Iterable[Config]) -> list[Config]:
+        """Distinct configurations (as they would be measured) that have no row."""
+        todo: dict[str, Config] = {}
+        for config in configs:
+            target = lookup_config(config)
+            if config.key not in self.rows and target.key not in self.rows:
+                todo.setdefault(target.key, target)
+        return list(todo.values())
+
+    def prepare(self, configs: Iterable[Config]) -> None:
+        """Measures every missing configuration in one batch, or names them all in one error."""
+        todo = self.missing(configs)
+        if not todo:
+            return
+        if self.measure is None:
+            raise MissingLatencyError([c.key for c in todo], self.name)
+        self._measure(todo)
+
+    def _measure(self, configs: list[Config]) -> None:
+        from tqdm import tqdm
+
+        s = self.measure
+        todo: list[Config | str] = list(configs)
+        if OVERHEAD_FIELD not in self.metadata:
+            todo.insert(0, OVERHEAD_KEY)
+        print(
+            f"{self.name}: measuring {len(todo)} missing configuration(s) with LiteRT "
+            f"({s.num_threads} thread(s), best of {s.rounds} medians of {s.repeats // s.rounds})",
+            file=sys.stderr,
+            flush=True,
+        )
+        bar = tqdm(todo, desc="latency LUT", unit="probe", disable=not self.progress)
+        for item in bar:
+            ms = probes.measure_config(item, s.repeats, s.warmup, s.num_threads, s.rounds)
+            if item == OVERHEAD_KEY:
+                self.metadata[OVERHEAD_FIELD] = ms
+            else:
+                self.rows[item.key] = ms
+            if self.path is not None:  # an interrupted run keeps what it measured
+                self.save(self.path)
+
+    # ------------------------------------------------------------------------------------ files
+    def to_json(self) -> str:
+        return json.dumps({"metadata": self.metadata, "rows": self.rows}, indent=1) + "\n"
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["key", "ms"])
+        if OVERHEAD_FIELD in self.metadata:
+            writer.writerow([OVERHEAD_KEY, repr(float(self.metadata[OVERHEAD_FIELD]))])
+        for key, ms in self.rows.items():
+            writer.writerow([key, repr(float(ms))])
+        return out.getvalue()
+
+    def save(self, path: str | Path) -> Path:
+        """Atomically writes the table as JSON (rows + metadata) or CSV (`key,ms`), by suffix."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise LutError(f"{path}: a table is saved as .json or .csv")
+        return atomic_write_text(path, self.to_json() if suffix == ".json" else self.to_csv())
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs) -> "LookupTable":
+        """Reads a .json table or a `key,ms` .csv; errors name the file and the bad entry."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            rows, blank = read_measurements(path)
+            metadata: dict[str, Any] = {}
+            if blank:
+                raise MissingLatencyError(blank, f"{path} (empty ms)")
+        elif suffix == ".json":
+            rows, metadata = _read_json(path)
+        else:
+            raise LutError(f"{path}: a lookup table is a .json or .csv file")
+        if OVERHEAD_KEY in rows:
+            metadata[OVERHEAD_FIELD] = rows.pop(OVERHEAD_KEY)
+        return cls(rows, metadata, path=path, **kwargs)
+
+
+def _read_json(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise LutError(f"cannot read lookup table {path}: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise LutError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), dict):
+        raise LutError(f"{path}: expected an object with a 'rows' object (key -> ms)")
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise LutError(f"{path}: 'metadata' must be an object")
+    rows = {str(k): _positive_ms(v, f"{path}, row {k!r}") for k, v in data["rows"].items()}
+    if metadata.get(OVERHEAD_FIELD) is not None:
+        _positive_ms(metadata[OVERHEAD_FIELD], f"{path}, metadata {OVERHEAD_FIELD}")
+    return rows, dict(metadata)
+
+
+# -------------------------------------------------------------------------------- measured tables
+def open_cache(
+    path: str | Path,
+    settings: MeasureSettings = MeasureSettings(),
+    *,
+    device: str = "host",
+    base_profile: str = "host",
+    progress: bool = True,
+) -> LookupTable:
+    """A table at `path` that measures (and saves) what it lacks with `settings`.
+
+    An existing cache measured with other settings is refused rather than mixed.
+    """
+    path = Path(path)
+    if path.exists():
+        table = LookupTable.load(path, measure=settings, progress=progress)
+        recorded = {k: table.metadata.get(k) for k in settings.as_metadata()}
+        if recorded != settings.as_metadata():
+            raise LutError(
+                f"{path} was measured with {recorded}, not {settings.as_metadata()}; "
+                "use those settings, another output file, or delete it"
+            )
+        return table
+    metadata = {
+        "device": device,
+        "cpu": cpu_id(),
+        "runtime": runtime_description(settings.num_threads),
+        **settings.as_metadata(),
+        "timing_cpus": probes.timing_cpus(settings.num_threads),
+        "base_profile": base_profile,
+        "created": _now(),
+    }
+    return LookupTable({}, metadata, path=path, measure=settings, progress=progress)
+
+
+def host_table(num_threads: int = 1, progress: bool = True) -> LookupTable:
+    """The `host` profile's table: cached per CPU and thread count, measured on demand."""
+    return open_cache(
+        host_cache_path(num_threads),
+        MeasureSettings(num_threads=num_threads),
+        device=f"host ({cpu_id()})",
+        base_profile="host",
+        progress=progress,
+    )
+
+
+def build_lut(
+    space,
+    cache_path: str | Path,
+    settings: MeasureSettings = MeasureSettings(),
+    *,
+    device: str = "host",
+    base_profile: str | None = None,
+    progress: bool = True,
+) -> LookupTable:
+    """Measures what the cache at `cache_path` lacks of `space`'s configurations; the table."""
+    table = open_cache(
+        cache_path,
+        settings,
+        device=device,
+        base_profile=base_profile or space.profile.name,
+        progress=progress,
+    )
+    convs, blocks = space_configs(space)
+    table.prepare([*convs, *blocks])
+    return table
+
+
+# -------------------------------------------------------------------------------- board tables
+MANIFEST_COLUMNS = ("key", "kind", "tflite", "onnx", "ms")
+
+
+def export_probes(space, directory: str | Path, *, progress: bool = True) -> Path:
+    """Writes `<key>.tflite` and `<key>.onnx` of every configuration plus `manifest.csv`.
+
+    The manifest's `ms` column is left empty for the board's measurements; the
+    `invoke_overhead` row (the smallest network) lets the import correct for per-invoke cost.
+    """
+    import logging
+
+    from tqdm import tqdm
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    convs, blocks = space_configs(space)
+    items: list[Config | str] = [OVERHEAD_KEY, *convs, *blocks]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for item in tqdm(items, desc="probes", unit="probe", disable=not progress):
+        key = item if isinstance(item, str) else item.key
+        kind = "overhead" if isinstance(item, str) else probes.config_kind(item)
+        model = probes.probe_model(item, space.activation)
+        (directory / f"{key}.tflite").write_bytes(probes.to_tflite(model))
+        probes.export_onnx(model, directory / f"{key}.onnx")
+        writer.writerow([key, kind, f"{key}.tflite", f"{key}.onnx", ""])
+    return atomic_write_text(directory / "manifest.csv", out.getvalue())
+
+
+def import_measurements(
+    csv_path: str | Path, space, *, device: str = "board", base_profile: str | None = None
+) -> LookupTable:
+    """A table from a filled-in manifest (or any `key,ms` CSV) covering every key of `space`."""
+    rows, _ = read_measurements(csv_path)
+    convs, blocks = space_configs(space)
+    missing = [c.key for c in (*convs, *blocks) if c.key not in rows]
+    if missing:
+        raise MissingLatencyError(missing, f"measurements {csv_path}")
+    metadata: dict[str, Any] = {
+        "device": device,
+        "runtime": "imported board measurements",
+        "threads": None,
+        "repeats": None,
+        "source": str(csv_path),
+        "base_profile": base_profile or space.profile.name,
+        "created": _now(),
+    }
+    if OVERHEAD_KEY in rows:
+        metadata[OVERHEAD_FIELD] = rows.pop(OVERHEAD_KEY)
+    return LookupTable(rows, metadata)

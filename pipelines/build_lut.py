@@ -1,0 +1,148 @@
+"""Latency lookup tables: measure one on this machine, export probes for a board, import its times.
+
+Examples:
+  # measure every configuration of the space here (re-runs only measure what the file lacks)
+  python pipelines/build_lut.py --space=small --image_size=32 --channels=3 --device=host
+
+  # board workflow: export probes, time them on the board, fill manifest.csv's ms column, import
+  python pipelines/build_lut.py --space=small --image_size=32 --export_probes=probes/
+  python pipelines/build_lut.py --space=small --image_size=32 \\
+      --import_measurements=probes/manifest.csv --output=luts/tda2x.json
+  python pipelines/search.py --device=lut:luts/tda2x.json ...
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from ednas_tf.space import PRESET_STAGES  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum(
+    "space", "small", sorted(PRESET_STAGES), "Search-space preset whose configurations to cover."
+)
+flags.DEFINE_integer("image_size", 32, "Input images are IMAGE_SIZE x IMAGE_SIZE.")
+flags.DEFINE_integer("channels", 3, "Input channels (1 for grey images).")
+flags.DEFINE_integer("num_classes", 10, "Classes of the classifier layer.")
+flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.")
+flags.DEFINE_string(
+    "device",
+    "host",
+    "Registered device profile whose rules restrict the space (tda2x, host); it is also recorded "
+    "as the table's base_profile, so --device=lut:<output> later uses the same rules.",
+)
+flags.DEFINE_string(
+    "output",
+    None,
+    "LUT JSON to write. Measuring: default is the host cache "
+    ".cache/lut/host_<cpu>_t<threads>.json (or $EDNAS_LUT_CACHE); an existing file is reused and "
+    "only missing rows are measured. Required with --import_measurements.",
+)
+flags.DEFINE_integer("threads", 1, "LiteRT threads used when timing probes.")
+flags.DEFINE_integer("repeats", 200, "Timed invokes per probe (see --rounds).")
+flags.DEFINE_integer("warmup", 20, "Untimed invokes before timing each probe.")
+flags.DEFINE_integer(
+    "rounds",
+    10,
+    "The repeats run in this many rounds a short pause apart; the lowest round median is "
+    "recorded (1: plain median of repeats). Dodges slow episodes of shared machines.",
+)
+flags.DEFINE_string(
+    "export_probes",
+    None,
+    "Instead of measuring: write every probe as DIR/<key>.tflite and DIR/<key>.onnx plus "
+    "DIR/manifest.csv (key,kind,tflite,onnx,ms) whose ms column is filled on the board.",
+)
+flags.DEFINE_string(
+    "import_measurements",
+    None,
+    "Instead of measuring: read a filled-in manifest (or any key,ms CSV) and write the LUT to "
+    "--output; refuses a CSV lacking keys of the space.",
+)
+flags.DEFINE_string("measured_on", "board", "Device name recorded in an imported table's metadata.")
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def _run() -> int:
+    from ednas_tf.latency import lut
+    from ednas_tf.latency.profiles import LUT_PREFIX, get_profile
+    from ednas_tf.space import preset_space
+
+    if FLAGS.export_probes and FLAGS.import_measurements:
+        raise ValueError("give --export_probes or --import_measurements, not both")
+    if FLAGS.device.startswith(LUT_PREFIX):
+        raise ValueError("--device must be a registered profile (tda2x, host), not a table")
+    for name in ("image_size", "channels", "num_classes", "threads", "repeats"):
+        if getattr(FLAGS, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
+    if FLAGS.warmup < 0:
+        raise ValueError(f"--warmup must be >= 0, got {FLAGS.warmup}")
+    if not 1 <= FLAGS.rounds <= FLAGS.repeats:
+        raise ValueError(f"--rounds must be in [1, --repeats], got {FLAGS.rounds}")
+    space = preset_space(
+        FLAGS.space,
+        input_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels),
+        num_classes=FLAGS.num_classes,
+        profile=get_profile(FLAGS.device),
+        width=FLAGS.width,
+    )
+    convs, blocks = lut.space_configs(space)
+    count = len(convs) + len(blocks)
+    if FLAGS.export_probes:
+        manifest = lut.export_probes(space, FLAGS.export_probes, progress=FLAGS.progress)
+        print(
+            f"wrote {count + 1} probes (.tflite and .onnx) and {manifest}; time each .tflite on "
+            f"the board, fill the ms column, then run --import_measurements={manifest} "
+            "--output=<lut.json>"
+        )
+        return 0
+    if FLAGS.import_measurements:
+        if not FLAGS.output:
+            raise ValueError("--import_measurements needs --output (the LUT JSON to write)")
+        table = lut.import_measurements(FLAGS.import_measurements, space, device=FLAGS.measured_on)
+        table.save(FLAGS.output)
+        print(
+            f"wrote {FLAGS.output}: {len(table.rows)} rows; search with "
+            f"--device={LUT_PREFIX}{FLAGS.output}"
+        )
+        return 0
+    settings = lut.MeasureSettings(FLAGS.repeats, FLAGS.warmup, FLAGS.threads, FLAGS.rounds)
+    # the shared host cache serves every space the host accepts; a named file keeps --device's rules
+    output = FLAGS.output or lut.host_cache_path(FLAGS.threads)
+    table = lut.build_lut(
+        space,
+        output,
+        settings,
+        device=f"host ({lut.cpu_id()})",
+        base_profile=space.profile.name if FLAGS.output else "host",
+        progress=FLAGS.progress,
+    )
+    use = f"{LUT_PREFIX}{output}" if FLAGS.output else "host"
+    print(
+        f"{output}: {count} configurations of the space covered ({len(table.rows)} rows, "
+        f"invoke overhead {table.invoke_overhead_ms:.4f} ms); search with --device={use}"
+    )
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    logging.set_verbosity(logging.WARNING)
+    try:
+        return _run()
+    except ValueError as err:  # user errors (bad flags, files, missing keys): no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    app.run(main)

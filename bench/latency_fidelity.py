@@ -2,11 +2,11 @@
 
 Samples random children of a space, converts each whole network to TFLite and times it with LiteRT
 exactly as the LUT's probes were timed (`probes.time_tflite` with the table's repeats, warm-up,
-threads and rounds), and compares with the LUT prediction `child_latency` (the sum of the child's
-rows, corrected for the per-invoke overhead each probe pays once: see ednas_tf/latency/lut.py).
-Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within ±10 %. On a shared machine both
-the table and the networks carry the neighbours' noise; see `probes.time_tflite` for how timing
-limits it.
+threads, rounds and speed yardstick), and compares with the LUT prediction `child_latency` (the
+sum of the child's rows, corrected for the per-invoke overhead each probe pays once: see
+ednas_tf/latency/lut.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within
+±10 %. On a shared machine both the table and the networks carry the neighbours' noise; see
+`probes.time_tflite` for how timing limits it.
 
   python bench/latency_fidelity.py [--n 30 --preset small --image_size 32 --channels 3 \\
       --device host]
@@ -82,6 +82,7 @@ def main(argv=None) -> dict:
     meta = table.metadata
     repeats, warmup, threads = meta["repeats"], meta["warmup"], meta["threads"]
     rounds = meta.get("rounds") or 1
+    reference = table.timing_reference()  # time networks against the table's speed yardstick
 
     rng = np.random.default_rng(args.seed)
     predicted, measured = [], []
@@ -90,7 +91,9 @@ def main(argv=None) -> dict:
     for i in range(args.n):
         arch = random_child(space, rng, args.skip_prob)
         pred = child_latency(arch, table)
-        real = probes.time_tflite(probes.to_tflite(build(arch)), repeats, warmup, threads, rounds)
+        real = probes.time_tflite(
+            probes.to_tflite(build(arch)), repeats, warmup, threads, rounds, reference
+        )
         predicted.append(pred)
         measured.append(real)
         print(
@@ -119,6 +122,7 @@ def main(argv=None) -> dict:
             "warmup": warmup,
             "rounds": rounds,
             "timing_cpus": meta.get("timing_cpus"),
+            "speed_reference_ms": reference[1] if reference else None,
             "clock": "thread CPU time" if threads == 1 else "wall",
             "invoke_overhead_ms": table.invoke_overhead_ms,
             "skip_prob": args.skip_prob,

@@ -54,6 +54,12 @@ flags.DEFINE_integer(
     "The repeats run in this many rounds a short pause apart; the lowest round median is "
     "recorded (1: plain median of repeats). Dodges slow episodes of shared machines.",
 )
+flags.DEFINE_bool(
+    "speed_normalized",
+    True,
+    "Time every probe against a fixed reference model in the same rounds and record latency at "
+    "the speed the machine had when the table started (shared machines drift for minutes).",
+)
 flags.DEFINE_string(
     "export_probes",
     None,
@@ -113,7 +119,9 @@ def _run() -> int:
             f"--device={LUT_PREFIX}{FLAGS.output}"
         )
         return 0
-    settings = lut.MeasureSettings(FLAGS.repeats, FLAGS.warmup, FLAGS.threads, FLAGS.rounds)
+    settings = lut.MeasureSettings(
+        FLAGS.repeats, FLAGS.warmup, FLAGS.threads, FLAGS.rounds, FLAGS.speed_normalized
+    )
     # the shared host cache serves every space the host accepts; a named file keeps --device's rules
     output = FLAGS.output or lut.host_cache_path(FLAGS.threads)
     table = lut.build_lut(

@@ -153,6 +153,15 @@ def test_parallel_kernel_probe_is_one_depthwise_conv():
     assert ops == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "ADD"]
 
 
+def test_timing_against_a_yardstick_is_relative():
+    model = probes.to_tflite(probes.block_probe(BlockConfig(8, 8, 8, 8, 1, (3,), 3.0, True)))
+    assert probes.time_tflite(model, 40, 5, rounds=4) > 0
+    # timed against itself with a nominal 2 ms, a model takes 2 ms whatever the machine's speed
+    assert probes.time_tflite(model, 40, 5, rounds=4, reference=(model, 2.0)) == pytest.approx(
+        2.0, rel=0.25
+    )
+
+
 def test_export_probes_writes_loadable_models(tmp_path, space):
     small = space.replace_blocks([b.fixed(kernel=(3,), expansion=6.0) for b in space.blocks[:2]])
     manifest = lut.export_probes(small, tmp_path, progress=False)
@@ -190,6 +199,7 @@ def test_host_table_measures_missing_keys_lazily(tmp_path, monkeypatch, capsys):
     config = BlockConfig(8, 8, 8, 8, 1, (3,), 3.0, True)
     ms = table.block_latency(config)
     assert ms >= 0 and table.rows[config.key] > 0 and table.invoke_overhead_ms > 0
+    assert table.timing_reference()[1] > 0
     assert "measuring 2 missing configuration(s)" in capsys.readouterr().err
     cached = json.loads(table.path.read_text())
     assert config.key in cached["rows"] and cached["metadata"]["threads"] == 1

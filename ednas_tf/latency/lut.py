@@ -15,6 +15,11 @@ as `row − overhead`, while the classifier keeps its full row: every network ha
 classifier, so its probe's overhead stands for the network's single invoke. Rows themselves stay
 raw measurements.
 
+Speed yardstick. A shared virtual machine changes speed for minutes at a time, so rows measured
+here are timed against a fixed reference model in the same rounds and stored as latency at the
+speed the machine had when the table's `speed_reference_ms` was measured (`probes.time_tflite`);
+compare whole networks with a table through `LookupTable.timing_reference()`.
+
 A parallel kernel set (k3+7) deploys as one depthwise conv of its largest size, so a table without
 the set's own row costs it with the row of that single kernel.
 """
@@ -43,6 +48,7 @@ from ednas_tf.latency.expected import space_option_configs
 Config = BlockConfig | ConvConfig
 OVERHEAD_KEY = probes.OVERHEAD_KEY
 OVERHEAD_FIELD = "invoke_overhead_ms"
+REFERENCE_FIELD = "speed_reference_ms"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_ENV = "EDNAS_LUT_CACHE"
 
@@ -71,13 +77,15 @@ class MeasureSettings:
     warmup: int = 20
     num_threads: int = 1
     rounds: int = probes.DEFAULT_ROUNDS
+    speed_normalized: bool = True  # rows timed against the speed yardstick (probes.time_tflite)
 
-    def as_metadata(self) -> dict[str, int]:
+    def as_metadata(self) -> dict[str, Any]:
         return {
             "repeats": self.repeats,
             "warmup": self.warmup,
             "threads": self.num_threads,
             "rounds": self.rounds,
+            "speed_normalized": self.speed_normalized,
         }
 
 
@@ -241,6 +249,15 @@ class LookupTable(LatencyModel):
             raise MissingLatencyError([c.key for c in todo], self.name)
         self._measure(todo)
 
+    def timing_reference(self) -> tuple[bytes, float] | None:
+        """(yardstick model, nominal ms) this table's rows were timed against, if any.
+
+        Time anything compared with the table (e.g. whole networks) against the same yardstick.
+        """
+        if self.metadata.get(REFERENCE_FIELD) is None:
+            return None
+        return probes.reference_tflite(), float(self.metadata[REFERENCE_FIELD])
+
     def _measure(self, configs: list[Config]) -> None:
         from tqdm import tqdm
 
@@ -248,15 +265,24 @@ class LookupTable(LatencyModel):
         todo: list[Config | str] = list(configs)
         if OVERHEAD_FIELD not in self.metadata:
             todo.insert(0, OVERHEAD_KEY)
+        yardstick = " against a speed yardstick" if s.speed_normalized else ""
         print(
             f"{self.name}: measuring {len(todo)} missing configuration(s) with LiteRT "
-            f"({s.num_threads} thread(s), best of {s.rounds} medians of {s.repeats // s.rounds})",
+            f"({s.num_threads} thread(s), {s.rounds} rounds of {s.repeats // s.rounds} "
+            f"invokes{yardstick})",
             file=sys.stderr,
             flush=True,
         )
+        if s.speed_normalized and self.metadata.get(REFERENCE_FIELD) is None:
+            self.metadata["speed_reference"] = probes.REFERENCE_CONFIG.key
+            self.metadata[REFERENCE_FIELD] = probes.time_tflite(
+                probes.reference_tflite(), s.repeats, s.warmup, s.num_threads, s.rounds
+            )
         bar = tqdm(todo, desc="latency LUT", unit="probe", disable=not self.progress)
         for item in bar:
-            ms = probes.measure_config(item, s.repeats, s.warmup, s.num_threads, s.rounds)
+            ms = probes.measure_config(
+                item, s.repeats, s.warmup, s.num_threads, s.rounds, self.timing_reference()
+            )
             if item == OVERHEAD_KEY:
                 self.metadata[OVERHEAD_FIELD] = ms
             else:
@@ -318,8 +344,9 @@ def _read_json(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
     if not isinstance(metadata, dict):
         raise LutError(f"{path}: 'metadata' must be an object")
     rows = {str(k): _positive_ms(v, f"{path}, row {k!r}") for k, v in data["rows"].items()}
-    if metadata.get(OVERHEAD_FIELD) is not None:
-        _positive_ms(metadata[OVERHEAD_FIELD], f"{path}, metadata {OVERHEAD_FIELD}")
+    for field in (OVERHEAD_FIELD, REFERENCE_FIELD):
+        if metadata.get(field) is not None:
+            _positive_ms(metadata[field], f"{path}, metadata {field}")
     return rows, dict(metadata)
 
 

@@ -16,6 +16,7 @@ smallest network there is, so its time measures that cost (see `ednas_tf.latency
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import statistics
 import time
@@ -36,6 +37,7 @@ DEFAULT_ROUNDS = 10
 ROUND_PAUSE_S = 0.1
 
 Config = BlockConfig | ConvConfig
+REFERENCE_CONFIG = BlockConfig(16, 16, 32, 32, 1, (3,), 4.0, True)
 
 
 def config_kind(config: Config) -> str:
@@ -142,25 +144,62 @@ def pinned_cpus(count: int) -> Iterator[list[int]]:
         os.sched_setaffinity(0, allowed)
 
 
+def _ready_interpreter(model: str | Path | bytes, num_threads: int):
+    """An allocated interpreter whose inputs hold fixed random data."""
+    interpreter = _interpreter(model, num_threads)
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(0)
+    for detail in interpreter.get_input_details():
+        shape, dtype = detail["shape"], detail["dtype"]
+        if np.issubdtype(dtype, np.floating):
+            value = rng.standard_normal(shape).astype(dtype)
+        else:
+            value = rng.integers(0, 8, shape).astype(dtype)
+        interpreter.set_tensor(detail["index"], value)
+    return interpreter
+
+
+def _round_median(model, invokes: int, warmup: int, num_threads: int, clock) -> int:
+    """Median invoke time (clock units) on a fresh interpreter after `warmup` invokes."""
+    interpreter = _ready_interpreter(model, num_threads)
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = []
+    for _ in range(invokes):
+        start = clock()
+        interpreter.invoke()
+        times.append(clock() - start)
+    del interpreter  # its worker threads end while the caller still pins them
+    return statistics.median(times)
+
+
 def time_tflite(
     model: str | Path | bytes,
     repeats: int = DEFAULT_REPEATS,
     warmup: int = DEFAULT_WARMUP,
     num_threads: int = 1,
     rounds: int = DEFAULT_ROUNDS,
+    reference: tuple[bytes, float] | None = None,
 ) -> float:
-    """Median latency (ms) of one `invoke()` of a .tflite model (path or bytes) under LiteRT.
+    """Latency (ms) of one `invoke()` of a .tflite model (path or bytes) under LiteRT.
 
-    The `repeats` timed invokes run in `rounds` rounds a short pause apart; the result is the
-    lowest round median. A shared machine has slow episodes of a fraction of a second (another
-    tenant on the core); a median over one short window lands in one now and then, the best of
-    several windows rarely does. rounds=1 is the plain median of repeats.
+    The `repeats` timed invokes run in `rounds` rounds, each on a fresh interpreter after
+    `warmup` untimed invokes, a short pause apart; the result is the lowest round median
+    (rounds=1: the plain median of repeats). Why: on the machine this was developed on, the same
+    model timed 33-50 us from one interpreter instance to the next (where its buffers land in
+    memory), and a shared machine has slow episodes; the best of several is reproducible.
 
-    Inputs are filled once with random data; only `invoke()` is timed, so the figure is the
-    runtime's (default XNNPACK delegate included), not Python's data handling. The interpreter
-    and its threads run pinned to `num_threads` fixed CPUs (`pinned_cpus`). Single-threaded, the
-    clock is the calling thread's CPU time: on a shared machine, time slices other processes take
-    from the pinned core are not the model's latency. With worker threads it is wall time.
+    reference: (reference model, its nominal ms). Each round also times the reference, and the
+    result is the median over rounds of (model / reference) x nominal ms: the latency at the
+    speed the machine had when the nominal ms was measured. A shared virtual machine slows down
+    by up to 1.9x for minutes at a time (neighbours on the physical core); a table and the
+    networks it predicts, timed hours apart, only stay comparable through such a yardstick.
+
+    Inputs hold fixed random data; only `invoke()` is timed, so the figure is the runtime's
+    (default XNNPACK delegate included), not Python's data handling. The interpreter and its
+    threads run pinned to `num_threads` fixed CPUs (`pinned_cpus`). Single-threaded, the clock is
+    the calling thread's CPU time (time slices other processes take from the core are not the
+    model's latency); with worker threads it is wall time.
     """
     rounds = min(rounds, repeats)  # few repeats (quick checks): fewer rounds, not an error
     if repeats < 1 or warmup < 0 or num_threads < 1 or not 1 <= rounds <= repeats:
@@ -168,33 +207,26 @@ def time_tflite(
             f"need repeats >= 1, warmup >= 0, num_threads >= 1, 1 <= rounds <= repeats; got "
             f"{repeats}, {warmup}, {num_threads}, {rounds}"
         )
+    clock = time.thread_time_ns if num_threads == 1 else time.perf_counter_ns
+    invokes = max(1, repeats // rounds)
+    medians, ratios = [], []
     with pinned_cpus(num_threads):
-        interpreter = _interpreter(model, num_threads)
-        interpreter.allocate_tensors()
-        rng = np.random.default_rng(0)
-        for detail in interpreter.get_input_details():
-            shape, dtype = detail["shape"], detail["dtype"]
-            if np.issubdtype(dtype, np.floating):
-                value = rng.standard_normal(shape).astype(dtype)
-            else:
-                value = rng.integers(0, 8, shape).astype(dtype)
-            interpreter.set_tensor(detail["index"], value)
-        for _ in range(warmup):
-            interpreter.invoke()
-        clock = time.thread_time_ns if num_threads == 1 else time.perf_counter_ns
-        medians = []
         for r in range(rounds):
             if r:
                 time.sleep(ROUND_PAUSE_S)
-                interpreter.invoke()  # re-warm caches another process may have used meanwhile
-            times = []
-            for _ in range(max(1, repeats // rounds)):
-                start = clock()
-                interpreter.invoke()
-                times.append(clock() - start)
-            medians.append(statistics.median(times))
-        del interpreter  # its worker threads end while still pinned
+            medians.append(_round_median(model, invokes, warmup, num_threads, clock))
+            if reference is not None:
+                ref = _round_median(reference[0], invokes, warmup, num_threads, clock)
+                ratios.append(medians[-1] / ref)
+    if reference is not None:
+        return statistics.median(ratios) * reference[1]
     return min(medians) / 1e6
+
+
+@functools.lru_cache(maxsize=1)
+def reference_tflite() -> bytes:
+    """The speed yardstick: a mid-size block (conv 1x1, depthwise 3x3, conv 1x1, add), ~60 us."""
+    return to_tflite(block_probe(REFERENCE_CONFIG))
 
 
 def tflite_op_names(model: str | Path | bytes) -> list[str]:
@@ -230,6 +262,8 @@ def measure_config(
     warmup: int = DEFAULT_WARMUP,
     num_threads: int = 1,
     rounds: int = DEFAULT_ROUNDS,
+    reference: tuple[bytes, float] | None = None,
 ) -> float:
     """Builds, converts and times the probe of one configuration (ms, overhead included)."""
-    return time_tflite(to_tflite(probe_model(config)), repeats, warmup, num_threads, rounds)
+    model = to_tflite(probe_model(config))
+    return time_tflite(model, repeats, warmup, num_threads, rounds, reference)

@@ -43,7 +43,7 @@ from bench.common import RESULTS_DIR, emit  # noqa: E402
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
-from ednas_tf.data import DataSplits, batched, load_splits  # noqa: E402
+from ednas_tf.data import DataSplits, load_splits  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
 from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
 from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
@@ -56,7 +56,7 @@ from ednas_tf.search.objectives import make_objective, target_from_fraction  # n
 from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
 from ednas_tf.search.schedules import make_schedule  # noqa: E402
 from ednas_tf.space import SearchSpace, preset_space  # noqa: E402
-from ednas_tf.training import TrainConfig, compile_for_training, train_child  # noqa: E402
+from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
 from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
 
 NAME = "pareto_fmnist"
@@ -235,43 +235,10 @@ def train_keras(
     output_dir: Path,
     verbose: int = 0,
 ) -> dict:
-    """train_child's recipe for any tf.keras model (logits out): same optimizer, schedule,
-    augmentation, best-validation checkpoint, test evaluation."""
+    """train_child's recipe (ednas_tf.training.fit_best) for any tf.keras model (logits out)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
-    compile_for_training(model, config, steps, splits.num_classes)
-    train = batched(
-        splits.train,
-        config.batch_size,
-        training=True,
-        seed=config.seed,
-        augment=config.augment,
-        repeat=True,
-        drop_remainder=True,
-    )
-    val = batched(splits.val, config.batch_size * 2, training=False)
-    test = batched(splits.test, config.batch_size * 2, training=False)
-    best = output_dir / "best.weights.h5"
-    checkpoint = tf.keras.callbacks.ModelCheckpoint(
-        str(best), monitor="val_acc", mode="max", save_best_only=True, save_weights_only=True
-    )
-    start = time.time()
-    history = model.fit(
-        train,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        callbacks=[checkpoint],
-        verbose=verbose,
-    )
-    seconds = time.time() - start
-    model.load_weights(str(best))
-    _, test_acc = model.evaluate(test, verbose=0)
-    return {
-        "test_acc": float(test_acc),
-        "train_seconds": seconds,
-        "best_val_acc": float(max(history.history["val_acc"])),
-    }
+    fit = fit_best(model, splits, config, output_dir / "best.weights.h5", verbose=verbose)
+    return {key: fit[key] for key in ("test_acc", "train_seconds", "best_val_acc")}
 
 
 # ---------------------------------------------------------------------------------------------

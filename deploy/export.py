@@ -16,31 +16,15 @@ model that a later stage could load.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf.io_utils import atomic_write_bytes
+
 INPUT_LAYOUT_KEY = "ednas_input_layout"  # ONNX metadata: "NCHW" or "NHWC"
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Writes `data` to a temp file beside `path`, then renames it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; deploy files get copied around
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def input_spec(model: tf.keras.Model) -> tf.TensorSpec:
@@ -76,7 +60,7 @@ def _convert_tflite(model: tf.keras.Model, configure: Callable | None = None) ->
 
 def export_tflite_float(model: tf.keras.Model, path: str | Path) -> Path:
     """Float32 TFLite model (BN already folded by the merge; activations fused by the converter)."""
-    return write_bytes_atomic(path, _convert_tflite(model))
+    return atomic_write_bytes(path, _convert_tflite(model))
 
 
 def _representative(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -110,7 +94,7 @@ def export_tflite_int8(
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
 
-    return write_bytes_atomic(path, _convert_tflite(model, configure))
+    return atomic_write_bytes(path, _convert_tflite(model, configure))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +147,7 @@ def export_onnx(
     _name_onnx_nodes(proto.graph, model.name)
     entry = proto.metadata_props.add()
     entry.key, entry.value = INPUT_LAYOUT_KEY, "NCHW" if nchw_input else "NHWC"
-    return write_bytes_atomic(path, proto.SerializeToString())
+    return atomic_write_bytes(path, proto.SerializeToString())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +241,7 @@ def frozen_graph_def(model: tf.keras.Model):
 
 def export_frozen_graph(model: tf.keras.Model, path: str | Path) -> Path:
     """Writes `frozen_graph_def(model)` as a binary .pb."""
-    return write_bytes_atomic(path, frozen_graph_def(model).SerializeToString())
+    return atomic_write_bytes(path, frozen_graph_def(model).SerializeToString())
 
 
 def load_graph_def(path: str | Path):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.export import load_graph_def, onnx_input_layout, write_bytes_atomic
-from ednas_tf.io_utils import atomic_write_text
+from deploy.export import load_graph_def, onnx_input_layout
+from ednas_tf.io_utils import atomic_write_bytes, atomic_write_text
 from ednas_tf.latency.profiles import DeviceProfile, get_profile
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -751,4 +751,4 @@ def write_sample_raw(path: str | Path, images_uint8: np.ndarray) -> Path:
     images = np.asarray(images_uint8)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"need uint8 [N, H, W, C] frames, got {images.dtype} {images.shape}")
-    return write_bytes_atomic(path, np.ascontiguousarray(images.transpose(0, 3, 1, 2)).tobytes())
+    return atomic_write_bytes(path, np.ascontiguousarray(images.transpose(0, 3, 1, 2)).tobytes())

@@ -14,6 +14,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
@@ -99,6 +100,58 @@ def compile_for_training(
     )
 
 
+def fit_best(
+    model: tf.keras.Model,
+    splits: DataSplits,
+    config: TrainConfig,
+    best_path: str | Path,
+    verbose: int = 1,
+) -> dict:
+    """The training recipe for any logits-out Keras model: compile, fit with a best-validation
+    checkpoint at `best_path`, reload the best weights and evaluate on the test split.
+
+    Shared by our children and the baselines of bench/pareto.py so that every model in a
+    comparison is trained by exactly the same code."""
+    steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
+    compile_for_training(model, config, steps, splits.num_classes)
+    train = batched(
+        splits.train,
+        config.batch_size,
+        training=True,
+        seed=config.seed,
+        augment=config.augment,
+        repeat=True,
+        drop_remainder=True,
+    )
+    val = batched(splits.val, config.batch_size * 2, training=False)
+    test = batched(splits.test, config.batch_size * 2, training=False)
+    checkpoint = tf.keras.callbacks.ModelCheckpoint(
+        str(best_path), monitor="val_acc", mode="max", save_best_only=True, save_weights_only=True
+    )
+    start = time.time()
+    history = model.fit(
+        train,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=val,
+        callbacks=[checkpoint],
+        verbose=verbose,
+    )
+    seconds = time.time() - start
+    model.load_weights(str(best_path))
+    test_loss, test_acc = model.evaluate(test, verbose=0)
+    val_acc = history.history["val_acc"]
+    return {
+        "test_acc": float(test_acc),
+        "test_loss": float(test_loss),
+        "best_val_acc": float(max(val_acc)),
+        "best_epoch": int(np.argmax(val_acc)) + 1,
+        "steps_per_epoch": steps,
+        "train_seconds": seconds,
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
+
+
 def train_child(
     arch: ArchSpec,
     splits: DataSplits,
@@ -118,53 +171,21 @@ def train_child(
         raise ValueError(f"arch has {arch.num_classes} classes, the data {splits.num_classes}")
     tf.keras.utils.set_random_seed(config.seed)
     model = build(arch)
-    steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
-    compile_for_training(model, config, steps, arch.num_classes)
-    train = batched(
-        splits.train,
-        config.batch_size,
-        training=True,
-        seed=config.seed,
-        augment=config.augment,
-        repeat=True,
-        drop_remainder=True,
-    )
-    val = batched(splits.val, config.batch_size * 2, training=False)
-    test = batched(splits.test, config.batch_size * 2, training=False)
     best_path = output / f".best.{WEIGHTS_FILE}"
-    checkpoint = tf.keras.callbacks.ModelCheckpoint(
-        str(best_path), monitor="val_acc", mode="max", save_best_only=True, save_weights_only=True
-    )
-    start = time.time()
-    history = model.fit(
-        train,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        callbacks=[checkpoint],
-        verbose=verbose,
-    )
-    seconds = time.time() - start
-    model.load_weights(str(best_path))
-    test_loss, test_acc = model.evaluate(test, verbose=0)
-    best_epoch = (
-        int(
-            max(range(len(history.history["val_acc"])), key=lambda i: history.history["val_acc"][i])
-        )
-        + 1
-    )
+    fit = fit_best(model, splits, config, best_path, verbose=verbose)
+    history, steps = fit["history"], fit["steps_per_epoch"]
     best_path.replace(output / WEIGHTS_FILE)
     arch.save(output / "arch.json")
     metrics = {
-        "test_acc": float(test_acc),
-        "test_loss": float(test_loss),
-        "best_val_acc": float(max(history.history["val_acc"])),
-        "best_epoch": best_epoch,
+        "test_acc": fit["test_acc"],
+        "test_loss": fit["test_loss"],
+        "best_val_acc": fit["best_val_acc"],
+        "best_epoch": fit["best_epoch"],
         "epochs": config.epochs,
         "steps_per_epoch": steps,
-        "train_seconds": round(seconds, 1),
+        "train_seconds": round(fit["train_seconds"], 1),
         "params": int(model.count_params()),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": history,
         "config": dataclasses.asdict(config),
         "dataset": splits.name,
         "test_examples": splits.sizes["test"],

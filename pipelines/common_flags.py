@@ -60,3 +60,41 @@ def define_space_flags() -> None:
         "activation", "relu6", ["relu", "relu6"], "Activation of every layer.", **main
     )
     flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.", **main)
+
+
+def load_data_and_space(arch_fraction: float):
+    """Reads the data flags and space flags: (splits, profile, space), with the data line printed.
+
+    Raises DatasetError / ValueError (unknown profile, unreadable lookup table, bad sizes) for the
+    caller to turn into a one-line error message."""
+    from absl.flags import FLAGS
+
+    from ednas_tf.data import load_splits
+    from ednas_tf.latency.profiles import get_profile
+    from ednas_tf.space import preset_space
+
+    profile = get_profile(FLAGS.device)  # first: a bad --device fails before the data loads
+    splits = load_splits(
+        FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        arch_fraction=arch_fraction,
+        val_fraction=FLAGS.val_fraction,
+        limit=FLAGS.limit,
+        seed=FLAGS.seed,
+    )
+    print(
+        f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
+        f"splits {splits.sizes}",
+        flush=True,
+    )
+    space = preset_space(
+        FLAGS.space,
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=profile,
+        width=FLAGS.width,
+        search_skip=FLAGS.search_skip,
+        activation=FLAGS.activation,
+    )
+    return splits, profile, space

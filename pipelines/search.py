@@ -15,7 +15,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
-from pipelines.common_flags import define_data_flags, define_space_flags  # noqa: E402
+from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space  # noqa: E402
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out for validation.")
@@ -115,14 +115,12 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     import tensorflow as tf
 
-    from ednas_tf.data import load_splits
+    from ednas_tf.data import DatasetError
     from ednas_tf.latency.expected import space_latency_bounds
-    from ednas_tf.latency.profiles import get_profile
     from ednas_tf.search.loop import SearchConfig
     from ednas_tf.search.objectives import make_objective, target_from_fraction
     from ednas_tf.search.runner import RunOptions, run_search, summary_table
     from ednas_tf.search.schedules import make_schedule
-    from ednas_tf.space import preset_space
 
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -133,30 +131,11 @@ def main(argv):
         else tf.distribute.get_strategy()
     )
 
-    splits = load_splits(
-        FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        image_size=FLAGS.image_size,
-        arch_fraction=FLAGS.arch_fraction,
-        val_fraction=FLAGS.val_fraction,
-        limit=FLAGS.limit,
-        seed=FLAGS.seed,
-    )
-    print(
-        f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
-        f"splits {splits.sizes}",
-        flush=True,
-    )
-    profile = get_profile(FLAGS.device)
-    space = preset_space(
-        FLAGS.space,
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile=profile,
-        width=FLAGS.width,
-        search_skip=FLAGS.search_skip,
-        activation=FLAGS.activation,
-    )
+    try:
+        splits, profile, space = load_data_and_space(arch_fraction=FLAGS.arch_fraction)
+    except (DatasetError, ValueError) as err:  # bad data or device flags: a message
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     steps_per_epoch = FLAGS.steps_per_epoch or max(1, splits.sizes["train"] // FLAGS.batch_size)
     config = SearchConfig(
         epochs=FLAGS.epochs,

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
-from pipelines.common_flags import define_data_flags, define_space_flags  # noqa: E402
+from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space  # noqa: E402
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out to score trials.")
@@ -73,11 +73,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each tri
 
 
 def run() -> int:
-    from ednas_tf.data import load_splits
     from ednas_tf.latency.expected import space_latency_bounds
-    from ednas_tf.latency.profiles import get_profile
     from ednas_tf.search.runner import summary_table
-    from ednas_tf.space import preset_space
     from ednas_tf.tune import LatencyConstraint, TuneConfig, resolve_budget, tune
 
     config = TuneConfig(
@@ -94,32 +91,9 @@ def run() -> int:
     constraint = LatencyConstraint(None, FLAGS.constraint, FLAGS.penalty_weight)
     if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
         raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
-    splits = load_splits(
-        FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        image_size=FLAGS.image_size,
-        arch_fraction=0.0,
-        val_fraction=FLAGS.val_fraction,
-        limit=FLAGS.limit,
-        seed=FLAGS.seed,
-    )
-    print(
-        f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
-        f"splits {splits.sizes}",
-        flush=True,
-    )
+    splits, profile, space = load_data_and_space(arch_fraction=0.0)
     if splits.sizes["val"] == 0:
         raise ValueError("no validation examples to score trials on: raise --val_fraction")
-    profile = get_profile(FLAGS.device)
-    space = preset_space(
-        FLAGS.space,
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile=profile,
-        width=FLAGS.width,
-        search_skip=FLAGS.search_skip,
-        activation=FLAGS.activation,
-    )
     latency_model = profile.latency()
     budget = resolve_budget(
         space, latency_model, FLAGS.latency_budget_ms, FLAGS.latency_budget_fraction

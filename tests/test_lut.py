@@ -192,6 +192,29 @@ def test_export_probes_writes_loadable_models(tmp_path, space):
     assert len(table.rows) == len(rows) - 1
 
 
+def test_chained_probe_repeats_a_shape_keeping_block():
+    chain = probes.block_probe(probes.REFERENCE_CONFIG, copies=3)
+    blocks = [layer for layer in chain.layers if "block" in layer.name]
+    assert len(blocks) == 3 and chain.output_shape == chain.input_shape
+    with pytest.raises(ValueError, match="shape-keeping"):
+        probes.block_probe(BlockConfig(8, 8, 8, 16, 1, (3,), 3.0, False), copies=2)
+
+
+def test_old_cache_gets_the_chain_overhead(tmp_path):
+    old = lut.LookupTable(
+        {},
+        {**lut.MeasureSettings(repeats=4, warmup=1, rounds=2).as_metadata(), "device": "x"},
+    )
+    old.metadata[lut.OVERHEAD_FIELD] = 0.0016  # the one-ReLU figure of older caches
+    old.save(tmp_path / "old.json")
+    table = lut.open_cache(
+        tmp_path / "old.json", lut.MeasureSettings(repeats=4, warmup=1, rounds=2)
+    )
+    assert table.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
+    reloaded = lut.LookupTable.load(tmp_path / "old.json")
+    assert reloaded.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
+
+
 def test_host_table_measures_missing_keys_lazily(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(lut.CACHE_ENV, str(tmp_path))
     table = get_profile("host").latency()
@@ -199,8 +222,9 @@ def test_host_table_measures_missing_keys_lazily(tmp_path, monkeypatch, capsys):
     config = BlockConfig(8, 8, 8, 8, 1, (3,), 3.0, True)
     ms = table.block_latency(config)
     assert ms >= 0 and table.rows[config.key] > 0 and table.invoke_overhead_ms > 0
+    assert table.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
     assert table.timing_reference()[1] > 0
-    assert "measuring 2 missing configuration(s)" in capsys.readouterr().err
+    assert "measuring 1 missing configuration(s)" in capsys.readouterr().err
     cached = json.loads(table.path.read_text())
     assert config.key in cached["rows"] and cached["metadata"]["threads"] == 1
     again = lut.host_table()

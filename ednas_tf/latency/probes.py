@@ -9,8 +9,12 @@ PAD/ADD/RESHAPE ops computing the kernel at run time and an unfused BN multiply)
 built with a single kernel of the largest size holding the merged kernel. (A child with parallel
 sets converted straight from `model.build` has those extra ops too: deployment must merge first.)
 
-Every timed probe also pays the runtime's fixed per-invoke cost once; `overhead_probe` is the
-smallest network there is, so its time measures that cost (see `ednas_tf.latency.lut`).
+Every timed probe also pays the fixed cost of running a network once. `network_fixed_cost` measures
+it as the intercept of latency against length for chains of 1, 2, 4 and 8 copies of the yardstick
+block: what a probe costs beyond its marginal cost inside a network (see `ednas_tf.latency.lut`).
+Measured here: 10-19 us for blocks of the `small` space, where the smallest network (one ReLU,
+`overhead_probe`, kept for board manifests) takes 1.6 us: the per-network cost is not the bare
+invoke but entering the delegate's graph and its first and last tensors.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ ROUND_PAUSE_S = 0.1
 
 Config = BlockConfig | ConvConfig
 REFERENCE_CONFIG = BlockConfig(16, 16, 32, 32, 1, (3,), 4.0, True)
+CHAIN_LENGTHS = (1, 2, 4, 8)
 
 
 def config_kind(config: Config) -> str:
@@ -52,21 +57,29 @@ def _merged_kernel(kernel: tuple[int, ...], channels: int) -> tf.Tensor:
     return layer.merged_kernel()
 
 
-def block_probe(config: BlockConfig, activation: str = "relu6") -> tf.keras.Model:
-    """Input → one child inverted-residual block, with a parallel kernel set already merged."""
+def block_probe(
+    config: BlockConfig, activation: str = "relu6", copies: int = 1
+) -> tf.keras.Model:
+    """Input → one child inverted-residual block, with a parallel kernel set already merged.
+
+    copies > 1 chains that many copies (shape-keeping configs only): `network_fixed_cost`."""
+    if copies > 1 and not (config.stride == 1 and config.c_in == config.c_out):
+        raise ValueError(f"only a shape-keeping block can be chained, not {config.key}")
     inputs = tf.keras.Input((config.in_h, config.in_w, config.c_in), batch_size=1, name="x")
-    block = InvertedResidual(
-        config.c_out,
-        config.stride,
-        kernel_sizes=(max(config.kernel),),
-        expansions=(config.expansion,),
-        residual=config.residual,
-        activation=activation,
-        name="block",
-    )
-    outputs = block(inputs)
-    if len(config.kernel) > 1:
-        block.depthwise.kernels[0].assign(_merged_kernel(config.kernel, block.hidden))
+    outputs = inputs
+    for i in range(copies):
+        block = InvertedResidual(
+            config.c_out,
+            config.stride,
+            kernel_sizes=(max(config.kernel),),
+            expansions=(config.expansion,),
+            residual=config.residual,
+            activation=activation,
+            name="block" if i == 0 else f"block_{i}",
+        )
+        outputs = block(outputs)
+        if len(config.kernel) > 1:
+            block.depthwise.kernels[0].assign(_merged_kernel(config.kernel, block.hidden))
     return tf.keras.Model(inputs, outputs, name="probe")
 
 
@@ -221,6 +234,33 @@ def time_tflite(
     if reference is not None:
         return statistics.median(ratios) * reference[1]
     return min(medians) / 1e6
+
+
+def network_fixed_cost(
+    repeats: int = DEFAULT_REPEATS,
+    warmup: int = DEFAULT_WARMUP,
+    num_threads: int = 1,
+    rounds: int = DEFAULT_ROUNDS,
+    reference: tuple[bytes, float] | None = None,
+) -> float:
+    """What running a network costs beyond the sum of its layers' marginal costs (ms).
+
+    Each probe is timed as a whole network, so each row holds this cost once; a network built
+    from N probes pays it once, not N times. Least-squares intercept of latency vs length over
+    chains of the yardstick block (`CHAIN_LENGTHS` copies), timed like any probe."""
+    times = [
+        time_tflite(
+            to_tflite(block_probe(REFERENCE_CONFIG, copies=n)),
+            repeats,
+            warmup,
+            num_threads,
+            rounds,
+            reference,
+        )
+        for n in CHAIN_LENGTHS
+    ]
+    _, intercept = np.polyfit(CHAIN_LENGTHS, times, 1)
+    return max(float(intercept), 0.0)
 
 
 @functools.lru_cache(maxsize=1)

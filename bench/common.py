@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.latency.lut import LookupTable
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.space import SearchSpace, preset_space
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -16,3 +19,20 @@ def emit(name: str, figures: dict) -> dict:
     atomic_write_text(RESULTS_DIR / f"{name}.json", text + "\n")
     print(text, flush=True)
     return figures
+
+
+def host_small_space(splits, width: float) -> tuple[SearchSpace, LookupTable]:
+    """The `small` space for `splits` with the `host` rules, and this machine's measured table
+    (the latency benchmarks compare searches and networks on it)."""
+    profile = get_profile("host")
+    space = preset_space(
+        "small",
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=profile,
+        width=width,
+    )
+    table = profile.latency()
+    if not isinstance(table, LookupTable):
+        raise SystemExit("error: the host profile is expected to be a measured lookup table")
+    return space, table

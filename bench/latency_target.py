@@ -26,18 +26,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit  # noqa: E402
+from bench.common import emit, host_small_space  # noqa: E402
 from ednas_tf.data import load_splits  # noqa: E402
 from ednas_tf.latency import probes  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
-from ednas_tf.latency.lut import LookupTable  # noqa: E402
-from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
 from ednas_tf.search.objectives import make_objective, target_from_fraction  # noqa: E402
 from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
 from ednas_tf.search.schedules import make_schedule  # noqa: E402
-from ednas_tf.space import preset_space  # noqa: E402
 
 TOLERANCE = 0.05  # issue 3: predicted within ±5 % of the target
 
@@ -72,17 +69,7 @@ def main(argv=None) -> dict:
         limit=args.limit,
         seed=args.seed,
     )
-    profile = get_profile("host")
-    space = preset_space(
-        "small",
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile=profile,
-        width=args.width,
-    )
-    table = profile.latency()
-    if not isinstance(table, LookupTable):
-        raise SystemExit("error: the host profile is expected to be a measured lookup table")
+    space, table = host_small_space(splits, args.width)
     bounds = space_latency_bounds(space, table)  # measures whatever the cached table lacks
     reference = table.timing_reference()
     meta = table.metadata

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import RESULTS_DIR, emit  # noqa: E402
+from bench.common import RESULTS_DIR, emit, host_small_space  # noqa: E402
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
@@ -55,7 +55,7 @@ from ednas_tf.search.loop import SearchConfig  # noqa: E402
 from ednas_tf.search.objectives import make_objective, target_from_fraction  # noqa: E402
 from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
 from ednas_tf.search.schedules import make_schedule  # noqa: E402
-from ednas_tf.space import SearchSpace, preset_space  # noqa: E402
+from ednas_tf.space import SearchSpace  # noqa: E402
 from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
 from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
 
@@ -477,15 +477,7 @@ def main(argv=None) -> int:
     images, labels = dataset_arrays(splits.test, splits.sizes["test"])
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
 
-    profile = get_profile("host")
-    space = preset_space(
-        "small",
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile=profile,
-        width=args.width,
-    )
-    latency_model = profile.latency()
+    space, latency_model = host_small_space(splits, args.width)
     bounds = space_latency_bounds(space, latency_model)
     fractions = [float(f) for f in args.target_fractions.split(",")]
     targets = [target_from_fraction(bounds, f) for f in fractions]

@@ -13,10 +13,10 @@ running a network, which a real network pays once. Tables therefore record `invo
 and cost every block and stem/head conv as `row − overhead`, while the classifier keeps its full
 row: every network has exactly one classifier, so its probe's overhead stands for the network's
 single one. Rows themselves stay raw measurements. Tables measured here take the overhead from
-chains of 1-8 yardstick blocks (`probes.network_fixed_cost`, `overhead_method: chain_intercept`):
-about 15 us, where the smallest network (one ReLU) takes 1.6 us; subtracting only the latter left
-the sum of ~12 probes 8-30 % above the measured network. Board tables take it from the manifest's
-`invoke_overhead` row (the one-ReLU network), which underestimates it the same way.
+chains of 1-8 yardstick blocks (`probes.network_fixed_cost`, `overhead_method: chain_intercept`;
+2-4 us here); board tables from the manifest's `invoke_overhead` row (the one-ReLU network, 1.6 us
+here). Blocks at 4x4 and 8x8 still cost 9-21 us more alone than inside a chain (see
+`ednas_tf.latency.probes`), so the smallest networks are predicted 10-20 % slow.
 
 Speed yardstick. A shared virtual machine changes speed for minutes at a time, so rows measured
 here are timed against a fixed reference model in the same rounds and stored as latency at the

@@ -12,9 +12,10 @@ sets converted straight from `model.build` has those extra ops too: deployment m
 Every timed probe also pays the fixed cost of running a network once. `network_fixed_cost` measures
 it as the intercept of latency against length for chains of 1, 2, 4 and 8 copies of the yardstick
 block: what a probe costs beyond its marginal cost inside a network (see `ednas_tf.latency.lut`).
-Measured here: 10-19 us for blocks of the `small` space, where the smallest network (one ReLU,
-`overhead_probe`, kept for board manifests) takes 1.6 us: the per-network cost is not the bare
-invoke but entering the delegate's graph and its first and last tensors.
+Measured here: 2-4 us, where the smallest network (one ReLU, `overhead_probe`, kept for board
+manifests) takes 1.6 us. Small blocks behave differently: chains of a 4x4 or 8x8 block have
+intercepts of 9-21 us, i.e. such a block costs that much less inside a network than alone, which
+is what still inflates LUT predictions of the smallest networks (bench/latency_fidelity.py).
 """
 
 from __future__ import annotations

@@ -28,26 +28,12 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bench.common import emit  # noqa: E402
-from ednas_tf.arch import ArchSpec  # noqa: E402
 from ednas_tf.latency import probes  # noqa: E402
 from ednas_tf.latency.expected import child_latency  # noqa: E402
 from ednas_tf.latency.lut import LookupTable, space_configs  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
-from ednas_tf.space import PRESET_STAGES, SearchSpace, preset_space  # noqa: E402
-
-
-def random_child(space: SearchSpace, rng: np.random.Generator, skip_prob: float) -> ArchSpec:
-    """A uniformly random kernel/expansion per block; skippable blocks skipped with skip_prob."""
-    decisions = {}
-    for block in space.blocks:
-        kernels, expansions = block.kernel_options, block.expansion_options
-        decisions[block.name] = {
-            "kernel": kernels[rng.integers(len(kernels))],
-            "expansion": expansions[rng.integers(len(expansions))],
-            "skip": bool(block.searches_skip and rng.random() < skip_prob),
-        }
-    return space.child(decisions)
+from ednas_tf.space import PRESET_STAGES, preset_space  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,7 +75,7 @@ def main(argv=None) -> dict:
     print(f"{'#':>3} {'blocks':>6} {'LUT ms':>9} {'measured ms':>12} {'error':>8}")
     start = time.time()
     for i in range(args.n):
-        arch = random_child(space, rng, args.skip_prob)
+        arch = space.random_child(rng, args.skip_prob)
         pred = child_latency(arch, table)
         real = probes.time_tflite(
             probes.to_tflite(build(arch)), repeats, warmup, threads, rounds, reference
@@ -125,6 +111,7 @@ def main(argv=None) -> dict:
             "speed_reference_ms": reference[1] if reference else None,
             "clock": "thread CPU time" if threads == 1 else "wall",
             "invoke_overhead_ms": table.invoke_overhead_ms,
+            "overhead_method": meta.get("overhead_method"),
             "skip_prob": args.skip_prob,
             "seed": args.seed,
             "seconds": round(time.time() - start, 1),

@@ -199,6 +199,20 @@ class SearchSpace:
                 raise ValueError(f"step must be 1 or 2, got {step}")
         return self.replace_blocks(blocks)
 
+    def random_child(self, rng, skip_prob: float = 0.3) -> ArchSpec:
+        """A uniformly random kernel option and expansion per block; blocks that may be skipped
+        are skipped with `skip_prob` (rng: a numpy Generator). For latency checks and
+        calibration, which need many plausible children."""
+        decisions = {}
+        for block in self.blocks:
+            kernels, expansions = block.kernel_options, block.expansion_options
+            decisions[block.name] = {
+                "kernel": kernels[rng.integers(len(kernels))],
+                "expansion": expansions[rng.integers(len(expansions))],
+                "skip": bool(block.searches_skip and rng.random() < skip_prob),
+            }
+        return self.child(decisions)
+
     def child(self, decisions: dict[str, dict[str, Any]], **arch_fields) -> ArchSpec:
         """Resolves every choice; decisions[name] holds "kernel", "expansion" and "skip"."""
         blocks = []

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from ednas_tf.latency import lut, probes
+from ednas_tf.latency import calibration, lut, probes
 from ednas_tf.latency.base import BlockConfig, ConvConfig
 from ednas_tf.latency.expected import (
     ExpectedLatency,
@@ -208,20 +208,39 @@ def test_old_cache_gets_the_chain_overhead(tmp_path):
     old.metadata[lut.OVERHEAD_FIELD] = 0.0016  # the one-ReLU figure of older caches
     old.save(tmp_path / "old.json")
     table = lut.open_cache(
-        tmp_path / "old.json", lut.MeasureSettings(repeats=4, warmup=1, rounds=2)
+        tmp_path / "old.json",
+        lut.MeasureSettings(repeats=4, warmup=1, rounds=2, calibration_networks=0),
     )
     assert table.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
     reloaded = lut.LookupTable.load(tmp_path / "old.json")
     assert reloaded.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
 
 
+def test_probe_overhead_fitted_on_whole_networks(tmp_path):
+    tiny = preset_space("tiny", input_shape=(16, 16, 1), num_classes=4, profile="host")
+    rng = np.random.default_rng(0)
+    children = [tiny.random_child(rng) for _ in range(2)]
+    settings = lut.MeasureSettings(repeats=6, warmup=1, rounds=2, calibration_networks=0)
+    table = lut.open_cache(tmp_path / "t.json", settings)
+    fit = calibration.fit_probe_overhead(table, children)
+    assert fit["networks"] == 2 and fit["overhead_ms"] >= 0
+    assert len(fit["measured_ms"]) == 2 and all(m > 0 for m in fit["measured_ms"])
+    # every row the children need was measured (and cached) on the way
+    for child in children:
+        fixed, blocks = arch_configs(child)
+        assert not table.missing([*fixed, *blocks])
+    with pytest.raises(ValueError, match="at least one network"):
+        calibration.fit_probe_overhead(table, [])
+
+
 def test_host_table_measures_missing_keys_lazily(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(lut.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(lut.CALIBRATION_ENV, "0")  # the chain intercept: seconds, not minutes
     table = get_profile("host").latency()
     assert table.path == tmp_path / f"host_{lut.cpu_id()}_t1.json"
     config = BlockConfig(8, 8, 8, 8, 1, (3,), 3.0, True)
     ms = table.block_latency(config)
-    assert ms >= 0 and table.rows[config.key] > 0 and table.invoke_overhead_ms > 0
+    assert ms >= 0 and table.rows[config.key] > 0 and table.invoke_overhead_ms >= 0
     assert table.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
     assert table.timing_reference()[1] > 0
     assert "measuring 1 missing configuration(s)" in capsys.readouterr().err

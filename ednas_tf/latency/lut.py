@@ -12,11 +12,12 @@ Per-network overhead. Each probe is a whole network, so each row includes the fi
 running a network, which a real network pays once. Tables therefore record `invoke_overhead_ms`
 and cost every block and stem/head conv as `row − overhead`, while the classifier keeps its full
 row: every network has exactly one classifier, so its probe's overhead stands for the network's
-single one. Rows themselves stay raw measurements. Tables measured here take the overhead from
-chains of 1-8 yardstick blocks (`probes.network_fixed_cost`, `overhead_method: chain_intercept`;
-2-4 us here); board tables from the manifest's `invoke_overhead` row (the one-ReLU network, 1.6 us
-here). Blocks at 4x4 and 8x8 still cost 9-21 us more alone than inside a chain (see
-`ednas_tf.latency.probes`), so the smallest networks are predicted 10-20 % slow.
+single one. Rows themselves stay raw measurements. Tables measured here fit the overhead on a
+few whole networks (`ednas_tf.latency.calibration`, `overhead_method: network_fit`, about 11 us
+per probe on the development machine) or, with calibration off, take it from chains of the
+yardstick block (`chain_intercept`, 2-4 us, too small); board tables take it from the manifest's
+`invoke_overhead` row (the one-ReLU network, 1.6 us here, also too small: measure a few whole
+networks on the board to check).
 
 Speed yardstick. A shared virtual machine changes speed for minutes at a time, so rows measured
 here are timed against a fixed reference model in the same rounds and stored as latency at the
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency import probes
+from ednas_tf.latency import calibration, probes
 from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
 from ednas_tf.latency.expected import space_option_configs
 
@@ -52,7 +53,11 @@ Config = BlockConfig | ConvConfig
 OVERHEAD_KEY = probes.OVERHEAD_KEY
 OVERHEAD_FIELD = "invoke_overhead_ms"
 OVERHEAD_METHOD_FIELD = "overhead_method"
+OVERHEAD_FIT_FIELD = "overhead_fit"
 CHAIN_INTERCEPT = "chain_intercept"  # probes.network_fixed_cost
+NETWORK_FIT = "network_fit"  # calibration.fit_probe_overhead
+_METHOD_RANK = {CHAIN_INTERCEPT: 1, NETWORK_FIT: 2}  # a cache keeps a better overhead
+CALIBRATION_ENV = "EDNAS_LUT_CALIBRATION_NETWORKS"
 REFERENCE_FIELD = "speed_reference_ms"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_ENV = "EDNAS_LUT_CACHE"
@@ -83,6 +88,9 @@ class MeasureSettings:
     num_threads: int = 1
     rounds: int = probes.DEFAULT_ROUNDS
     speed_normalized: bool = True  # rows timed against the speed yardstick (probes.time_tflite)
+    # whole networks the per-probe overhead is fitted on (0: chain intercept; not part of the
+    # cache identity, a cache keeps the better of the two)
+    calibration_networks: int = calibration.CALIBRATION_NETWORKS
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -149,13 +157,14 @@ def host_cache_path(num_threads: int = 1) -> Path:
     return default_cache_dir() / f"host_{cpu_id()}_t{num_threads}.json"
 
 
-def _positive_ms(value: Any, where: str) -> float:
+def _positive_ms(value: Any, where: str, allow_zero: bool = False) -> float:
+    what = "a number >= 0" if allow_zero else "a positive number"
     try:
         ms = float(value)
     except (TypeError, ValueError):
-        raise LutError(f"{where}: ms must be a positive number, got {value!r}") from None
-    if not math.isfinite(ms) or ms <= 0 or isinstance(value, bool):
-        raise LutError(f"{where}: ms must be a positive number, got {value!r}")
+        raise LutError(f"{where}: ms must be {what}, got {value!r}") from None
+    if not math.isfinite(ms) or ms < 0 or (ms == 0 and not allow_zero) or isinstance(value, bool):
+        raise LutError(f"{where}: ms must be {what}, got {value!r}")
     return ms
 
 
@@ -214,6 +223,7 @@ class LookupTable(LatencyModel):
         self.path = Path(path) if path is not None else None
         self.measure = measure
         self.progress = progress
+        self._fitting = False
         self.name = f"lut:{self.path}" if self.path is not None else "lut"
 
     # ---------------------------------------------------------------------------------- costing
@@ -221,7 +231,8 @@ class LookupTable(LatencyModel):
     def invoke_overhead_ms(self) -> float:
         return float(self.metadata.get(OVERHEAD_FIELD) or 0.0)
 
-    def _row(self, config: Config) -> float:
+    def raw_row(self, config: Config) -> float:
+        """The measured time of `config`'s probe (overhead included), measured now if missing."""
         for key in (config.key, lookup_config(config).key):
             if key in self.rows:
                 return self.rows[key]
@@ -229,12 +240,12 @@ class LookupTable(LatencyModel):
         return self.rows[lookup_config(config).key]
 
     def block_latency(self, config: BlockConfig) -> float:
-        return max(self._row(config) - self.invoke_overhead_ms, 0.0)
+        return max(self.raw_row(config) - self.invoke_overhead_ms, 0.0)
 
     def conv_latency(self, config: ConvConfig) -> float:
         if config.kind == "classifier":  # carries the network's one invoke overhead
-            return self._row(config)
-        return max(self._row(config) - self.invoke_overhead_ms, 0.0)
+            return self.raw_row(config)
+        return max(self.raw_row(config) - self.invoke_overhead_ms, 0.0)
 
     def missing(self, configs: Iterable[Config]) -> list[Config]:
         """Distinct configurations (as they would be measured) that have no row."""
@@ -286,8 +297,8 @@ class LookupTable(LatencyModel):
                 self.save(self.path)
 
     def measure_overhead(self) -> None:
-        """Measures the speed yardstick and the per-network overhead where the table lacks them
-        (or holds an overhead from the older one-ReLU method)."""
+        """Measures the speed yardstick and the per-probe overhead where the table lacks them or
+        holds an overhead from a less accurate method (one-ReLU network < chain < network fit)."""
         s = self.measure
         if s is None:
             return
@@ -296,13 +307,32 @@ class LookupTable(LatencyModel):
             self.metadata[REFERENCE_FIELD] = probes.time_tflite(
                 probes.reference_tflite(), s.repeats, s.warmup, s.num_threads, s.rounds
             )
-        if self.metadata.get(OVERHEAD_METHOD_FIELD) != CHAIN_INTERCEPT:
+        method = NETWORK_FIT if s.calibration_networks > 0 else CHAIN_INTERCEPT
+        have = _METHOD_RANK.get(self.metadata.get(OVERHEAD_METHOD_FIELD), 0)
+        if have >= _METHOD_RANK[method] or self._fitting:
+            return
+        if method == CHAIN_INTERCEPT:
             self.metadata[OVERHEAD_FIELD] = probes.network_fixed_cost(
                 s.repeats, s.warmup, s.num_threads, s.rounds, self.timing_reference()
             )
-            self.metadata[OVERHEAD_METHOD_FIELD] = CHAIN_INTERCEPT
-            if self.path is not None:
-                self.save(self.path)
+        else:
+            print(
+                f"{self.name}: fitting the per-probe overhead on {s.calibration_networks} whole "
+                "networks (once per table)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._fitting = True  # its own missing rows are measured without recursing here
+            try:
+                children = calibration.calibration_children(s.calibration_networks)
+                fit = calibration.fit_probe_overhead(self, children)
+            finally:
+                self._fitting = False
+            self.metadata[OVERHEAD_FIELD] = fit.pop("overhead_ms")
+            self.metadata[OVERHEAD_FIT_FIELD] = fit
+        self.metadata[OVERHEAD_METHOD_FIELD] = method
+        if self.path is not None:
+            self.save(self.path)
 
     # ------------------------------------------------------------------------------------ files
     def to_json(self) -> str:
@@ -359,8 +389,8 @@ def _read_json(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
         raise LutError(f"{path}: 'metadata' must be an object")
     rows = {str(k): _positive_ms(v, f"{path}, row {k!r}") for k, v in data["rows"].items()}
     for field in (OVERHEAD_FIELD, REFERENCE_FIELD):
-        if metadata.get(field) is not None:
-            _positive_ms(metadata[field], f"{path}, metadata {field}")
+        if metadata.get(field) is not None:  # a fitted overhead may come out as 0
+            _positive_ms(metadata[field], f"{path}, metadata {field}", field == OVERHEAD_FIELD)
     return rows, dict(metadata)
 
 
@@ -401,10 +431,14 @@ def open_cache(
 
 
 def host_table(num_threads: int = 1, progress: bool = True) -> LookupTable:
-    """The `host` profile's table: cached per CPU and thread count, measured on demand."""
+    """The `host` profile's table: cached per CPU and thread count, measured on demand.
+
+    `$EDNAS_LUT_CALIBRATION_NETWORKS` sets how many whole networks fit the per-probe overhead
+    (default 8; 0 uses the faster, less accurate chain intercept)."""
+    networks = int(os.environ.get(CALIBRATION_ENV, calibration.CALIBRATION_NETWORKS))
     return open_cache(
         host_cache_path(num_threads),
-        MeasureSettings(num_threads=num_threads),
+        MeasureSettings(num_threads=num_threads, calibration_networks=networks),
         device=f"host ({cpu_id()})",
         base_profile="host",
         progress=progress,

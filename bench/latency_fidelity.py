@@ -1,7 +1,7 @@
 """How well the measured lookup table predicts whole networks on this machine.
 
 Samples random children of a space, converts each whole network to TFLite and times it with LiteRT
-exactly as the LUT's probes were timed (`probes.time_tflite` with the table's repeats, warm-up,
+exactly as the LUT's probes were timed (`LookupTable.time_network`: the table's repeats, warm-up,
 threads, rounds and speed yardstick), and compares with the LUT prediction `child_latency` (the
 sum of the child's rows, corrected for the per-invoke overhead each probe pays once: see
 ednas_tf/latency/lut.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within
@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from bench.common import emit  # noqa: E402
-from ednas_tf.latency import probes  # noqa: E402
 from ednas_tf.latency.expected import child_latency  # noqa: E402
 from ednas_tf.latency.lut import LookupTable, space_configs  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
@@ -68,7 +67,7 @@ def main(argv=None) -> dict:
     meta = table.metadata
     repeats, warmup, threads = meta["repeats"], meta["warmup"], meta["threads"]
     rounds = meta.get("rounds") or 1
-    reference = table.timing_reference()  # time networks against the table's speed yardstick
+    reference = table.timing_reference()
 
     rng = np.random.default_rng(args.seed)
     predicted, measured = [], []
@@ -77,9 +76,7 @@ def main(argv=None) -> dict:
     for i in range(args.n):
         arch = space.random_child(rng, args.skip_prob)
         pred = child_latency(arch, table)
-        real = probes.time_tflite(
-            probes.to_tflite(build(arch)), repeats, warmup, threads, rounds, reference
-        )
+        real = table.time_network(build(arch))  # as the rows were: settings and yardstick
         predicted.append(pred)
         measured.append(real)
         print(

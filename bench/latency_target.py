@@ -26,16 +26,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit, host_small_space  # noqa: E402
+from bench.common import emit, host_small_space, search_at_target  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.data import load_splits  # noqa: E402
-from ednas_tf.latency import probes  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
-from ednas_tf.search.objectives import make_objective, target_from_fraction  # noqa: E402
-from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
-from ednas_tf.search.schedules import make_schedule  # noqa: E402
+from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
 
 TOLERANCE = 0.05  # issue 3: predicted within ±5 % of the target
 
@@ -72,9 +69,7 @@ def main(argv=None) -> dict:
     )
     space, table = host_small_space(splits, args.width)
     bounds = space_latency_bounds(space, table)  # measures whatever the cached table lacks
-    reference = table.timing_reference()
     meta = table.metadata
-    timing = (meta["repeats"], meta["warmup"], meta["threads"], meta.get("rounds") or 1)
     fractions = [float(f) for f in args.fractions.split(",")]
     print(
         f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}; host range "
@@ -91,24 +86,19 @@ def main(argv=None) -> dict:
     for fraction in fractions:
         target = target_from_fraction(bounds, fraction)
         search_start = time.time()
-        arch = run_search(
+        arch = search_at_target(
             space,
             splits,
             config,
-            make_objective("target", target_ms=target),
-            make_schedule("exponential"),
             table,
-            RunOptions(
-                output_dir=str(Path(args.output_dir) / f"t{fraction:g}"),
-                derive_mode=args.derive_mode,
-                seed=args.seed,
-                progress=False,
-                resume=False,
-            ),
+            target,
+            str(Path(args.output_dir) / f"t{fraction:g}"),
+            derive_mode=args.derive_mode,
+            seed=args.seed,
         )
         predicted = child_latency(arch, table)
         deployed = merge_model(build(arch))  # parallel kernel sets as one kernel, BN folded
-        measured = probes.time_tflite(probes.to_tflite(deployed), *timing, reference)
+        measured = table.time_network(deployed)
         row = {
             "fraction": fraction,
             "target_ms": round(target, 5),

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import RESULTS_DIR, emit, host_small_space  # noqa: E402
+from bench.common import RESULTS_DIR, emit, host_small_space, search_at_target  # noqa: E402
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
@@ -52,9 +52,7 @@ from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
-from ednas_tf.search.objectives import make_objective, target_from_fraction  # noqa: E402
-from ednas_tf.search.runner import RunOptions, run_search  # noqa: E402
-from ednas_tf.search.schedules import make_schedule  # noqa: E402
+from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
 from ednas_tf.space import SearchSpace  # noqa: E402
 from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
 from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
@@ -506,20 +504,15 @@ def main(argv=None) -> int:
 
         def ednas(target=target, name=name):
             start = time.time()
-            arch = run_search(
+            arch = search_at_target(
                 space,
                 splits,
                 search_config,
-                make_objective("target", target_ms=target),
-                make_schedule("exponential"),
                 latency_model,
-                RunOptions(
-                    output_dir=str(out / name / "search"),
-                    steps=args.steps,
-                    seed=args.seed,
-                    progress=False,
-                    resume=False,
-                ),
+                target,
+                str(out / name / "search"),
+                steps=args.steps,
+                seed=args.seed,
             )
             minutes = (time.time() - start) / 60
             search_minutes[target] = minutes

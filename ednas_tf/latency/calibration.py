@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ednas_tf.latency import probes
-
 if TYPE_CHECKING:
     from ednas_tf.arch import ArchSpec
     from ednas_tf.latency.lut import LookupTable
@@ -52,8 +50,7 @@ def fit_probe_overhead(table: "LookupTable", children: list["ArchSpec"]) -> dict
     from ednas_tf.latency.expected import arch_configs
     from ednas_tf.model import build
 
-    settings = table.measure
-    if settings is None:
+    if table.measure is None:
         raise ValueError("fitting the probe overhead needs a table that measures on this machine")
     if not children:
         raise ValueError("fitting the probe overhead needs at least one network")
@@ -62,14 +59,7 @@ def fit_probe_overhead(table: "LookupTable", children: list["ArchSpec"]) -> dict
     per_probe, sums, measured = [], [], []
     for child, network in zip(children, configs):
         total = sum(table.raw_row(c) for c in network)
-        ms = probes.time_tflite(
-            probes.to_tflite(build(child)),
-            settings.repeats,
-            settings.warmup,
-            settings.num_threads,
-            settings.rounds,
-            table.timing_reference(),
-        )
+        ms = table.time_network(build(child))
         sums.append(total)
         measured.append(ms)
         per_probe.append((total - ms) / max(len(network) - 1, 1))

@@ -274,6 +274,23 @@ class LookupTable(LatencyModel):
             return None
         return probes.reference_tflite(), float(self.metadata[REFERENCE_FIELD])
 
+    def time_network(self, model) -> float:
+        """A whole Keras network timed exactly as this table's rows were (repeats, warm-up,
+        threads, rounds, yardstick), so the two compare: the fidelity and target benchmarks and
+        the overhead fit."""
+        meta = self.metadata
+        missing = [k for k in ("repeats", "warmup", "threads") if k not in meta]
+        if missing:
+            raise LutError(f"{self.name} records no timing settings {missing}: not measured here")
+        return probes.time_tflite(
+            probes.to_tflite(model),
+            meta["repeats"],
+            meta["warmup"],
+            meta["threads"],
+            meta.get("rounds") or 1,
+            self.timing_reference(),
+        )
+
     def _measure(self, configs: list[Config]) -> None:
         from tqdm import tqdm
 

@@ -10,7 +10,8 @@ Models:
                (minimalistic) at 32 px and 96 px (grey image repeated to 3 channels, resized);
                MobileNetV2's CIFAR layout as a child of our space (k3, e6 with MobileNetV2's e1
                first block, stem and first strided stage at stride 1) at width 0.35/0.5/1.0;
-               the space's blocks at all-3x3 and all-7x7
+               the space's blocks at all-3x3 and at the largest kernel the device allows
+               (5x5 on host)
   tuner        ednas_tf.tune RandomSearch with the wall-clock budget of the E-DNAS search at the
                middle target and that target as latency budget, best child trained as above
 Per model: float test accuracy, post-training int8 TFLite accuracy (200 calibration images) on the
@@ -49,6 +50,7 @@ from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
 from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
+from ednas_tf.layers.blocks import BN_MOMENTUM  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
@@ -198,7 +200,11 @@ def fixed_kernel_arch(space: SearchSpace, kernel: int) -> ArchSpec:
 
 
 def keras_app(kind: str, alpha: float, image_size: int, input_shape, num_classes: int):
-    """A keras.applications model (weights=None) behind a grey→RGB (and resize) adapter."""
+    """A keras.applications model (weights=None) behind a grey→RGB (and resize) adapter.
+
+    Its batch norms get our blocks' momentum: keras.applications uses 0.999, whose moving
+    statistics are still mostly their initial values after a few hundred steps, so a short run
+    evaluated at chance (10 %) however well it trained (measured: the first reduced Pareto run)."""
     inputs = tf.keras.Input(input_shape, name="image")
     x = inputs
     if image_size != input_shape[0]:
@@ -223,6 +229,9 @@ def keras_app(kind: str, alpha: float, image_size: int, input_shape, num_classes
             classifier_activation=None,
             include_preprocessing=False,
         )
+    for layer in app.layers:  # same recipe as our children: see BN_MOMENTUM
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     return tf.keras.Model(inputs, app(x), name=f"{kind}_{alpha:g}_{image_size}px")
 
 
@@ -335,8 +344,9 @@ def baseline_list(space: SearchSpace) -> list[tuple[str, object]]:
         out.append((f"mbv3s_min_{size}px", ("mbv3s", 1.0, size)))
     for width in (0.35, 0.5, 1.0):
         out.append((f"cifar_mbv2_w{width:g}", mbv2_cifar_arch(space, width)))
+    largest = max(k for b in space.blocks for option in b.kernel_options for k in option)
     out.append(("all_3x3", fixed_kernel_arch(space, 3)))
-    out.append(("all_7x7", fixed_kernel_arch(space, 7)))
+    out.append((f"all_{largest}x{largest}", fixed_kernel_arch(space, largest)))
     return out
 
 

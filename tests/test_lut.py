@@ -216,6 +216,25 @@ def test_old_cache_gets_the_chain_overhead(tmp_path):
     assert reloaded.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
 
 
+def test_overhead_fit_on_other_networks_is_replaced(tmp_path):
+    def cache_with_fit(name: str, children: str) -> Path:
+        table = lut.LookupTable(
+            {}, {**lut.MeasureSettings(repeats=4, warmup=1, rounds=2).as_metadata()}
+        )
+        table.metadata[lut.REFERENCE_FIELD] = 0.05
+        table.metadata[lut.OVERHEAD_FIELD] = 0.123
+        table.metadata[lut.OVERHEAD_METHOD_FIELD] = lut.NETWORK_FIT
+        table.metadata[lut.OVERHEAD_FIT_FIELD] = {"children": children}
+        return table.save(tmp_path / name)
+
+    settings = lut.MeasureSettings(repeats=4, warmup=1, rounds=2, calibration_networks=0)
+    current = lut.open_cache(cache_with_fit("now.json", calibration.calibration_id()), settings)
+    assert current.invoke_overhead_ms == 0.123  # kept: fitted on today's calibration networks
+    stale = lut.open_cache(cache_with_fit("stale.json", "small 32x32x3 host [3, 5, 7]"), settings)
+    assert stale.metadata[lut.OVERHEAD_METHOD_FIELD] == lut.CHAIN_INTERCEPT
+    assert stale.invoke_overhead_ms != 0.123
+
+
 def test_probe_overhead_fitted_on_whole_networks(tmp_path):
     tiny = preset_space("tiny", input_shape=(16, 16, 1), num_classes=4, profile="host")
     rng = np.random.default_rng(0)
@@ -224,6 +243,7 @@ def test_probe_overhead_fitted_on_whole_networks(tmp_path):
     table = lut.open_cache(tmp_path / "t.json", settings)
     fit = calibration.fit_probe_overhead(table, children)
     assert fit["networks"] == 2 and fit["overhead_ms"] >= 0
+    assert fit["children"] == calibration.calibration_id()
     assert len(fit["measured_ms"]) == 2 and all(m > 0 for m in fit["measured_ms"])
     # every row the children need was measured (and cached) on the way
     for child in children:

@@ -31,6 +31,12 @@ def test_host_profile_keeps_strided_large_kernels():
     assert any(b.stride == 2 and b.searches_kernel for b in space.blocks)
 
 
+def test_host_profile_offers_only_kernels_xnnpack_runs():
+    space = preset_space("small", input_shape=(32, 32, 3), profile="host")
+    kernels = {k for b in space.blocks for option in b.kernel_options for k in option}
+    assert kernels == {3, 5}
+
+
 def test_profile_refuses_block_with_nothing_allowed():
     block = BlockSpace("b", 16, 2, Choice((5, 7)), 6.0)
     with pytest.raises(ValueError, match="no kernel option"):

@@ -13,7 +13,7 @@ running a network, which a real network pays once. Tables therefore record `invo
 and cost every block and stem/head conv as `row − overhead`, while the classifier keeps its full
 row: every network has exactly one classifier, so its probe's overhead stands for the network's
 single one. Rows themselves stay raw measurements. Tables measured here fit the overhead on a
-few whole networks (`ednas_tf.latency.calibration`, `overhead_method: network_fit`, about 11 us
+few whole networks (`ednas_tf.latency.calibration`, `overhead_method: network_fit`, about 6 us
 per probe on the development machine) or, with calibration off, take it from chains of the
 yardstick block (`chain_intercept`, 2-4 us, too small); board tables take it from the manifest's
 `invoke_overhead` row (the one-ReLU network, 1.6 us here, also too small: measure a few whole
@@ -326,6 +326,8 @@ class LookupTable(LatencyModel):
             )
         method = NETWORK_FIT if s.calibration_networks > 0 else CHAIN_INTERCEPT
         have = _METHOD_RANK.get(self.metadata.get(OVERHEAD_METHOD_FIELD), 0)
+        if have == _METHOD_RANK[NETWORK_FIT] and not self._fit_is_current():
+            have = 0  # fitted on other calibration networks: fit again
         if have >= _METHOD_RANK[method] or self._fitting:
             return
         if method == CHAIN_INTERCEPT:
@@ -350,6 +352,10 @@ class LookupTable(LatencyModel):
         self.metadata[OVERHEAD_METHOD_FIELD] = method
         if self.path is not None:
             self.save(self.path)
+
+    def _fit_is_current(self) -> bool:
+        fit = self.metadata.get(OVERHEAD_FIT_FIELD) or {}
+        return fit.get("children") == calibration.calibration_id()
 
     # ------------------------------------------------------------------------------------ files
     def to_json(self) -> str:

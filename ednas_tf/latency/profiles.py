@@ -162,7 +162,7 @@ def _tda2x() -> DeviceProfile:
 # several delegate partitions. Measured on the 2-vCPU development machine, 32x32x32 input, 1
 # thread: 3x3 0.055 ms, 5x5 0.081 ms, 7x7 0.90 ms (the same as with no delegate at all), and the
 # 7x7 path times ±15 % from one run to the next, so no table predicts networks containing it well
-# (bench/latency_fidelity.py: 50-77 % within ±10 % with 7x7, every network within ±5 % without).
+# (bench/latency_fidelity.py: 37-67 % within ±10 % with 7x7, 100 % without; docs/RESULTS.md).
 # Like TIDL's rules, the profile offers only what the runtime runs on its fast path.
 HOST_DEPTHWISE_KERNELS = (3, 5)
 

@@ -89,22 +89,47 @@ FIELDS = (
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke configuration (see module doc)")
-    p.add_argument("--dataset", default="fashion_mnist")
-    p.add_argument("--data_dir", default=None)
-    p.add_argument("--image_size", type=int, default=32)
-    p.add_argument("--target_fractions", default=None, help="default 0.2,0.5,0.8 (quick: 0.5)")
+    p.add_argument(
+        "--dataset",
+        default="fashion_mnist",
+        help="dataset name from ednas_tf.data (default fashion_mnist)",
+    )
+    p.add_argument(
+        "--data_dir", default=None, help="where the dataset lies (default: its registry location)"
+    )
+    p.add_argument(
+        "--image_size",
+        type=int,
+        default=32,
+        help="input side in pixels for every model (default 32)",
+    )
+    p.add_argument(
+        "--target_fractions",
+        default=None,
+        help="targets as fractions of the space's host latency range (default 0.2,0.5,0.8)",
+    )
     p.add_argument("--width", type=float, default=0.5, help="width of the search space")
-    p.add_argument("--limit", type=int, default=None, help="training images (quick: 3000)")
-    p.add_argument("--num_test", type=int, default=None, help="test images (quick: 1000)")
-    p.add_argument("--num_calibration", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (quick: 2)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="training images (default all; quick: 3000)"
+    )
+    p.add_argument(
+        "--num_test", type=int, default=None, help="test images (default all; quick: 1000)"
+    )
+    p.add_argument(
+        "--num_calibration", type=int, default=200, help="images for int8 calibration (default 200)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default 10; quick: 2)"
+    )
     p.add_argument(
         "--steps_per_epoch",
         type=int,
         default=None,
         help="training steps per epoch (default one pass; quick: 40)",
     )
-    p.add_argument("--search_epochs", type=int, default=None, help="search epochs (quick: 2)")
+    p.add_argument(
+        "--search_epochs", type=int, default=None, help="search epochs (default 5; quick: 2)"
+    )
     p.add_argument(
         "--search_steps_per_epoch",
         type=int,
@@ -117,17 +142,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=["1", "2", "both"],
         help="search steps (default both; quick: 2)",
     )
-    p.add_argument("--tuner_trials", type=int, default=None, help="max trials (quick: 2)")
-    p.add_argument("--tuner_epochs", type=int, default=1, help="epochs per tuner trial")
+    p.add_argument(
+        "--tuner_trials", type=int, default=None, help="tuner max trials (default 100; quick: 2)"
+    )
+    p.add_argument("--tuner_epochs", type=int, default=1, help="epochs per tuner trial (default 1)")
     p.add_argument(
         "--baselines",
         default=None,
         help="comma-separated baseline names to run (default: all; quick: 3)",
     )
-    p.add_argument("--no_tuner", action="store_true")
+    p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
     p.add_argument("--repeats", type=int, default=50, help="timed LiteRT invokes per model")
-    p.add_argument("--output_dir", default="runs/pareto", help="scratch for the runs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--output_dir", default="runs/pareto", help="scratch for the runs (default runs/pareto)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for data splits, search and training")
     args = p.parse_args(argv)
     quick = dict(
         target_fractions="0.5",
@@ -486,6 +515,11 @@ def main(argv=None) -> int:
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
 
     space, latency_model = host_small_space(splits, args.width)
+    available = dict(baseline_list(space))  # checked before hours of training
+    names = args.baselines.split(",") if args.baselines else list(available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise SystemExit(f"unknown baselines {unknown}; choose from {sorted(available)}")
     bounds = space_latency_bounds(space, latency_model)
     fractions = [float(f) for f in args.target_fractions.split(",")]
     targets = [target_from_fraction(bounds, f) for f in fractions]
@@ -533,19 +567,8 @@ def main(argv=None) -> int:
 
         bench.run(name, "ednas", ednas, target_ms=target)
 
-    # baselines
-    wanted = set(args.baselines.split(",")) if args.baselines else None
-    for name, spec in baseline_list(space):
-        if wanted is not None and name not in wanted:
-            continue
-        if isinstance(spec, ArchSpec):
-            bench.run(name, "baseline", lambda spec=spec, name=name: bench.arch_figures(spec, name))
-        else:
-            bench.run(
-                name, "baseline", lambda spec=spec, name=name: bench.keras_figures(*spec, name)
-            )
-
     # keras-tuner RandomSearch at the middle target, with E-DNAS's wall-clock budget there
+    # (right after the searches, so a cut-off long run still has every searched model)
     if not args.no_tuner:
         middle = sorted(targets)[len(targets) // 2]
         budget = search_minutes.get(middle)
@@ -577,6 +600,16 @@ def main(argv=None) -> int:
             return figures
 
         bench.run(name, "tuner", tuner, target_ms=middle, search_minutes=None)
+
+    # baselines, in the order --baselines names them (the cheap ones first in a long run)
+    for name in names:
+        spec = available[name]
+        if isinstance(spec, ArchSpec):
+            bench.run(name, "baseline", lambda spec=spec, name=name: bench.arch_figures(spec, name))
+        else:
+            bench.run(
+                name, "baseline", lambda spec=spec, name=name: bench.keras_figures(*spec, name)
+            )
 
     models = bench.models
     print(table(models), flush=True)

@@ -379,6 +379,17 @@ def baseline_list(space: SearchSpace) -> list[tuple[str, object]]:
     return out
 
 
+def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str, object]]:
+    """The baselines `--baselines` names, in its order (all when None); an unknown name is an
+    error here rather than after hours of searching."""
+    available = dict(baseline_list(space))
+    wanted = names.split(",") if names else list(available)
+    unknown = [n for n in wanted if n not in available]
+    if unknown:
+        raise SystemExit(f"error: unknown baselines {unknown}; choose from {sorted(available)}")
+    return [(n, available[n]) for n in wanted]
+
+
 # ---------------------------------------------------------------------------------------------
 # verdict, table, plot
 
@@ -515,11 +526,7 @@ def main(argv=None) -> int:
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
 
     space, latency_model = host_small_space(splits, args.width)
-    available = dict(baseline_list(space))  # checked before hours of training
-    names = args.baselines.split(",") if args.baselines else list(available)
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise SystemExit(f"unknown baselines {unknown}; choose from {sorted(available)}")
+    baselines = selected_baselines(space, args.baselines)  # before hours of training
     bounds = space_latency_bounds(space, latency_model)
     fractions = [float(f) for f in args.target_fractions.split(",")]
     targets = [target_from_fraction(bounds, f) for f in fractions]
@@ -602,8 +609,7 @@ def main(argv=None) -> int:
         bench.run(name, "tuner", tuner, target_ms=middle, search_minutes=None)
 
     # baselines, in the order --baselines names them (the cheap ones first in a long run)
-    for name in names:
-        spec = available[name]
+    for name, spec in baselines:
         if isinstance(spec, ArchSpec):
             bench.run(name, "baseline", lambda spec=spec, name=name: bench.arch_figures(spec, name))
         else:

@@ -1,0 +1,149 @@
+"""How far one child's test accuracy moves from one training seed to the next (issue 5).
+
+The Pareto benchmark asks for margins of 0.5 pt between single training runs; this measures the
+run-to-run spread of the same recipe (`ednas_tf.training.train_child`) on the same data split,
+so a margin can be read against it.
+
+  python bench/seed_spread.py --arch=all_3x3 --limit=16000 --epochs=5 --seeds=1,2
+  python bench/seed_spread.py --arch=runs/pareto/ednas_t0.6/arch.json --seeds=0,1,2
+
+`--arch` is a fixed child of bench/pareto.py's space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...)
+or an arch.json. The data split is always the one bench/pareto.py uses with `--split_seed`;
+only the training seed (initialisation, augmentation, batch order) changes. Writes
+bench/results/seed_spread.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
+from bench.common import emit  # noqa: E402
+from bench.pareto import selected_baselines  # noqa: E402
+from ednas_tf.arch import ArchSpec  # noqa: E402
+from ednas_tf.data import load_splits  # noqa: E402
+from ednas_tf.space import preset_space  # noqa: E402
+from ednas_tf.training import TrainConfig, train_child  # noqa: E402
+
+NAME = "seed_spread"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--arch", default="all_3x3", help="a fixed child of the Pareto space, or an arch.json"
+    )
+    p.add_argument("--seeds", default="1,2", help="comma-separated training seeds (default 1,2)")
+    p.add_argument("--dataset", default="fashion_mnist", help="dataset (default fashion_mnist)")
+    p.add_argument("--data_dir", default=None, help="where the dataset lies (default: registry)")
+    p.add_argument("--image_size", type=int, default=32, help="input side in pixels (default 32)")
+    p.add_argument("--width", type=float, default=0.5, help="width of the Pareto space (0.5)")
+    p.add_argument("--limit", type=int, default=None, help="training images (default all)")
+    p.add_argument("--num_test", type=int, default=None, help="test images (default all)")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    p.add_argument(
+        "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
+    )
+    p.add_argument("--split_seed", type=int, default=0, help="seed of the data split (default 0)")
+    p.add_argument(
+        "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"
+    )
+    args = p.parse_args(argv)
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if not args.seed_list:
+        p.error("--seeds names no seed")
+    return args
+
+
+def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
+    """A named fixed child of the Pareto space, or the ArchSpec saved at a path."""
+    if name_or_path.endswith(".json"):
+        if not Path(name_or_path).is_file():
+            raise SystemExit(f"error: no arch file {name_or_path}")
+        return ArchSpec.load(name_or_path)
+    space = preset_space(
+        "small",
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile="host",
+        width=width,
+    )
+    [(_, spec)] = selected_baselines(space, name_or_path)
+    if not isinstance(spec, ArchSpec):
+        raise SystemExit(f"error: {name_or_path} is a keras.applications model, not our child")
+    return spec
+
+
+def spread(accuracies: list[float]) -> dict:
+    """Mean, sample standard deviation and range, in accuracy points (0-100)."""
+    points = [100 * a for a in accuracies]
+    return {
+        "mean_pt": round(statistics.fmean(points), 3),
+        "std_pt": round(statistics.stdev(points), 3) if len(points) > 1 else None,
+        "range_pt": round(max(points) - min(points), 3),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    splits = load_splits(
+        args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        limit=args.limit,
+        seed=args.split_seed,
+    )
+    if args.num_test:
+        num_test = min(args.num_test, splits.sizes["test"])
+        splits = dataclasses.replace(
+            splits, test=splits.test.take(num_test), sizes={**splits.sizes, "test": num_test}
+        )
+    arch = resolve_arch(args.arch, splits, args.width)
+    runs = []
+    for seed in args.seed_list:
+        config = TrainConfig(
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            warmup_epochs=min(1, args.epochs),
+            seed=seed,
+        )
+        start = time.time()
+        out = Path(args.output_dir) / f"seed{seed}"
+        metrics = train_child(arch, splits, config, out, verbose=0)
+        runs.append(
+            {
+                "seed": seed,
+                "test_acc": metrics["test_acc"],
+                "best_val_acc": metrics["best_val_acc"],
+                "minutes": round((time.time() - start) / 60, 2),
+            }
+        )
+        print(f"seed {seed}: test {metrics['test_acc']:.4f}", flush=True)
+    figures = {
+        "arch": args.arch,
+        "blocks": [b.encode() for b in arch.blocks],
+        "runs": runs,
+        **spread([r["test_acc"] for r in runs]),
+        "config": {k: v for k, v in vars(args).items() if k != "seed_list"},
+        "splits": splits.sizes,
+        "command": " ".join([".venv/bin/python", "bench/seed_spread.py", *(argv or sys.argv[1:])]),
+    }
+    emit(NAME, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -486,6 +486,10 @@ def plot(models: list[dict], path: Path) -> None:
                     textcoords="offset points",
                 )
         ax.set_xscale("log")
+        # plain decimals at 1-2-5 steps: log-scale minor labels overlap at this width
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)

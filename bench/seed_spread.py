@@ -74,6 +74,8 @@ def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
         if not Path(name_or_path).is_file():
             raise SystemExit(f"error: no arch file {name_or_path}")
         return ArchSpec.load(name_or_path)
+    if "," in name_or_path:
+        raise SystemExit(f"error: --arch takes one child, got {name_or_path!r}")
     space = preset_space(
         "small",
         input_shape=splits.input_shape,
@@ -122,7 +124,8 @@ def main(argv=None) -> int:
         )
         start = time.time()
         out = Path(args.output_dir) / f"seed{seed}"
-        metrics = train_child(arch, splits, config, out, verbose=0)
+        # Keras' progress bar on a terminal, one line per epoch in a log
+        metrics = train_child(arch, splits, config, out, verbose=1 if sys.stdout.isatty() else 2)
         runs.append(
             {
                 "seed": seed,

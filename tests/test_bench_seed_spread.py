@@ -49,3 +49,5 @@ def test_bad_arguments_fail_clearly(tmp_path):
         seed_spread.parse_args(["--seeds=a,b"])
     with pytest.raises(SystemExit, match="no arch file"):
         seed_spread.resolve_arch(str(tmp_path / "missing.json"), None, 0.5)
+    with pytest.raises(SystemExit, match="one child"):
+        seed_spread.resolve_arch("all_3x3,all_5x5", None, 0.5)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.lut import LookupTable
 from ednas_tf.latency.profiles import get_profile
@@ -25,18 +27,42 @@ def emit(name: str, figures: dict) -> dict:
     return figures
 
 
-def host_small_space(splits, width: float) -> tuple[SearchSpace, LookupTable]:
-    """The `small` space for `splits` with the `host` rules, and this machine's measured table
-    (the latency benchmarks compare searches and networks on it)."""
-    profile = get_profile("host")
-    space = preset_space(
+def load_bench_splits(
+    dataset: str,
+    *,
+    data_dir: str | None,
+    image_size: int | None,
+    limit: int | None,
+    seed: int,
+    num_test: int | None = None,
+) -> DataSplits:
+    """`load_splits` with the benchmarks' `--num_test`: the first `num_test` test images (all
+    when None), so short runs evaluate on fewer images of the same split."""
+    splits = load_splits(dataset, data_dir=data_dir, image_size=image_size, limit=limit, seed=seed)
+    if not num_test:
+        return splits
+    num_test = min(num_test, splits.sizes["test"])
+    return dataclasses.replace(
+        splits, test=splits.test.take(num_test), sizes={**splits.sizes, "test": num_test}
+    )
+
+
+def host_space(splits, width: float) -> SearchSpace:
+    """The `small` space for `splits` with the `host` rules (no latency table needed)."""
+    return preset_space(
         "small",
         input_shape=splits.input_shape,
         num_classes=splits.num_classes,
-        profile=profile,
+        profile=get_profile("host"),
         width=width,
     )
-    table = profile.latency()
+
+
+def host_small_space(splits, width: float) -> tuple[SearchSpace, LookupTable]:
+    """`host_space` and this machine's measured table (the latency benchmarks compare searches
+    and networks on it)."""
+    space = host_space(splits, width)
+    table = get_profile("host").latency()
     if not isinstance(table, LookupTable):
         raise SystemExit("error: the host profile is expected to be a measured lookup table")
     return space, table

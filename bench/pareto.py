@@ -40,11 +40,17 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import RESULTS_DIR, emit, host_small_space, search_at_target  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS_DIR,
+    emit,
+    host_small_space,
+    load_bench_splits,
+    search_at_target,
+)
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
-from ednas_tf.data import DataSplits, load_splits  # noqa: E402
+from ednas_tf.data import DataSplits  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
 from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
 from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
@@ -513,18 +519,14 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bench_start = time.time()
 
-    splits = load_splits(
+    splits = load_bench_splits(
         args.dataset,
         data_dir=args.data_dir,
         image_size=args.image_size,
         limit=args.limit,
         seed=args.seed,
+        num_test=args.num_test,
     )
-    if args.num_test:
-        num_test = min(args.num_test, splits.sizes["test"])
-        splits = dataclasses.replace(
-            splits, test=splits.test.take(num_test), sizes={**splits.sizes, "test": num_test}
-        )
     calibration, _ = dataset_arrays(splits.train, args.num_calibration)
     images, labels = dataset_arrays(splits.test, splits.sizes["test"])
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)

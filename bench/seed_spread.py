@@ -16,7 +16,6 @@ bench/results/seed_spread.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -28,11 +27,9 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit  # noqa: E402
+from bench.common import emit, host_space, load_bench_splits  # noqa: E402
 from bench.pareto import selected_baselines  # noqa: E402
 from ednas_tf.arch import ArchSpec  # noqa: E402
-from ednas_tf.data import load_splits  # noqa: E402
-from ednas_tf.space import preset_space  # noqa: E402
 from ednas_tf.training import TrainConfig, train_child  # noqa: E402
 
 NAME = "seed_spread"
@@ -76,14 +73,7 @@ def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
         return ArchSpec.load(name_or_path)
     if "," in name_or_path:
         raise SystemExit(f"error: --arch takes one child, got {name_or_path!r}")
-    space = preset_space(
-        "small",
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile="host",
-        width=width,
-    )
-    [(_, spec)] = selected_baselines(space, name_or_path)
+    [(_, spec)] = selected_baselines(host_space(splits, width), name_or_path)
     if not isinstance(spec, ArchSpec):
         raise SystemExit(f"error: {name_or_path} is a keras.applications model, not our child")
     return spec
@@ -101,18 +91,14 @@ def spread(accuracies: list[float]) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    splits = load_splits(
+    splits = load_bench_splits(
         args.dataset,
         data_dir=args.data_dir,
         image_size=args.image_size,
         limit=args.limit,
         seed=args.split_seed,
+        num_test=args.num_test,
     )
-    if args.num_test:
-        num_test = min(args.num_test, splits.sizes["test"])
-        splits = dataclasses.replace(
-            splits, test=splits.test.take(num_test), sizes={**splits.sizes, "test": num_test}
-        )
     arch = resolve_arch(args.arch, splits, args.width)
     runs = []
     for seed in args.seed_list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from pathlib import Path
 
 from ednas_tf.data import DataSplits, load_splits
@@ -25,6 +26,29 @@ def emit(name: str, figures: dict) -> dict:
     atomic_write_text(RESULTS_DIR / f"{name}.json", text + "\n")
     print(text, flush=True)
     return figures
+
+
+def parse_seeds(text: str, parser) -> list[int]:
+    """Comma-separated integer seeds of a `--seeds` flag; a bad value is `parser.error`."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {text!r}")
+    if not seeds:
+        parser.error("--seeds names no seed")
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds repeats a seed: {text!r}")
+    return seeds
+
+
+def spread(accuracies: list[float]) -> dict:
+    """Mean, sample standard deviation and range of accuracies (fractions), in points (0-100)."""
+    points = [100 * a for a in accuracies]
+    return {
+        "mean_pt": round(statistics.fmean(points), 3),
+        "std_pt": round(statistics.stdev(points), 3) if len(points) > 1 else None,
+        "range_pt": round(max(points) - min(points), 3),
+    }
 
 
 def load_bench_splits(

@@ -45,7 +45,9 @@ from bench.common import (  # noqa: E402
     emit,
     host_small_space,
     load_bench_splits,
+    parse_seeds,
     search_at_target,
+    spread,
 )
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
@@ -163,7 +165,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--output_dir", default="runs/pareto", help="scratch for the runs (default runs/pareto)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for data splits, search and training")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="training seeds, comma-separated (default: --seed). Every model is trained once "
+        "per seed and compared on its mean test accuracy; int8 accuracy and latency come from "
+        "the first seed's model. The search runs once, with --seed",
+    )
+    p.add_argument(
+        "--results_name",
+        default=NAME,
+        help=f"bench/results/<name>.json and .png to write (default {NAME}); a partial re-run "
+        "names its own so the full run's results stay",
+    )
     args = p.parse_args(argv)
+    args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
     quick = dict(
         target_fractions="0.5",
         limit=3000,
@@ -337,35 +353,65 @@ class Bench:
         self.record(entry)
         return entry
 
+    def seeded_runs(self, name: str, train_one) -> tuple[object, dict]:
+        """`train_one(config, run_dir) -> (model, metrics)` once per `--seeds`; returns the first
+        seed's model (measured for int8 and latency) and the accuracy figures over all seeds."""
+        first_model, accuracies, seconds = None, [], []
+        for i, seed in enumerate(self.args.seed_list):
+            run_dir = self.out / name if i == 0 else self.out / name / f"seed{seed}"
+            config = dataclasses.replace(self.train_config, seed=seed)
+            model, metrics = train_one(config, run_dir)
+            if i == 0:
+                first_model = model
+            accuracies.append(float(metrics["test_acc"]))
+            seconds.append(float(metrics["train_seconds"]))
+            if len(self.args.seed_list) > 1:
+                print(f"    {name} seed {seed}: test {accuracies[-1]:.4f}", flush=True)
+        figures = {
+            "test_acc": float(np.mean(accuracies)),
+            "train_minutes": round(float(np.mean(seconds)) / 60, 2),  # one training run
+        }
+        if len(accuracies) > 1:
+            figures.update(
+                test_acc_runs=accuracies,
+                seeds=list(self.args.seed_list),
+                test_acc_std_pt=spread(accuracies)["std_pt"],
+            )
+        return first_model, figures
+
     def arch_figures(self, arch: ArchSpec, name: str) -> dict:
-        run_dir = self.out / name
-        metrics = train_child(arch, self.splits, self.train_config, run_dir, verbose=0)
-        model = build(arch)
-        model.load_weights(str(run_dir / "child.weights.h5"))
-        merged = merge_model(model)
-        figures = measure(merged, self.data, run_dir / "int8.tflite", self.args.repeats)
+        def train_one(config, run_dir):
+            metrics = train_child(arch, self.splits, config, run_dir, verbose=0)
+            model = build(arch)
+            model.load_weights(str(run_dir / "child.weights.h5"))
+            return model, metrics
+
+        model, accuracy = self.seeded_runs(name, train_one)
+        figures = measure(
+            merge_model(model), self.data, self.out / name / "int8.tflite", self.args.repeats
+        )
         figures.update(
-            test_acc=metrics["test_acc"],
-            params=int(metrics["params"]),
+            accuracy,
+            params=int(model.count_params()),
             macs=int(arch_macs(arch)),
             tda2x_latency_ms=float(child_latency(arch, self.tda2x)),
-            train_minutes=round(metrics["train_seconds"] / 60, 2),
             arch=[b.encode() for b in arch.blocks],
         )
         return figures
 
     def keras_figures(self, kind: str, alpha: float, size: int, name: str) -> dict:
-        tf.keras.utils.set_random_seed(self.train_config.seed)
-        model = keras_app(kind, alpha, size, self.splits.input_shape, self.splits.num_classes)
-        run_dir = self.out / name
-        metrics = train_keras(model, self.splits, self.train_config, run_dir)
-        figures = measure(model, self.data, run_dir / "int8.tflite", self.args.repeats)
+        def train_one(config, run_dir):
+            tf.keras.utils.set_random_seed(config.seed)
+            model = keras_app(kind, alpha, size, self.splits.input_shape, self.splits.num_classes)
+            return model, train_keras(model, self.splits, config, run_dir)
+
+        model, accuracy = self.seeded_runs(name, train_one)
+        figures = measure(model, self.data, self.out / name / "int8.tflite", self.args.repeats)
         figures.update(
-            test_acc=metrics["test_acc"],
+            accuracy,
             params=int(model.count_params()),
             macs=int(sum(d.macs for d in describe_keras_model(model))),
             tda2x_latency_ms=float(AnalyticTDA2x().model_ms(model)),
-            train_minutes=round(metrics["train_seconds"] / 60, 2),
         )
         return figures
 
@@ -400,7 +446,19 @@ def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str,
 # verdict, table, plot
 
 
+def margin_standard_error(a: dict, b: dict) -> float | None:
+    """Standard error (points) of the difference of two models' mean accuracies over seeds;
+    None unless both were trained under several seeds."""
+    runs_a, runs_b = a.get("test_acc_runs") or [], b.get("test_acc_runs") or []
+    if len(runs_a) < 2 or len(runs_b) < 2:
+        return None
+    var = np.var(runs_a, ddof=1) / len(runs_a) + np.var(runs_b, ddof=1) / len(runs_b)
+    return round(100 * float(np.sqrt(var)), 3)
+
+
 def verdict(models: list[dict]) -> list[dict]:
+    """Per E-DNAS model: the baselines at or below its measured latency, whether it beats each
+    by MARGIN (mean accuracies when several seeds ran), and the tuner at its target."""
     ok = [m for m in models if not m.get("error") and m.get("test_acc") is not None]
     baselines = [m for m in ok if m["family"] == "baseline"]
     tuners = [m for m in ok if m["family"] == "tuner"]
@@ -409,6 +467,7 @@ def verdict(models: list[dict]) -> list[dict]:
         peers = [b for b in baselines if b["host_latency_ms"] <= m["host_latency_ms"]]
         beaten = [b["name"] for b in peers if m["test_acc"] >= b["test_acc"] + MARGIN]
         tuner = [t for t in tuners if t["target_ms"] == m["target_ms"]]
+        closest = max(peers, key=lambda b: b["test_acc"], default=None)
         rows.append(
             {
                 "target_ms": m["target_ms"],
@@ -419,6 +478,9 @@ def verdict(models: list[dict]) -> list[dict]:
                 "ednas_beats_all_by_0.5pt": len(beaten) == len(peers),
                 "vacuous": not peers,
                 "not_beaten": [b["name"] for b in peers if b["name"] not in beaten],
+                "closest_baseline": closest and closest["name"],
+                "margin_pt": closest and round(100 * (m["test_acc"] - closest["test_acc"]), 3),
+                "margin_se_pt": closest and margin_standard_error(m, closest),
                 "tuner": tuner[0]["name"] if tuner else None,
                 "tuner_test_acc": tuner[0]["test_acc"] if tuner else None,
                 "tuner_host_latency_ms": tuner[0]["host_latency_ms"] if tuner else None,
@@ -436,7 +498,7 @@ def _fmt(value, spec: str) -> str:
 
 def table(models: list[dict]) -> str:
     head = (
-        f"{'name':<22}{'family':<9}{'target':>8}{'test':>8}{'int8':>8}{'params':>10}"
+        f"{'name':<22}{'family':<9}{'target':>8}{'test':>8}{'sd pt':>7}{'int8':>8}{'params':>10}"
         f"{'MMACs':>9}{'host ms':>9}{'tda2x ms':>9}{'srch min':>9}{'train min':>10}"
     )
     lines = [head, "-" * len(head)]
@@ -446,7 +508,8 @@ def table(models: list[dict]) -> str:
             continue
         lines.append(
             f"{m['name']:<22}{m['family']:<9}{_fmt(m['target_ms'], '8.3f')}"
-            f"{_fmt(m['test_acc'], '8.4f')}{_fmt(m['int8_acc'], '8.4f')}"
+            f"{_fmt(m['test_acc'], '8.4f')}{_fmt(m.get('test_acc_std_pt'), '7.2f')}"
+            f"{_fmt(m['int8_acc'], '8.4f')}"
             f"{_fmt(m['params'], '10d')}{_fmt(m['macs'] and m['macs'] / 1e6, '9.2f')}"
             f"{_fmt(m['host_latency_ms'], '9.3f')}{_fmt(m['tda2x_latency_ms'], '9.3f')}"
             f"{_fmt(m['search_minutes'], '9.1f')}{_fmt(m['train_minutes'], '10.1f')}"
@@ -483,6 +546,17 @@ def plot(models: list[dict], path: Path) -> None:
                 s=size,
                 label=family,
             )
+            spread_pts = [m for m in pts if m.get("test_acc_std_pt") is not None]
+            if spread_pts:  # one standard deviation over training seeds
+                ax.errorbar(
+                    [m[key] for m in spread_pts],
+                    [100 * m["test_acc"] for m in spread_pts],
+                    yerr=[m["test_acc_std_pt"] for m in spread_pts],
+                    fmt="none",
+                    ecolor=color,
+                    alpha=0.6,
+                    capsize=3,
+                )
             for m in pts:
                 ax.annotate(
                     m["name"],
@@ -631,14 +705,16 @@ def main(argv=None) -> int:
         print(
             f"target {v['target_ms']:.4g} ms: E-DNAS beats all {peers}"
             f" baselines at <= its latency by 0.5 pt: {v['ednas_beats_all_by_0.5pt']}"
-            f" (not beaten: {v['not_beaten']}); tuner worse: {v['tuner_worse']}",
+            f" (not beaten: {v['not_beaten']}; margin over the closest, {v['closest_baseline']}:"
+            f" {v['margin_pt']} pt, standard error {v['margin_se_pt']}); tuner worse:"
+            f" {v['tuner_worse']}",
             flush=True,
         )
     try:
-        plot(models, RESULTS_DIR / f"{NAME}.png")
+        plot(models, RESULTS_DIR / f"{args.results_name}.png")
     except Exception as err:  # noqa: BLE001
         print(f"plot failed: {err}", flush=True)
-    config = {k: v for k, v in vars(args).items()}
+    config = {k: v for k, v in vars(args).items() if k != "seed_list"}
     config.update(
         space_bounds_ms=list(bounds),
         targets_ms=targets,
@@ -650,7 +726,8 @@ def main(argv=None) -> int:
         total_minutes=round((time.time() - bench_start) / 60, 2),
     )
     command = " ".join([".venv/bin/python", "bench/pareto.py", *(argv or sys.argv[1:])])
-    emit(NAME, {"models": models, "config": config, "command": command, "verdict": verdicts})
+    figures = {"models": models, "config": config, "command": command, "verdict": verdicts}
+    emit(args.results_name, figures)
     return 0
 
 

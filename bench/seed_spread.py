@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit, host_space, load_bench_splits  # noqa: E402
+from bench.common import emit, host_space, load_bench_splits, parse_seeds, spread  # noqa: E402
 from bench.pareto import selected_baselines  # noqa: E402
 from ednas_tf.arch import ArchSpec  # noqa: E402
 from ednas_tf.training import TrainConfig, train_child  # noqa: E402
@@ -56,12 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"
     )
     args = p.parse_args(argv)
-    try:
-        args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        p.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
-    if not args.seed_list:
-        p.error("--seeds names no seed")
+    args.seed_list = parse_seeds(args.seeds, p)
     return args
 
 
@@ -77,16 +71,6 @@ def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
     if not isinstance(spec, ArchSpec):
         raise SystemExit(f"error: {name_or_path} is a keras.applications model, not our child")
     return spec
-
-
-def spread(accuracies: list[float]) -> dict:
-    """Mean, sample standard deviation and range, in accuracy points (0-100)."""
-    points = [100 * a for a in accuracies]
-    return {
-        "mean_pt": round(statistics.fmean(points), 3),
-        "std_pt": round(statistics.stdev(points), 3) if len(points) > 1 else None,
-        "range_pt": round(max(points) - min(points), 3),
-    }
 
 
 def main(argv=None) -> int:

@@ -145,6 +145,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="search steps per epoch (default 120; quick: 30)",
     )
     p.add_argument(
+        "--arch_lr",
+        type=float,
+        default=SearchConfig.arch_lr,
+        help=f"learning rate of the architecture logits (default {SearchConfig.arch_lr:g}); a "
+        "short search warns when arch steps x arch_lr is too small for its gates to commit",
+    )
+    p.add_argument(
         "--steps",
         default=None,
         choices=["1", "2", "both"],
@@ -625,6 +632,7 @@ def main(argv=None) -> int:
         epochs=args.search_epochs,
         warmup_epochs=min(1, args.search_epochs),
         steps_per_epoch=args.search_steps_per_epoch,
+        arch_lr=args.arch_lr,
     )
     bench = Bench(args, splits, space, (calibration, images, labels), train_config)
 

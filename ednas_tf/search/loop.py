@@ -25,6 +25,10 @@ from ednas_tf.layers.gumbel import (
 )
 from ednas_tf.search.objectives import Objective
 
+# A logit gap of ln(0.9/0.1·(n−1)) puts 0.9 on one of n options (2.2 for two, 3.8 for six); two
+# logits moving apart by `travel` each open a gap of 2·travel, so below 2 the gates cannot commit.
+MIN_LOGIT_TRAVEL = 2.0
+
 
 @dataclasses.dataclass
 class SearchConfig:
@@ -44,6 +48,29 @@ class SearchConfig:
             raise ValueError("epochs and steps_per_epoch must be >= 1")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+
+    @property
+    def arch_steps(self) -> int:
+        """Architecture updates in the whole search (after warm-up)."""
+        per_epoch = -(-self.steps_per_epoch // self.arch_update_every)
+        return (self.epochs - self.warmup_epochs) * per_epoch
+
+    def short_search_warning(self) -> str | None:
+        """A message when the architecture phase is too short for the gates to commit.
+
+        Adam moves a logit by about `arch_lr` per step at most, so `arch_steps · arch_lr` bounds
+        how far any gate can get from uniform; below MIN_LOGIT_TRAVEL the most likely option
+        stays well under 0.9 and the derived child is decided mostly by the latency target.
+        """
+        travel = self.arch_steps * self.arch_lr
+        if travel >= MIN_LOGIT_TRAVEL:
+            return None
+        return (
+            f"the architecture phase has {self.arch_steps} steps at arch_lr {self.arch_lr:g}: a "
+            f"logit can move by about {travel:.2g} at most (< {MIN_LOGIT_TRAVEL:g}), so the gates "
+            "cannot commit and the derived child follows the latency target more than the data. "
+            "More search epochs or steps per epoch, or a larger arch_lr, let them commit."
+        )
 
 
 EpochHook = Callable[[int, dict], None]

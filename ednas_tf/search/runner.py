@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,9 @@ def run_step(
     """Builds the supernet of `space`, searches it, derives and writes its arch.json."""
     final = step == 2 or opts.steps == "1"  # the latency target applies to the final child
     step_dir.mkdir(parents=True, exist_ok=True)
+    warning = config.short_search_warning()
+    if warning:
+        print(f"step {step}: warning: {warning}", file=sys.stderr, flush=True)
     tf.keras.utils.set_random_seed(opts.seed + step)
     with strategy.scope():
         supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)

@@ -16,8 +16,13 @@ Models:
                middle target and that target as latency budget, best child trained as above
 Per model: float test accuracy, post-training int8 TFLite accuracy (200 calibration images) on the
 same test images, params, MACs, measured host LiteRT latency (float, 1 thread), predicted TDA2x
-latency, search and training minutes. Writes bench/results/pareto_fmnist.json (+ .png); a model
-that fails is recorded with its error and the others go on.
+latency, search and training minutes. Writes bench/results/pareto_fmnist.json (+ .png; another
+name with --results_name); a model that fails is recorded with its error and the others go on.
+
+With --seeds=0,1,2 every model (the searched children included; the search itself runs once) is
+trained under each seed: test_acc is then the mean, test_acc_runs the single runs, and the verdict
+gives the margin over the closest baseline with its standard error, since one run of this recipe
+moves by about 1 pt from seed to seed (bench/seed_spread.py).
 """
 
 from __future__ import annotations

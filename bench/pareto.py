@@ -169,7 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--baselines",
         default=None,
-        help="comma-separated baseline names to run (default: all; quick: 3)",
+        help="comma-separated baseline names to run (default: all; quick: 3); 'none' runs only "
+        "the searches, e.g. to compare search settings against an earlier run's baselines",
     )
     p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
     p.add_argument("--repeats", type=int, default=50, help="timed LiteRT invokes per model")
@@ -444,8 +445,10 @@ def baseline_list(space: SearchSpace) -> list[tuple[str, object]]:
 
 
 def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str, object]]:
-    """The baselines `--baselines` names, in its order (all when None); an unknown name is an
-    error here rather than after hours of searching."""
+    """The baselines `--baselines` names, in its order (all when None, nothing for "none"); an
+    unknown name is an error here rather than after hours of searching."""
+    if names == "none":
+        return []
     available = dict(baseline_list(space))
     wanted = names.split(",") if names else list(available)
     unknown = [n for n in wanted if n not in available]

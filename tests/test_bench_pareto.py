@@ -44,6 +44,7 @@ def test_selected_baselines_default_is_all_and_unknown_names_fail():
     assert "cifar_mbv2_w1" in names and "all_7x7" not in names  # host has no 7x7
     with pytest.raises(SystemExit, match="all_7x7"):
         selected_baselines(space, "all_3x3,all_7x7")
+    assert selected_baselines(space, "none") == []
 
 
 def _parsed(*flags):

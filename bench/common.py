@@ -28,6 +28,17 @@ def emit(name: str, figures: dict) -> dict:
     return figures
 
 
+def add_results_name(parser, default: str) -> None:
+    """`--results_name`: which bench/results/<name>.json a run writes, so a partial or
+    exploratory re-run does not replace the committed figures of the full one."""
+    parser.add_argument(
+        "--results_name",
+        default=default,
+        help=f"write bench/results/<name>.json (default {default}); give a partial or "
+        "exploratory re-run its own name so the committed results stay",
+    )
+
+
 def parse_seeds(text: str, parser) -> list[int]:
     """Comma-separated integer seeds of a `--seeds` flag; a bad value is `parser.error`."""
     try:

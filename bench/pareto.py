@@ -47,6 +47,7 @@ import tensorflow as tf  # noqa: E402
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
     RESULTS_DIR,
+    add_results_name,
     emit,
     host_small_space,
     load_bench_splits,
@@ -185,12 +186,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "per seed and compared on its mean test accuracy; int8 accuracy and latency come from "
         "the first seed's model. The search runs once, with --seed",
     )
-    p.add_argument(
-        "--results_name",
-        default=NAME,
-        help=f"bench/results/<name>.json and .png to write (default {NAME}); a partial re-run "
-        "names its own so the full run's results stay",
-    )
+    add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
     quick = dict(

@@ -10,7 +10,7 @@ so a margin can be read against it.
 `--arch` is a fixed child of bench/pareto.py's space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...)
 or an arch.json. The data split is always the one bench/pareto.py uses with `--split_seed`;
 only the training seed (initialisation, augmentation, batch order) changes. Writes
-bench/results/seed_spread.json.
+bench/results/seed_spread.json (another name with --results_name).
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit, host_space, load_bench_splits, parse_seeds, spread  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_results_name,
+    emit,
+    host_space,
+    load_bench_splits,
+    parse_seeds,
+    spread,
+)
 from bench.pareto import selected_baselines  # noqa: E402
 from ednas_tf.arch import ArchSpec  # noqa: E402
 from ednas_tf.training import TrainConfig, train_child  # noqa: E402
@@ -54,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"
     )
+    add_results_name(p, NAME)
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p)
     return args
@@ -114,7 +122,7 @@ def main(argv=None) -> int:
         "splits": splits.sizes,
         "command": " ".join([".venv/bin/python", "bench/seed_spread.py", *(argv or sys.argv[1:])]),
     }
-    emit(NAME, figures)
+    emit(args.results_name, figures)
     return 0
 
 

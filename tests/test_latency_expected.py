@@ -79,3 +79,25 @@ def test_derive_fits_the_child_to_a_latency_target(space):
         child = derive(model, space, latency, target_ms=target, tolerance=0.05)
         assert abs(child.predicted_latency_ms / target - 1) <= 0.05, (fraction, child)
         assert child.search["target_fit"]["target_ms"] == target
+
+
+def test_target_fit_changes_options_before_dropping_a_block_the_gates_keep(space):
+    """Near-uniform gates: the most likely option of each gate has a slight edge, the skip gate
+    says 'keep' (0.7). Meeting a target 20 % below the argmax child must not drop the block —
+    a pair gate near uniform makes each single pair improbable, but the keep/skip decision is the
+    skip gate's, and that one says keep."""
+    model = build(space, seed=0)
+    for block in (la for la in model.layers if la.name in {b.name for b in space.blocks}):
+        for kind, gate in block.gates().items():
+            if kind == "skip":
+                gate.logits.assign([0.0, float(np.log(0.3 / 0.7))])
+            else:
+                gate.logits.assign(np.eye(gate.num_options)[-1] * 0.1)  # the largest option
+    latency = MacsProxy()
+    argmax = derive(model, space, latency)
+    assert [b.name for b in space.blocks if b.searches_skip]  # the space has a skippable block
+    target = 0.8 * argmax.predicted_latency_ms
+    child = derive(model, space, latency, target_ms=target, tolerance=0.02)
+    assert abs(child.predicted_latency_ms / target - 1) <= 0.02
+    assert child.search["target_fit"]["moves"] >= 1
+    assert child.search["source_blocks"] == [b.name for b in space.blocks]  # none dropped

@@ -71,7 +71,12 @@ def _options(
         )
     chosen = int(np.argmax(joint))
     if block.search_skip:
-        options.append(_Option({"skip": True}, math.log(max(p_skip, 1e-12)), 0.0))
+        # The skip gate alone decides keep vs skip (argmax derivation reads it so): a skipped
+        # block keeps its most likely pair, else near-uniform pair gates — every single pair
+        # improbable — would make dropping a block the fit's cheapest move, whatever the skip
+        # gate learned.
+        skip_log_prob = math.log(max(p_skip, 1e-12)) + math.log(max(float(joint.max()), 1e-12))
+        options.append(_Option({"skip": True}, skip_log_prob, 0.0))
         if p_skip > 0.5:
             chosen = len(options) - 1
     return options, chosen

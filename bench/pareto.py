@@ -15,9 +15,11 @@ Models:
   tuner        ednas_tf.tune RandomSearch with the wall-clock budget of the E-DNAS search at the
                middle target and that target as latency budget, best child trained as above
 Per model: float test accuracy, post-training int8 TFLite accuracy (200 calibration images) on the
-same test images, params, MACs, measured host LiteRT latency (float, 1 thread), predicted TDA2x
-latency, search and training minutes. Writes bench/results/pareto_fmnist.json (+ .png; another
-name with --results_name); a model that fails is recorded with its error and the others go on.
+same test images, params, MACs, measured host LiteRT latency (float; timed as the host table's
+rows were — threads, repeats, rounds, speed yardstick — so it compares with the targets),
+predicted TDA2x latency, search and training minutes. Writes bench/results/pareto_fmnist.json
+(+ .png; another name with --results_name); a model that fails is recorded with its error and the
+others go on.
 
 With --seeds=0,1,2 every model (the searched children included; the search itself runs once) is
 trained under each seed: test_acc is then the mean, test_acc_runs the single runs, and the verdict
@@ -61,7 +63,6 @@ from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
 from ednas_tf.data import DataSplits  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
 from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
-from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
 from ednas_tf.layers.blocks import BN_MOMENTUM  # noqa: E402
@@ -174,7 +175,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         "the searches, e.g. to compare search settings against an earlier run's baselines",
     )
     p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
-    p.add_argument("--repeats", type=int, default=50, help="timed LiteRT invokes per model")
     p.add_argument(
         "--output_dir", default="runs/pareto", help="scratch for the runs (default runs/pareto)"
     )
@@ -317,19 +317,16 @@ def int8_accuracy(model, calibration, images, labels, path: Path) -> float:
     return float(np.mean(tflite_outputs(path, images).argmax(-1) == labels))
 
 
-def measure(model, data, path: Path, repeats: int) -> dict:
-    """Deploy-side figures of a trained float Keras model (merged when it is our child)."""
-    calibration, images, labels = data
-    return {
-        "int8_acc": int8_accuracy(model, calibration, images, labels, path),
-        "host_latency_ms": time_tflite(to_tflite(model), repeats=repeats, num_threads=1),
-    }
-
-
 class Bench:
-    def __init__(self, args, splits, space, data, train_config):
+    """Trains, measures and records the models. `timer(keras_model) -> ms` times a whole float
+    network exactly as the host table's rows were timed (`LookupTable.time_network`: its
+    repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
+    share one scale even when the shared machine runs slower for a while."""
+
+    def __init__(self, args, splits, space, data, train_config, timer=None):
         self.args, self.splits, self.space, self.data = args, splits, space, data
         self.train_config = train_config
+        self.timer = timer
         self.tda2x = get_profile("tda2x").latency()
         self.out = Path(args.output_dir)
         self.models: list[dict] = []
@@ -361,6 +358,15 @@ class Bench:
         entry["wall_minutes"] = round((time.time() - start) / 60, 2)
         self.record(entry)
         return entry
+
+    def measure(self, model: tf.keras.Model, name: str) -> dict:
+        """Deploy-side figures of a trained float Keras model (merged when it is our child)."""
+        calibration, images, labels = self.data
+        path = self.out / name / "int8.tflite"
+        return {
+            "int8_acc": int8_accuracy(model, calibration, images, labels, path),
+            "host_latency_ms": self.timer(model),
+        }
 
     def seeded_runs(self, name: str, train_one) -> tuple[object, dict]:
         """`train_one(config, run_dir) -> (model, metrics)` once per `--seeds`; returns the first
@@ -396,9 +402,7 @@ class Bench:
             return model, metrics
 
         model, accuracy = self.seeded_runs(name, train_one)
-        figures = measure(
-            merge_model(model), self.data, self.out / name / "int8.tflite", self.args.repeats
-        )
+        figures = self.measure(merge_model(model), name)
         figures.update(
             accuracy,
             params=int(model.count_params()),
@@ -415,7 +419,7 @@ class Bench:
             return model, train_keras(model, self.splits, config, run_dir)
 
         model, accuracy = self.seeded_runs(name, train_one)
-        figures = measure(model, self.data, self.out / name / "int8.tflite", self.args.repeats)
+        figures = self.measure(model, name)
         figures.update(
             accuracy,
             params=int(model.count_params()),
@@ -638,7 +642,8 @@ def main(argv=None) -> int:
         steps_per_epoch=args.search_steps_per_epoch,
         arch_lr=args.arch_lr,
     )
-    bench = Bench(args, splits, space, (calibration, images, labels), train_config)
+    data = (calibration, images, labels)
+    bench = Bench(args, splits, space, data, train_config, latency_model.time_network)
 
     # E-DNAS at each target
     search_minutes: dict[float, float] = {}
@@ -729,6 +734,10 @@ def main(argv=None) -> int:
     config = {k: v for k, v in vars(args).items() if k != "seed_list"}
     config.update(
         space_bounds_ms=list(bounds),
+        host_timing={
+            key: latency_model.metadata.get(key)
+            for key in ("runtime", "threads", "repeats", "warmup", "rounds", "speed_reference_ms")
+        },
         targets_ms=targets,
         space="small",
         device_for_search="host",

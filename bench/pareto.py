@@ -323,7 +323,7 @@ class Bench:
     repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
     share one scale even when the shared machine runs slower for a while."""
 
-    def __init__(self, args, splits, space, data, train_config, timer=None):
+    def __init__(self, args, splits, space, data, train_config, timer):
         self.args, self.splits, self.space, self.data = args, splits, space, data
         self.train_config = train_config
         self.timer = timer

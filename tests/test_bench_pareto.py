@@ -62,7 +62,7 @@ def test_seeds_flag_parses_and_defaults_to_the_seed():
 
 def test_seeded_runs_train_once_per_seed_and_keep_the_first_model(tmp_path):
     args = _parsed("--seeds=4,5,6", f"--output_dir={tmp_path}")
-    bench = Bench(args, None, None, None, TrainConfig(epochs=1, warmup_epochs=0))
+    bench = Bench(args, None, None, None, TrainConfig(epochs=1, warmup_epochs=0), lambda m: 0.1)
     calls = []
 
     def train_one(config, run_dir):

@@ -369,15 +369,16 @@ class Bench:
         }
 
     def seeded_runs(self, name: str, train_one) -> tuple[object, dict]:
-        """`train_one(config, run_dir) -> (model, metrics)` once per `--seeds`; returns the first
-        seed's model (measured for int8 and latency) and the accuracy figures over all seeds."""
-        first_model, accuracies, seconds = None, [], []
+        """`train_one(config, run_dir) -> (result, metrics)` once per `--seeds`; returns the first
+        seed's result (its model is the one measured for int8 and latency) and the accuracy
+        figures over all seeds. The first seed trains in `<output_dir>/<name>`."""
+        first_result, accuracies, seconds = None, [], []
         for i, seed in enumerate(self.args.seed_list):
             run_dir = self.out / name if i == 0 else self.out / name / f"seed{seed}"
             config = dataclasses.replace(self.train_config, seed=seed)
-            model, metrics = train_one(config, run_dir)
+            result, metrics = train_one(config, run_dir)
             if i == 0:
-                first_model = model
+                first_result = result
             accuracies.append(float(metrics["test_acc"]))
             seconds.append(float(metrics["train_seconds"]))
             if len(self.args.seed_list) > 1:
@@ -392,16 +393,15 @@ class Bench:
                 seeds=list(self.args.seed_list),
                 test_acc_std_pt=spread(accuracies)["std_pt"],
             )
-        return first_model, figures
+        return first_result, figures
 
     def arch_figures(self, arch: ArchSpec, name: str) -> dict:
         def train_one(config, run_dir):
-            metrics = train_child(arch, self.splits, config, run_dir, verbose=0)
-            model = build(arch)
-            model.load_weights(str(run_dir / "child.weights.h5"))
-            return model, metrics
+            return run_dir, train_child(arch, self.splits, config, run_dir, verbose=0)
 
-        model, accuracy = self.seeded_runs(name, train_one)
+        first_dir, accuracy = self.seeded_runs(name, train_one)
+        model = build(arch)  # only the first seed's weights are measured
+        model.load_weights(str(first_dir / "child.weights.h5"))
         figures = self.measure(merge_model(model), name)
         figures.update(
             accuracy,

@@ -82,7 +82,7 @@ def load_bench_splits(
     )
 
 
-def host_space(splits, width: float) -> SearchSpace:
+def host_space(splits, width: float, stage_widths: tuple[float, ...] = ()) -> SearchSpace:
     """The `small` space for `splits` with the `host` rules (no latency table needed)."""
     return preset_space(
         "small",
@@ -90,13 +90,16 @@ def host_space(splits, width: float) -> SearchSpace:
         num_classes=splits.num_classes,
         profile=get_profile("host"),
         width=width,
+        stage_widths=stage_widths,
     )
 
 
-def host_small_space(splits, width: float) -> tuple[SearchSpace, LookupTable]:
+def host_small_space(
+    splits, width: float, stage_widths: tuple[float, ...] = ()
+) -> tuple[SearchSpace, LookupTable]:
     """`host_space` and this machine's measured table (the latency benchmarks compare searches
     and networks on it)."""
-    space = host_space(splits, width)
+    space = host_space(splits, width, stage_widths)
     table = get_profile("host").latency()
     if not isinstance(table, LookupTable):
         raise SystemExit("error: the host profile is expected to be a measured lookup table")

@@ -52,6 +52,7 @@ from bench.common import (  # noqa: E402
     add_results_name,
     emit,
     host_small_space,
+    host_space,
     load_bench_splits,
     parse_seeds,
     search_at_target,
@@ -125,6 +126,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--width", type=float, default=0.5, help="width of the search space")
     p.add_argument(
+        "--stage_widths",
+        default="",
+        help="also search each stage's channels, as multipliers of them (e.g. 0.75,1.25; the "
+        "searched models are then named ednas_w_t...). Targets and the fixed children stay those "
+        "of the space without width search, so runs with and without compare",
+    )
+    p.add_argument(
         "--limit", type=int, default=None, help="training images (default all; quick: 3000)"
     )
     p.add_argument(
@@ -189,6 +197,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
+    try:
+        args.stage_width_list = tuple(float(w) for w in args.stage_widths.split(",") if w)
+    except ValueError:
+        p.error(f"--stage_widths must be comma-separated numbers, got {args.stage_widths!r}")
     quick = dict(
         target_fractions="0.5",
         limit=3000,
@@ -620,9 +632,11 @@ def main(argv=None) -> int:
     images, labels = dataset_arrays(splits.test, splits.sizes["test"])
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
 
-    space, latency_model = host_small_space(splits, args.width)
-    baselines = selected_baselines(space, args.baselines)  # before hours of training
-    bounds = space_latency_bounds(space, latency_model)
+    # the searched space; targets and fixed children come from it at the reference widths
+    space, latency_model = host_small_space(splits, args.width, args.stage_width_list)
+    reference = host_space(splits, args.width)
+    baselines = selected_baselines(reference, args.baselines)  # before hours of training
+    bounds = space_latency_bounds(reference, latency_model)
     fractions = [float(f) for f in args.target_fractions.split(",")]
     targets = [target_from_fraction(bounds, f) for f in fractions]
     print(
@@ -643,12 +657,12 @@ def main(argv=None) -> int:
         arch_lr=args.arch_lr,
     )
     data = (calibration, images, labels)
-    bench = Bench(args, splits, space, data, train_config, latency_model.time_network)
+    bench = Bench(args, splits, reference, data, train_config, latency_model.time_network)
 
     # E-DNAS at each target
     search_minutes: dict[float, float] = {}
     for fraction, target in zip(fractions, targets):
-        name = f"ednas_t{fraction:g}"
+        name = f"ednas_{'w_' if args.stage_width_list else ''}t{fraction:g}"
 
         def ednas(target=target, name=name):
             start = time.time()
@@ -731,7 +745,7 @@ def main(argv=None) -> int:
         plot(models, RESULTS_DIR / f"{args.results_name}.png")
     except Exception as err:  # noqa: BLE001
         print(f"plot failed: {err}", flush=True)
-    config = {k: v for k, v in vars(args).items() if k != "seed_list"}
+    config = {k: v for k, v in vars(args).items() if k not in ("seed_list", "stage_width_list")}
     config.update(
         space_bounds_ms=list(bounds),
         host_timing={

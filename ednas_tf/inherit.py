@@ -25,25 +25,28 @@ def _copy_bn(
 def inherit_block(
     src: InvertedResidual, dst: InvertedResidual, kernel_scale: Mapping[int, float] | None = None
 ) -> None:
-    """dst (a child block) takes src's weights; `kernel_scale[k]` scales branch k (default 1)."""
-    if dst.channels != src.channels or dst.stride != src.stride:
+    """dst (a child block) takes src's weights; `kernel_scale[k]` scales branch k (default 1).
+
+    A narrower child takes the first input rows and output columns: the supernet's width masks
+    keep the first channels too."""
+    if dst.stride != src.stride or dst.channels > src.channels or dst.c_in > src.c_in:
         raise ValueError(f"{dst.name}: shape mismatch with {src.name}")
     missing = set(dst.kernel_sizes) - set(src.kernel_sizes)
     if missing:
         raise ValueError(f"{src.name} has no kernel branch of size {sorted(missing)}")
-    n = dst.hidden
+    n, c_in, c_out = dst.hidden, dst.c_in, dst.channels
     if dst.has_expand:
         if not src.has_expand:
             raise ValueError(f"{src.name} has no expand conv to inherit")
-        dst.expand.kernel.assign(src.expand.kernel[..., :n])
+        dst.expand.kernel.assign(src.expand.kernel[:, :, :c_in, :n])
         _copy_bn(src.expand_bn, dst.expand_bn, n)
     for size, kernel in zip(dst.kernel_sizes, dst.depthwise.kernels):
         source = src.depthwise.kernels[src.kernel_sizes.index(size)]
         scale = 1.0 if kernel_scale is None else float(kernel_scale.get(size, 1.0))
         kernel.assign(source[:, :, :n, :] * scale)
     _copy_bn(src.depthwise_bn, dst.depthwise_bn, n)
-    dst.project.kernel.assign(src.project.kernel[:, :, :n, :])
-    _copy_bn(src.project_bn, dst.project_bn, dst.channels)
+    dst.project.kernel.assign(src.project.kernel[:, :, :n, :c_out])
+    _copy_bn(src.project_bn, dst.project_bn, c_out)
 
 
 def inherit_model(
@@ -57,5 +60,8 @@ def inherit_model(
         inherit_block(supernet.get_layer(name), dst)
     for layer in child.layers:
         if isinstance(layer, ConvBnAct) or layer.name == "classifier":
+            # the first layer after the blocks may read a narrower last block: first input rows
             for target, value in zip(layer.weights, supernet.get_layer(layer.name).weights):
+                if len(target.shape) == 4:
+                    value = value[:, :, : target.shape[2], :]
                 target.assign(value)

@@ -12,20 +12,21 @@ import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec, ConvSpec
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
+from ednas_tf.layers.gumbel import GumbelSoftmaxGate
 from ednas_tf.space import BlockSpace, SearchSpace
 
 CUSTOM_OBJECTS: dict[str, type] = {}
 
 
 def _register_custom_objects() -> dict[str, type]:
-    from ednas_tf.layers import gumbel, meta_kernel
+    from ednas_tf.layers import meta_kernel
 
     CUSTOM_OBJECTS.update(
         {
             "ConvBnAct": ConvBnAct,
             "InvertedResidual": InvertedResidual,
             "SqueezeSpatial": SqueezeSpatial,
-            "GumbelSoftmaxGate": gumbel.GumbelSoftmaxGate,
+            "GumbelSoftmaxGate": GumbelSoftmaxGate,
             "MetaKernelDepthwiseConv2D": meta_kernel.MetaKernelDepthwiseConv2D,
         }
     )
@@ -33,11 +34,16 @@ def _register_custom_objects() -> dict[str, type]:
 
 
 def _block_layer(
-    block: BlockSpace, activation: str, gate_mode: str, seed: int | None
+    block: BlockSpace,
+    activation: str,
+    gate_mode: str,
+    seed: int | None,
+    in_channel_options: tuple[int, ...],
+    in_width_group: str,
 ) -> InvertedResidual:
     kernel_sizes = sorted({k for option in block.kernel_options for k in option})
     return InvertedResidual(
-        channels=block.channels,
+        channels=block.max_channels,
         stride=block.stride,
         kernel_sizes=kernel_sizes,
         search_kernel=block.searches_kernel,
@@ -48,7 +54,27 @@ def _block_layer(
         activation=activation,
         gate_mode=gate_mode,
         seed=seed,
+        channel_options=block.width_options,
+        in_channel_options=in_channel_options,
+        width_group=block.width_group if block.searches_channels else "",
+        in_width_group=in_width_group,
         name=block.name,
+    )
+
+
+def width_gate_name(group: str) -> str:
+    return f"{group}_width"
+
+
+def _width_gate(
+    group: str, channels: tuple[int, ...], gate_mode: str, seed: int | None
+) -> GumbelSoftmaxGate:
+    return GumbelSoftmaxGate(
+        len(channels),
+        mode=gate_mode,
+        seed=seed,
+        option_names=[f"c{c}" for c in channels],
+        name=width_gate_name(group),
     )
 
 
@@ -81,9 +107,24 @@ def build(
 
     inputs = tf.keras.Input(shape=tuple(source.input_shape), name="image")
     x = _conv_layer(source.stem, source.activation, "stem")(inputs)
+    # One gate per width group, evaluated once per forward pass so that every block of the
+    # group masks with the same sample.
+    width_values: dict[str, tf.Tensor] = {}
+    in_options, in_group = (source.stem.channels,), ""
     for i, block in enumerate(blocks):
         block_seed = None if seed is None else seed + i
-        x = _block_layer(block, source.activation, gate_mode, block_seed)(x)
+        group = block.width_group if block.searches_channels else ""
+        if group and group not in width_values:
+            gate_seed = None if seed is None else seed + 1000 + len(width_values)
+            width_values[group] = _width_gate(group, block.width_options, gate_mode, gate_seed)(x)
+        layer = _block_layer(block, source.activation, gate_mode, block_seed, in_options, in_group)
+        widths = {}
+        if in_group:
+            widths["width_in"] = width_values[in_group]
+        if group:
+            widths["width_out"] = width_values[group]
+        x = layer(x, **widths)
+        in_options, in_group = block.width_options, group
     if source.head is not None:
         x = _conv_layer(source.head, source.activation, "head")(x)
     x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
@@ -95,3 +136,9 @@ def build(
 def searchable_blocks(model: tf.keras.Model) -> list[InvertedResidual]:
     """The inverted-residual blocks of a built model, in order."""
     return [layer for layer in model.layers if isinstance(layer, InvertedResidual)]
+
+
+def width_gates(model: tf.keras.Model) -> dict[str, GumbelSoftmaxGate]:
+    """The width gate of each searched width group of a built supernet, by group name."""
+    groups = [b.width_group for b in searchable_blocks(model) if b.width_group]
+    return {g: model.get_layer(width_gate_name(g)) for g in dict.fromkeys(groups)}

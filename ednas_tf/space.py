@@ -42,6 +42,10 @@ class BlockSpace:
     skip: `Choice((False, True))` makes the whole block optional (gated identity); needs stride 1
       and equal in/out channels. False: the block is always there.
     joint: one gate over (kernel, expansion) pairs instead of two independent gates (step 2).
+    channels: output channels at the reference width (what step 1 and a fixed block use).
+    channel_options: searched output widths (the supernet is built at the widest and masks the
+      rest); one decision per `width_group`, shared by every block of the group, because a
+      residual add needs equal channels on both sides. Empty: channels are fixed.
     """
 
     name: str
@@ -52,6 +56,8 @@ class BlockSpace:
     skip: Choice | bool = False
     residual: bool = True
     joint: bool = False
+    channel_options: tuple[int, ...] = ()
+    width_group: str = ""
 
     @property
     def kernel_options(self) -> list[tuple[int, ...]]:
@@ -77,21 +83,43 @@ class BlockSpace:
         return isinstance(self.skip, Choice) and len(set(self.skip.values)) > 1
 
     @property
+    def searches_channels(self) -> bool:
+        return len(self.channel_options) > 1
+
+    @property
+    def width_options(self) -> tuple[int, ...]:
+        """The output channel counts this block can end up with (one when not searched)."""
+        return self.channel_options if self.searches_channels else (self.channels,)
+
+    @property
+    def max_channels(self) -> int:
+        """Channels the supernet is built with."""
+        return max(self.width_options)
+
+    @property
     def is_searchable(self) -> bool:
-        return self.searches_kernel or self.searches_expansion or self.searches_skip
+        return (
+            self.searches_kernel
+            or self.searches_expansion
+            or self.searches_skip
+            or self.searches_channels
+        )
 
     def fixed(
         self,
         kernel: Sequence[int] | None = None,
         expansion: float | None = None,
         skip: bool = False,
+        channels: int | None = None,
     ) -> "BlockSpace":
         """A copy with the given decisions made (None: keep the current value/choice)."""
+        widths = {} if channels is None else {"channels": int(channels), "channel_options": ()}
         return dataclasses.replace(
             self,
             kernel=tuple(sorted(kernel)) if kernel is not None else self.kernel,
             expansion=float(expansion) if expansion is not None else self.expansion,
             skip=skip,
+            **widths,
         )
 
     @classmethod
@@ -116,6 +144,16 @@ class BlockSpace:
         for option in self.kernel_options:
             if any(k % 2 == 0 or k < 1 for k in option):
                 raise ValueError(f"{self.name}: kernel sizes must be odd, got {option}")
+        if self.searches_channels:
+            if not self.width_group:
+                raise ValueError(f"{self.name}: searched channels need a width_group")
+            if list(self.channel_options) != sorted(set(self.channel_options)):
+                raise ValueError(
+                    f"{self.name}: channel options must be distinct and ascending, "
+                    f"got {self.channel_options}"
+                )
+            if min(self.channel_options) < 1:
+                raise ValueError(f"{self.name}: channel options must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +186,47 @@ class SearchSpace:
         self.blocks = [self.profile.restrict(b) for b in self.blocks]
         for b in self.blocks:
             b.validate()
+        self._check_width_groups()
         self.profile.check_activation(self.activation)
+
+    def _check_width_groups(self) -> None:
+        """A width group is a run of blocks sharing one channel decision; a residual or skip
+        across a group boundary would add tensors of different widths."""
+        seen: dict[str, tuple[int, ...]] = {}
+        previous = None
+        for block, in_options in zip(self.blocks, self.input_channel_options()):
+            group = block.width_group if block.searches_channels else ""
+            if group:
+                if group in seen and (previous is None or previous.width_group != group):
+                    raise ValueError(f"width group {group!r} must be one run of blocks")
+                if seen.setdefault(group, block.channel_options) != block.channel_options:
+                    raise ValueError(f"{block.name}: channel options differ within {group!r}")
+            in_group = previous.width_group if previous and previous.searches_channels else ""
+            adds_input = block.searches_skip or (
+                block.residual and block.stride == 1 and max(in_options) == block.max_channels
+            )
+            if adds_input and (in_group or group) and in_group != group:
+                raise ValueError(
+                    f"{block.name}: adds its input (residual or skip) but its width group "
+                    f"{group or None!r} differs from its input's {in_group or None!r}"
+                )
+            previous = block
+
+    def input_channel_options(self) -> list[tuple[int, ...]]:
+        """The channel counts each block's input can have (the previous block's widths)."""
+        options, current = [], (self.stem.channels,)
+        for block in self.blocks:
+            options.append(current)
+            current = block.width_options
+        return options
+
+    def width_groups(self) -> dict[str, tuple[int, ...]]:
+        """Searched width groups, in network order, with their channel options."""
+        groups: dict[str, tuple[int, ...]] = {}
+        for block in self.blocks:
+            if block.searches_channels:
+                groups.setdefault(block.width_group, block.channel_options)
+        return groups
 
     def input_resolutions(self) -> list[tuple[int, int]]:
         """(H, W) of the feature map entering each block."""
@@ -177,9 +255,10 @@ class SearchSpace:
         """The space searched in step 1 or step 2 of the two-step E-DNAS search.
 
         Step 1 searches only the kernel sets of the early (high-resolution) blocks; every other
-        decision is held at a reference value (kernel `default_kernel`, largest expansion, no skip).
-        Step 2 fixes the early kernels (from step 1's `fixed_kernels`, else `default_kernel`) and
-        searches one joint (kernel, expansion) gate per remaining block, plus skips.
+        decision is held at a reference value (kernel `default_kernel`, largest expansion, no skip,
+        reference width). Step 2 fixes the early kernels (from step 1's `fixed_kernels`, else
+        `default_kernel`) and searches one joint (kernel, expansion) gate per remaining block, plus
+        skips and stage widths.
         """
         early = set(self.early_block_names())
         fixed_kernels = fixed_kernels or {}
@@ -188,7 +267,9 @@ class SearchSpace:
             if step == 1:
                 kernel = None if b.name in early else (default_kernel,)
                 expansion = max(b.expansion_options)
-                blocks.append(b.fixed(kernel=kernel, expansion=expansion, skip=False))
+                blocks.append(
+                    b.fixed(kernel=kernel, expansion=expansion, skip=False, channels=b.channels)
+                )
             elif step == 2:
                 if b.name in early:
                     kernel = fixed_kernels.get(b.name, (default_kernel,))
@@ -203,6 +284,9 @@ class SearchSpace:
         """A uniformly random kernel option and expansion per block; blocks that may be skipped
         are skipped with `skip_prob` (rng: a numpy Generator). For latency checks and
         calibration, which need many plausible children."""
+        widths = {
+            g: options[rng.integers(len(options))] for g, options in self.width_groups().items()
+        }
         decisions = {}
         for block in self.blocks:
             kernels, expansions = block.kernel_options, block.expansion_options
@@ -210,31 +294,51 @@ class SearchSpace:
                 "kernel": kernels[rng.integers(len(kernels))],
                 "expansion": expansions[rng.integers(len(expansions))],
                 "skip": bool(block.searches_skip and rng.random() < skip_prob),
+                "channels": widths.get(block.width_group, block.channels),
             }
         return self.child(decisions)
 
     def child(self, decisions: dict[str, dict[str, Any]], **arch_fields) -> ArchSpec:
-        """Resolves every choice; decisions[name] holds "kernel", "expansion" and "skip"."""
+        """Resolves every choice; decisions[name] holds "kernel", "expansion", "skip" and, for a
+        searched width, "channels" (equal across the block's width group)."""
         blocks = []
+        group_channels: dict[str, int] = {}
+        in_max, in_channels = self.stem.channels, self.stem.channels
         for b in self.blocks:
             d = decisions.get(b.name, {})
+            supernet_in_max, in_max = in_max, b.max_channels
             if d.get("skip", False):
                 continue
             kernel = d.get("kernel", b.kernel_options[0] if not b.searches_kernel else None)
             expansion = d.get(
                 "expansion", b.expansion_options[0] if not b.searches_expansion else None
             )
-            if kernel is None or expansion is None:
+            channels = d.get("channels", b.channels if not b.searches_channels else None)
+            if kernel is None or expansion is None or channels is None:
                 raise ValueError(f"{b.name}: no decision for a searched choice")
+            if int(channels) not in b.width_options:
+                raise ValueError(f"{b.name}: {channels} channels is not one of {b.width_options}")
+            if b.searches_channels:
+                shared = group_channels.setdefault(b.width_group, int(channels))
+                if shared != int(channels):
+                    raise ValueError(
+                        f"{b.name}: width group {b.width_group!r} is {shared} channels, "
+                        f"not {channels}"
+                    )
+            # The child adds its input only where the supernet did: two widths may coincide in
+            # the child across a boundary where the supernet's widest ones differ.
+            supernet_adds = b.residual and b.stride == 1 and supernet_in_max == b.max_channels
+            child_adds = b.stride == 1 and in_channels == int(channels)
             blocks.append(
                 BlockSpec(
                     kernel=tuple(sorted(kernel)),
                     expansion=float(expansion),
-                    channels=b.channels,
+                    channels=int(channels),
                     stride=b.stride,
-                    residual=b.residual,
+                    residual=supernet_adds or not child_adds,
                 )
             )
+            in_channels = int(channels)
         return ArchSpec(
             input_shape=tuple(self.input_shape),
             num_classes=self.num_classes,
@@ -254,6 +358,7 @@ class SearchSpace:
                     "kernel": (max(max(o) for o in b.kernel_options),),
                     "expansion": max(b.expansion_options),
                     "skip": False,
+                    "channels": b.max_channels,
                 }
                 for b in self.blocks
             }
@@ -269,15 +374,26 @@ def _round_channels(channels: float, divisor: int = 8) -> int:
 
 
 def _stages_to_blocks(
-    stages: Sequence[StageDef], kernels: Sequence[int], width: float, search_skip: bool
+    stages: Sequence[StageDef],
+    kernels: Sequence[int],
+    width: float,
+    search_skip: bool,
+    stage_widths: Sequence[float],
 ) -> list[BlockSpace]:
+    """Blocks of a stage table; with `stage_widths`, each stage searches its output channels
+    (one width group per stage; a stage whose first block adds its input joins the previous
+    stage's group)."""
     blocks = []
-    in_channels = None
+    in_channels, group = None, ""
     for s, stage in enumerate(stages, start=1):
         channels = _round_channels(stage.channels * width)
+        options = tuple(sorted({_round_channels(stage.channels * width * w) for w in stage_widths}))
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
-            can_skip = search_skip and stride == 1 and in_channels == channels
+            adds_input = stride == 1 and in_channels == channels
+            starts_group = r == 0 and not adds_input
+            if starts_group:
+                group = f"s{s}"
             blocks.append(
                 BlockSpace(
                     name=f"s{s}b{r + 1}",
@@ -285,7 +401,14 @@ def _stages_to_blocks(
                     stride=stride,
                     kernel=Choice(tuple(kernels), name="kernel"),
                     expansion=stage.expansion,
-                    skip=Choice((False, True), name="skip") if can_skip else False,
+                    skip=Choice((False, True), name="skip")
+                    if search_skip and adds_input
+                    else False,
+                    # a group's first block never adds its input, even where the widest
+                    # widths of two groups happen to be equal
+                    residual=not (starts_group and len(options) > 1),
+                    channel_options=options if len(options) > 1 else (),
+                    width_group=group if len(options) > 1 else "",
                 )
             )
             in_channels = channels
@@ -344,12 +467,21 @@ def preset_space(
     kernels: Sequence[int] = (3, 5, 7),
     search_skip: bool = True,
     activation: str = "relu6",
+    stage_widths: Sequence[float] = (),
 ) -> SearchSpace:
-    """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px) or 'imagenet' (224 px)."""
+    """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px) or 'imagenet' (224 px).
+
+    stage_widths: multipliers of each stage's channels to search (e.g. 0.75, 1, 1.25), on top of
+    `width`; empty: every stage keeps its channels. The reference width 1 is always an option
+    (step 1 searches at it).
+    """
     if preset not in PRESET_STAGES:
         raise ValueError(f"unknown preset {preset!r}; available: {sorted(PRESET_STAGES)}")
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}")
+    if any(not w > 0 for w in stage_widths):
+        raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
+    stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()
     stem_stride, stages, head_channels = PRESET_STAGES[preset]
     profile = get_profile(profile) if isinstance(profile, str) else profile
     stem_channels = (
@@ -361,7 +493,7 @@ def preset_space(
         input_shape=tuple(int(d) for d in input_shape),
         num_classes=num_classes,
         stem=ConvSpec(kernel=3, channels=stem_channels, stride=stem_stride),
-        blocks=_stages_to_blocks(stages, kernels, width, search_skip),
+        blocks=_stages_to_blocks(stages, kernels, width, search_skip, stage_widths),
         head=ConvSpec(kernel=1, channels=_round_channels(head_channels * max(width, 1.0)))
         if head_channels
         else None,

@@ -65,14 +65,21 @@ def hp_name(block: str, choice: str) -> str:
 
 
 def sample_child(hp: kt.HyperParameters, space: SearchSpace) -> ArchSpec:
-    """Declares (or reads) one hyperparameter per searched decision and resolves the child.
+    """Declares (or reads) one hyperparameter per searched decision (one width per width group)
+    and resolves the child.
 
     A skippable block's kernel and expansion are only active when it is kept (conditional scope),
     so two trials that skip the same block are the same trial to the oracle.
     """
+    widths = {
+        group: int(hp.Choice(hp_name(group, "width"), list(options)))
+        for group, options in space.width_groups().items()
+    }
     decisions: dict[str, dict[str, Any]] = {}
     for block in space.blocks:
         decision: dict[str, Any] = {}
+        if block.searches_channels:
+            decision["channels"] = widths[block.width_group]
         if block.searches_skip:
             decision["skip"] = bool(hp.Boolean(hp_name(block.name, "skip"), default=False))
             scope = hp.conditional_scope(hp_name(block.name, "skip"), [False])

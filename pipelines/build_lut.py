@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from ednas_tf.space import PRESET_STAGES  # noqa: E402
+from pipelines.common_flags import define_stage_widths_flag, stage_widths  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -32,6 +33,7 @@ flags.DEFINE_integer("image_size", 32, "Input images are IMAGE_SIZE x IMAGE_SIZE
 flags.DEFINE_integer("channels", 3, "Input channels (1 for grey images).")
 flags.DEFINE_integer("num_classes", 10, "Classes of the classifier layer.")
 flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.")
+define_stage_widths_flag()
 flags.DEFINE_string(
     "device",
     "host",
@@ -98,6 +100,7 @@ def _run() -> int:
         num_classes=FLAGS.num_classes,
         profile=get_profile(FLAGS.device),
         width=FLAGS.width,
+        stage_widths=stage_widths(),
     )
     convs, blocks = lut.space_configs(space)
     count = len(convs) + len(blocks)

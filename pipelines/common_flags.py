@@ -39,6 +39,26 @@ def define_data_flags(val_help: str) -> None:
     flags.DEFINE_float("val_fraction", 0.1, val_help, **main)
 
 
+def define_stage_widths_flag(kwargs: dict | None = None) -> None:
+    flags.DEFINE_list(
+        "stage_widths",
+        [],
+        "Search each stage's output channels too: multipliers of its channels, e.g. "
+        "0.75,1.25 (1 is always added; step 1 searches at 1). Empty: channels are fixed.",
+        **(kwargs or {}),
+    )
+
+
+def stage_widths() -> tuple[float, ...]:
+    """--stage_widths as numbers (ValueError naming the flag on a bad entry)."""
+    from absl.flags import FLAGS
+
+    try:
+        return tuple(float(w) for w in FLAGS.stage_widths)
+    except ValueError:
+        raise ValueError(f"--stage_widths must be numbers, got {FLAGS.stage_widths}") from None
+
+
 def define_space_flags() -> None:
     main = {"module_name": sys.argv[0]}
     flags.DEFINE_enum(
@@ -49,6 +69,7 @@ def define_space_flags() -> None:
         **main,
     )
     flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.", **main)
+    define_stage_widths_flag(main)
     flags.DEFINE_string(
         "device",
         "tda2x",
@@ -96,5 +117,6 @@ def load_data_and_space(arch_fraction: float):
         width=FLAGS.width,
         search_skip=FLAGS.search_skip,
         activation=FLAGS.activation,
+        stage_widths=stage_widths(),
     )
     return splits, profile, space

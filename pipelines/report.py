@@ -43,7 +43,7 @@ flags.DEFINE_integer("max_trials_shown", 15, "Best tuner trials listed from tria
 
 REPORT_FILES = ("report.md", "report.html", "gates.png", "curves.png")
 STEP_STYLES = {1: ("-", "o"), 2: ("--", "s")}  # line style, marker of search step 1 / 2
-CHOICES = ("kernel", "expansion", "skip")
+CHOICES = ("kernel", "expansion", "skip", "width")
 
 # ---------------------------------------------------------------------------------------------
 # A tiny document model, rendered to Markdown and to HTML from the same content.
@@ -440,7 +440,11 @@ def architecture_section(run: Run, path: Path | None, arch: dict | None) -> Sect
         names = [f"b{i + 1:02d}" for i in range(len(blocks))]
     choices = [c for c in CHOICES if any(c in p for p in probs.values())]
     rows = [[name, block] for name, block in zip(names, blocks)]
-    rows += [[name, "(skipped)"] for name in probs if name not in names]  # removed blocks
+    rows += [  # removed blocks, and width groups (one width decision per stage)
+        [name, "(width group)" if "width" in probs[name] else "(skipped)"]
+        for name in probs
+        if name not in names
+    ]
     rows = [
         [*row, *(_probs(probs.get(row[0], {}).get(c)) for c in choices)]
         for row in sorted(rows, key=lambda r: _natural_key(r[0]))

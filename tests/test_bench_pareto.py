@@ -60,6 +60,13 @@ def test_seeds_flag_parses_and_defaults_to_the_seed():
             _parsed(bad)
 
 
+def test_stage_widths_flag_parses():
+    assert _parsed().stage_width_list == ()
+    assert _parsed("--stage_widths=0.75,1.25").stage_width_list == (0.75, 1.25)
+    with pytest.raises(SystemExit):
+        _parsed("--stage_widths=wide")
+
+
 def test_seeded_runs_train_once_per_seed_and_keep_the_first_model(tmp_path):
     args = _parsed("--seeds=4,5,6", f"--output_dir={tmp_path}")
     bench = Bench(args, None, None, None, TrainConfig(epochs=1, warmup_epochs=0), lambda m: 0.1)

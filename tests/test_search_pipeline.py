@@ -24,6 +24,10 @@ TINY = [
 ]
 
 
+# the module's search runs also search stage widths (step 2 only)
+WIDTHS = ["--stage_widths=0.5,1.5"]
+
+
 def _run(args, timeout=300):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(
@@ -36,7 +40,7 @@ def two_runs(tmp_path_factory):
     outs = []
     for name in ("a", "b"):
         out = tmp_path_factory.mktemp(name)
-        result = _run(["pipelines/search.py", *TINY, "--seed=3", f"--output_dir={out}"])
+        result = _run(["pipelines/search.py", *TINY, *WIDTHS, "--seed=3", f"--output_dir={out}"])
         assert result.returncode == 0, result.stderr[-3000:]
         outs.append((out, result.stdout))
     return outs
@@ -56,6 +60,13 @@ def test_search_writes_all_outputs(two_runs):
         rows = list(csv.DictReader(f))
     assert {r["step"] for r in rows} == {"1", "2"}
     assert {r["epoch"] for r in rows} == {"0", "1", "2"}
+    width_rows = [r for r in rows if r["choice"] == "width"]
+    assert {r["step"] for r in width_rows} == {"2"} and {r["block"] for r in width_rows} == {
+        "s1",
+        "s2",
+        "s3",
+    }
+    assert set(arch["search"]["widths"]) <= {"s1", "s2", "s3"}
     assert "derived architecture" in stdout and "outputs in" in stdout
 
 
@@ -70,7 +81,7 @@ def test_same_seed_same_arch(two_runs):
 
 def test_rerun_resumes_from_checkpoint(two_runs):
     out, _ = two_runs[0]
-    result = _run(["pipelines/search.py", *TINY, "--seed=3", f"--output_dir={out}"])
+    result = _run(["pipelines/search.py", *TINY, *WIDTHS, "--seed=3", f"--output_dir={out}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resumed" in result.stdout
 
@@ -130,7 +141,7 @@ def test_mirrored_strategy_runs_search_steps():
 def test_resume_with_other_settings_is_refused(two_runs):
     out, _ = two_runs[1]
     result = _run(
-        ["pipelines/search.py", *TINY, "--seed=3", "--arch_lr=0.5", f"--output_dir={out}"]
+        ["pipelines/search.py", *TINY, *WIDTHS, "--seed=3", "--arch_lr=0.5", f"--output_dir={out}"]
     )
     assert result.returncode == 2
     assert "different settings (config)" in result.stderr

@@ -50,9 +50,9 @@ class DeviceProfile:
         """Drops the kernel options the device cannot run; refuses a block with none left."""
         from ednas_tf.space import Choice
 
-        if block.channels > self.max_channels:
+        if block.max_channels > self.max_channels:
             raise ValueError(
-                f"{block.name}: {block.channels} channels exceed the {self.name} "
+                f"{block.name}: {block.max_channels} channels exceed the {self.name} "
                 f"limit of {self.max_channels}"
             )
         options = [

@@ -10,7 +10,11 @@ fixed or searched:
   projection kernel, so it costs nothing on activations;
 * joint (kernel, expansion) — one gate over pairs; channel `c` then uses the kernel weights
   `P(k | c active)` and the mask `P(c active)`: exactly the marginals of the pair gate;
-* skip — `y = g_block · block(x) + g_skip · x` (the block with its residual vs identity).
+* skip — `y = g_block · block(x) + g_skip · x` (the block with its residual vs identity);
+* width — the block is built at its widest output and the first `c` output channels are kept by
+  a mask from its width group's gate (shared by the group: a residual needs equal widths). The
+  input width gate (the previous group's) also decides how many hidden channels an expansion
+  ratio gives (`e · c_in`), so the hidden mask is the expectation over both gates.
 
 With every gate one-hot the block computes exactly the child block of the chosen options
 (tests/test_blocks.py checks this).
@@ -106,6 +110,11 @@ class InvertedResidual(tf.keras.layers.Layer):
       joint: one gate over (kernel, expansion) pairs rather than two independent gates.
       activation: "relu" or "relu6".
       gate_mode: "soft" or "hard" Gumbel-softmax; seed: seeds this block's gates.
+      channel_options: searched output widths (`channels` must be the largest); the call then
+        takes `width_out`, the width group's gate value.
+      in_channel_options: the widths the input can have (its largest is the input's channels);
+        the call then takes `width_in`, the previous group's gate value.
+      width_group, in_width_group: names of those groups (for the latency tables).
     """
 
     def __init__(
@@ -121,10 +130,23 @@ class InvertedResidual(tf.keras.layers.Layer):
         activation: str = "relu6",
         gate_mode: str = "soft",
         seed: int | None = None,
+        channel_options: Sequence[int] = (),
+        in_channel_options: Sequence[int] = (),
+        width_group: str = "",
+        in_width_group: str = "",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.channels = int(channels)
+        self.channel_options = tuple(int(c) for c in channel_options) or (self.channels,)
+        self.in_channel_options = tuple(int(c) for c in in_channel_options)
+        self.width_group = width_group if len(self.channel_options) > 1 else ""
+        self.in_width_group = in_width_group if len(self.in_channel_options) > 1 else ""
+        if max(self.channel_options) != self.channels:
+            raise ValueError(
+                f"{self.name}: channels {self.channels} must be the largest of "
+                f"{self.channel_options}"
+            )
         self.stride = int(stride)
         self.kernel_sizes = tuple(sorted(int(k) for k in kernel_sizes))
         self.search_kernel = bool(search_kernel) and len(self.kernel_sizes) > 1
@@ -158,8 +180,18 @@ class InvertedResidual(tf.keras.layers.Layer):
                 f"{self.name}: a skippable block needs stride 1 and equal channels "
                 f"({self.c_in} -> {self.channels}, stride {self.stride})"
             )
-        self.hidden_sizes = [hidden_channels(self.c_in, e) for e in self.expansions]
-        self.hidden = max(self.hidden_sizes)
+        if not self.in_channel_options:
+            self.in_channel_options = (self.c_in,)
+        if max(self.in_channel_options) != self.c_in:
+            raise ValueError(
+                f"{self.name}: input has {self.c_in} channels, the largest input width option "
+                f"is {max(self.in_channel_options)}"
+            )
+        # hidden_sizes[i][j]: hidden channels at input width i and expansion j.
+        self.hidden_sizes = [
+            [hidden_channels(c, e) for e in self.expansions] for c in self.in_channel_options
+        ]
+        self.hidden = max(max(row) for row in self.hidden_sizes)
         self.has_expand = max(self.expansions) > 1
 
         k_names = [f"k{k}" for k in self.kernel_sizes]
@@ -204,9 +236,16 @@ class InvertedResidual(tf.keras.layers.Layer):
         self.depthwise_bn.build(hidden_shape)
         self.project.build(hidden_shape)
         self.project_bn.build(tf.TensorShape([None, None, None, self.channels]))
-        # active[j, c] = 1 where channel c exists at expansion j (the first e_j·C channels).
+        # active[i, j, c] = 1 where hidden channel c exists at input width i and expansion j
+        # (the first e_j·C_i channels); out_active[o, c]: output channel c exists at width o.
         self._active = tf.constant(
-            [[1.0 if c < n else 0.0 for c in range(self.hidden)] for n in self.hidden_sizes]
+            [
+                [[1.0 if c < n else 0.0 for c in range(self.hidden)] for n in row]
+                for row in self.hidden_sizes
+            ]
+        )
+        self._out_active = tf.constant(
+            [[1.0 if c < n else 0.0 for c in range(self.channels)] for n in self.channel_options]
         )
         for gate in (self.pair_gate, self.kernel_gate, self.expansion_gate, self.skip_gate):
             if gate is not None:
@@ -239,34 +278,65 @@ class InvertedResidual(tf.keras.layers.Layer):
             return tf.constant(0.0)
         return self.skip_gate.probs()[1]
 
-    def _kernel_weights_and_mask(self, training):
-        """Per-size kernel weights ([K] or [K, C]) and the channel mask ([C] or None)."""
+    @property
+    def adds_residual(self) -> bool:
+        """MobileNetV2's residual: on, and the shapes of the widest input and output agree."""
+        return self.residual and self.stride == 1 and self.c_in == self.channels
+
+    @property
+    def searches_width(self) -> bool:
+        return len(self.channel_options) > 1
+
+    @property
+    def searches_input_width(self) -> bool:
+        return len(self.in_channel_options) > 1
+
+    def _kernel_weights_and_mask(self, training, width_in):
+        """Per-size kernel weights ([K] or [K, C]) and the hidden channel mask ([C] or None)."""
+        masked = self.search_expansion or self.searches_input_width
+        if width_in is None:
+            active = self._active[0]  # [E, C]
+        else:
+            active = tf.tensordot(width_in, self._active, axes=1)  # [E, C]: P(c active | e)
         if self.joint:
             joint = self._joint(lambda gate: gate.value(training))  # [K or 1, E or 1]
-            per_channel = tf.matmul(joint, self._active)  # [K, C]: P(k and c active)
+            per_channel = tf.matmul(joint, active)  # [K, C]: P(k and c active)
             mask = tf.reduce_sum(per_channel, axis=0)  # [C]: P(c active)
             if self.search_kernel:
                 weights = tf.math.divide_no_nan(per_channel, mask[None, :])  # P(k | c active)
             else:
                 weights = tf.ones((len(self.kernel_sizes),))
-            return weights, (mask if self.search_expansion else None)
+            return weights, (mask if masked else None)
         if self.kernel_gate is not None:
             weights = self.kernel_gate.value(training)
         else:
             weights = tf.ones((len(self.kernel_sizes),))
         mask = None
-        if self.expansion_gate is not None:
-            mask = tf.linalg.matvec(
-                self._active, self.expansion_gate.value(training), transpose_a=True
+        if masked:
+            expansion = (
+                self.expansion_gate.value(training)
+                if self.expansion_gate is not None
+                else tf.ones((1,))
             )
+            mask = tf.linalg.matvec(active, expansion, transpose_a=True)
         return weights, mask
 
     # ----------------------------------------------------------------------------------- forward
-    def call(self, inputs, training=None):
+    def call(self, inputs, width_in=None, width_out=None, training=None):
+        """width_in / width_out: the gate values of the input's and this block's width groups
+        (required when those widths are searched; the same sample the group's other blocks get)."""
+        if self.searches_input_width != (width_in is not None):
+            raise ValueError(
+                f"{self.name}: width_in is required exactly when the input width is searched"
+            )
+        if self.searches_width != (width_out is not None):
+            raise ValueError(
+                f"{self.name}: width_out is required exactly when the width is searched"
+            )
         x = inputs
         if self.has_expand:
             x = self.expand_act(self.expand_bn(self.expand(x), training=training))
-        weights, mask = self._kernel_weights_and_mask(training)
+        weights, mask = self._kernel_weights_and_mask(training, width_in)
         x = self.depthwise(x, size_weights=weights)
         x = self.depthwise_act(self.depthwise_bn(x, training=training))
         if mask is None:
@@ -275,7 +345,9 @@ class InvertedResidual(tf.keras.layers.Layer):
             kernel = self.project.kernel * mask[None, None, :, None]
             x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
         x = self.project_bn(x, training=training)
-        if self.residual and self.stride == 1 and self.c_in == self.channels:
+        if width_out is not None:
+            x = x * tf.linalg.matvec(self._out_active, width_out, transpose_a=True)
+        if self.adds_residual:
             x = x + inputs
         if self.skip_gate is not None:
             g = self.skip_gate.value(training)
@@ -289,23 +361,32 @@ class InvertedResidual(tf.keras.layers.Layer):
         return tf.TensorShape([input_shape[0], out_h, out_w, self.channels])
 
     # ------------------------------------------------------------------------------- description
-    def option_configs(self) -> list[list[BlockConfig]]:
-        """BlockConfig of every (kernel option, expansion option) cell of `joint_probs`."""
+    def option_configs(self) -> list[list[list[list[BlockConfig]]]]:
+        """BlockConfig of every [input width][output width][kernel option][expansion] cell
+        (the last two index `joint_probs`)."""
         return [
             [
-                BlockConfig(
-                    in_h=self.in_hw[0],
-                    in_w=self.in_hw[1],
-                    c_in=self.c_in,
-                    c_out=self.channels,
-                    stride=self.stride,
-                    kernel=kernel,
-                    expansion=e,
-                    residual=self.residual,
-                )
-                for e in self.expansions
+                [
+                    [
+                        BlockConfig(
+                            in_h=self.in_hw[0],
+                            in_w=self.in_hw[1],
+                            c_in=c_in,
+                            c_out=c_out,
+                            stride=self.stride,
+                            kernel=kernel,
+                            expansion=e,
+                            # two widths may coincide across a group boundary; the block
+                            # still has no residual there
+                            residual=self.adds_residual,
+                        )
+                        for e in self.expansions
+                    ]
+                    for kernel in self.kernel_options
+                ]
+                for c_out in self.channel_options
             ]
-            for kernel in self.kernel_options
+            for c_in in self.in_channel_options
         ]
 
     def gates(self) -> dict[str, GumbelSoftmaxGate]:
@@ -331,5 +412,9 @@ class InvertedResidual(tf.keras.layers.Layer):
             activation=self.activation,
             gate_mode=self.gate_mode,
             seed=self.seed,
+            channel_options=list(self.channel_options),
+            in_channel_options=list(self.in_channel_options),
+            width_group=self.width_group,
+            in_width_group=self.in_width_group,
         )
         return config

@@ -10,6 +10,7 @@ parallel: as argmax, but the kernel set keeps every size whose probability (give
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Any
 
@@ -18,8 +19,9 @@ import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
 from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency
+from ednas_tf.latency.expected import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
+from ednas_tf.model import searchable_blocks, width_gates
 from ednas_tf.space import SearchSpace
 
 
@@ -48,12 +50,18 @@ class _Option:
 
 
 def _options(
-    block: InvertedResidual, mode: str, threshold: float, latency_model: LatencyModel
+    block: InvertedResidual,
+    mode: str,
+    threshold: float,
+    latency_model: LatencyModel,
+    widths: tuple[int, int] = (0, 0),
 ) -> tuple[list[_Option], int]:
-    """Every decision a block can take, and the index of the one its gates point to."""
+    """Every decision a block can take at the given (input, output) width indices, and the index
+    of the one its gates point to."""
     joint = block.joint_probs().numpy().astype(np.float64)
     p_skip = float(block.skip_prob().numpy()) if block.search_skip else 0.0
-    configs = block.option_configs()
+    configs = block.option_configs()[widths[0]][widths[1]]
+    channels = block.channel_options[widths[1]]
     options = []
     for k_index, e_index in np.ndindex(*joint.shape):
         kernel = block.kernel_options[k_index]
@@ -64,7 +72,12 @@ def _options(
         config = dataclasses.replace(configs[k_index][e_index], kernel=kernel)
         options.append(
             _Option(
-                {"kernel": kernel, "expansion": block.expansions[e_index], "skip": False},
+                {
+                    "kernel": kernel,
+                    "expansion": block.expansions[e_index],
+                    "skip": False,
+                    "channels": channels,
+                },
                 math.log(max((1.0 - p_skip) * joint[k_index, e_index], 1e-12)),
                 latency_model.block_latency(config),
             )
@@ -116,6 +129,82 @@ def _fit_to_target(
     return moves
 
 
+# Width assignments tried by a latency-target fit, most probable first.
+MAX_WIDTH_ASSIGNMENTS = 729
+
+
+def width_probabilities(supernet: tf.keras.Model) -> dict[str, dict[str, float]]:
+    """Each width group's probability per channel count, for arch.json and gates.csv."""
+    return {
+        group: {
+            name[1:]: round(float(p), 4) for name, p in zip(gate.option_names, gate.probs().numpy())
+        }
+        for group, gate in width_gates(supernet).items()
+    }
+
+
+def _width_assignments(supernet: tf.keras.Model, every: bool) -> list[tuple[float, dict[str, int]]]:
+    """(log probability, {group: option index}) of the argmax assignment, or (every) of the
+    `MAX_WIDTH_ASSIGNMENTS` most probable, best first."""
+    gates = width_gates(supernet)
+    logs = {
+        g: np.log(np.maximum(gate.probs().numpy().astype(np.float64), 1e-12))
+        for g, gate in gates.items()
+    }
+    if not every:
+        pick = {g: int(np.argmax(v)) for g, v in logs.items()}
+        return [(float(sum(logs[g][i] for g, i in pick.items())), pick)]
+    groups = list(logs)
+    assignments = [
+        (float(sum(logs[g][i] for g, i in zip(groups, indices))), dict(zip(groups, indices)))
+        for indices in itertools.product(*(range(len(logs[g])) for g in groups))
+    ]
+    assignments.sort(key=lambda item: -item[0])
+    return assignments[:MAX_WIDTH_ASSIGNMENTS]
+
+
+@dataclasses.dataclass
+class _Candidate:
+    """One width assignment with every block's options and decision at those widths."""
+
+    width_log_prob: float
+    options: dict[str, list[_Option]]
+    chosen: dict[str, int]
+    fixed_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        return self.fixed_ms + sum(self.options[n][i].latency_ms for n, i in self.chosen.items())
+
+    @property
+    def log_prob(self) -> float:
+        return self.width_log_prob + sum(
+            self.options[n][i].log_prob for n, i in self.chosen.items()
+        )
+
+
+def _candidate(
+    blocks: list[InvertedResidual],
+    space: SearchSpace,
+    width_log_prob: float,
+    width_index: dict[str, int],
+    mode: str,
+    threshold: float,
+    latency_model: LatencyModel,
+) -> _Candidate:
+    options, chosen = {}, {}
+    for block in blocks:
+        indices = (width_index.get(block.in_width_group, 0), width_index.get(block.width_group, 0))
+        options[block.name], chosen[block.name] = _options(
+            block, mode, threshold, latency_model, indices
+        )
+    last = blocks[-1]
+    last_channels = last.channel_options[width_index.get(last.width_group, 0)]
+    return _Candidate(
+        width_log_prob, options, chosen, fixed_latency(space, last_channels, latency_model)
+    )
+
+
 def derive(
     supernet: tf.keras.Model,
     space: SearchSpace,
@@ -130,38 +219,59 @@ def derive(
 
     With `target_ms`, decisions are then moved, cheapest in probability first, until the child's
     latency is within `tolerance` of the target: the soft expected latency the search optimised
-    can sit on the target while the argmax child does not.
+    can sit on the target while the argmax child does not. With searched widths, this fit runs
+    for each width assignment (most probable first) and the most probable fitted child wins.
     """
     if mode not in ("argmax", "parallel"):
         raise ValueError(f"mode must be 'argmax' or 'parallel', got {mode!r}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    blocks = {layer.name: layer for layer in supernet.layers if isinstance(layer, InvertedResidual)}
-    missing = [b.name for b in space.blocks if b.name not in blocks]
+    by_name = {layer.name: layer for layer in searchable_blocks(supernet)}
+    missing = [b.name for b in space.blocks if b.name not in by_name]
     if missing:
         raise ValueError(f"supernet has no block(s) {missing}: was it built from this space?")
-    options, chosen = {}, {}
-    for b in space.blocks:
-        options[b.name], chosen[b.name] = _options(blocks[b.name], mode, threshold, latency_model)
-    fit: dict[str, Any] = {}
+    blocks = [by_name[b.name] for b in space.blocks]
+    assignments = _width_assignments(supernet, every=target_ms is not None)
+    candidates = [
+        _candidate(blocks, space, log_prob, index, mode, threshold, latency_model)
+        for log_prob, index in assignments
+    ]
+    best, fit = candidates[0], {}
     if target_ms is not None:
-        gated = space.child({n: options[n][i].decision for n, i in chosen.items()})
-        gated_ms = child_latency(gated, latency_model)
-        fixed_ms = gated_ms - sum(options[n][i].latency_ms for n, i in chosen.items())
-        moves = _fit_to_target(options, chosen, fixed_ms, target_ms, tolerance)
+        gated_ms = best.latency_ms
+        moves = {}
+        for candidate in candidates:
+            moves[id(candidate)] = _fit_to_target(
+                candidate.options, candidate.chosen, candidate.fixed_ms, target_ms, tolerance
+            )
+
+        def rank(candidate: _Candidate) -> tuple[bool, float]:
+            miss = abs(candidate.latency_ms - target_ms)
+            met = miss <= tolerance * target_ms
+            return (met, candidate.log_prob if met else -miss)
+
+        best = max(candidates, key=rank)
         fit = {
             "target_fit": {
                 "target_ms": target_ms,
                 "tolerance": tolerance,
                 "argmax_latency_ms": round(gated_ms, 6),
-                "moves": moves,
+                "moves": moves[id(best)],
             }
         }
-    decisions = {n: options[n][i].decision for n, i in chosen.items()}
+    decisions = {n: best.options[n][i].decision for n, i in best.chosen.items()}
     gate_probs = {
-        b.name: block_probabilities(blocks[b.name]) for b in space.blocks if blocks[b.name].gates()
+        b.name: block_probabilities(by_name[b.name])
+        for b in space.blocks
+        if by_name[b.name].gates()
     }
+    gate_probs.update({g: {"width": p} for g, p in width_probabilities(supernet).items()})
     kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
+    widths = {
+        block.width_group: decisions[block.name]["channels"]
+        for block in blocks
+        if block.width_group and not decisions[block.name].get("skip")
+    }
     arch = space.child(
         decisions,
         gate_probs=gate_probs,
@@ -170,6 +280,7 @@ def derive(
             derive_mode=mode,
             derive_threshold=threshold,
             source_blocks=kept,
+            **({"widths": widths} if widths else {}),
             **fit,
         ),
     )

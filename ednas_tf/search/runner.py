@@ -28,7 +28,7 @@ from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import ExpectedLatency, space_latency_bounds
 from ednas_tf.model import build, searchable_blocks
-from ednas_tf.search.derive import block_probabilities, derive
+from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
 from ednas_tf.space import SearchSpace
@@ -57,15 +57,17 @@ class RunOptions:
 def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
     """One row per (block, choice, option) with the current marginal probability."""
     rows = []
-    for block in searchable_blocks(model):
-        for choice, values in block_probabilities(block).items():
+    entries = [(block.name, block_probabilities(block)) for block in searchable_blocks(model)]
+    entries += [(group, {"width": probs}) for group, probs in width_probabilities(model).items()]
+    for name, probabilities in entries:
+        for choice, values in probabilities.items():
             options = values.items() if isinstance(values, dict) else [("skip", values)]
             for option, prob in options:
                 rows.append(
                     dict(
                         step=step,
                         epoch=epoch,
-                        block=block.name,
+                        block=name,
                         choice=choice,
                         option=option,
                         prob=prob,

@@ -79,7 +79,7 @@ class _Builder:
         )
         kernel, bias = fold_batch_norm(block.project.kernel.numpy(), block.project_bn)
         x = self.conv(x, kernel, bias, 1, f"{block.name}_project")
-        if block.residual and block.stride == 1 and block.c_in == block.channels:
+        if block.adds_residual:
             x = tf.keras.layers.Add(name=f"{block.name}_add")([x, inputs])
         return x
 

@@ -44,6 +44,14 @@ flags.DEFINE_float("weight_lr", 0.05, "Initial learning rate of the weights (SGD
 flags.DEFINE_float("weight_decay", 4e-5, "L2 on conv kernels (not BN, biases or gates).")
 flags.DEFINE_float("arch_lr", 0.01, "Learning rate of the architecture logits (Adam).")
 flags.DEFINE_integer("arch_update_every", 1, "One architecture step every N weight steps.")
+flags.DEFINE_integer(
+    "bn_recalibration_steps",
+    20,
+    "Before each epoch's val_acc (the accuracy of the path the gates point to), that path's "
+    "batch norms re-estimate their statistics on this many training batches; the supernet's "
+    "own statistics describe the sampled mixtures and score the path near chance. 0: skip.",
+    lower_bound=0,
+)
 flags.DEFINE_enum(
     "temperature_schedule",
     "exponential",
@@ -145,6 +153,7 @@ def main(argv):
         weight_decay=FLAGS.weight_decay,
         arch_lr=FLAGS.arch_lr,
         arch_update_every=FLAGS.arch_update_every,
+        bn_recalibration_steps=FLAGS.bn_recalibration_steps,
     )
     latency_model = profile.latency()
     target_ms = FLAGS.target_latency_ms

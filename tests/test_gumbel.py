@@ -64,6 +64,16 @@ def test_inference_modes():
     assert gate.value(training=False).numpy().tolist() == [0.0, 0.0, 0.0, 1.0]
 
 
+def test_fixed_mode_is_the_argmax_path_even_when_training():
+    gate = _gate(seed=5)
+    gate.mode = "fixed"
+    state = gate._generator.state.numpy().copy()
+    assert gate.value(training=True).numpy().tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert np.array_equal(gate._generator.state.numpy(), state)  # no random draw
+    gate.mode = "soft"
+    assert gate.value(training=True).numpy().max() < 1.0
+
+
 def test_temperature_sharpens_samples():
     gate = _gate(seed=3)
     gate.set_temperature(10.0)

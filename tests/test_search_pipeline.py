@@ -121,7 +121,9 @@ MIRRORED = textwrap.dedent("""
                           SearchConfig(epochs=1, warmup_epochs=0, steps_per_epoch=2), strategy)
     before = [v.numpy().copy() for v in loop.arch_vars]
     logs = loop.fit(batched(splits.train, 16, training=True, drop_remainder=True),
-                    batched(splits.arch, 16, training=True, drop_remainder=True), progress=False)
+                    batched(splits.arch, 16, training=True, drop_remainder=True),
+                    batched(splits.val, 32, training=False), progress=False)
+    assert 0.0 <= logs[-1]["val_acc"] <= 1.0  # batch norm recalibrated across replicas
     moved = sum(float(abs(v.numpy() - b).max()) > 0 for v, b in zip(loop.arch_vars, before))
     values = [[t.numpy() for t in strategy.experimental_local_results(v)]
               for v in loop.arch_vars]

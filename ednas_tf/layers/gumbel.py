@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 ARCH_LOGITS_NAME = "arch_logits"
+GATE_MODES = ("soft", "hard", "fixed")
 _UNIFORM_EPS = (
     1e-6  # keeps -log(-log U) finite (GDAS resamples on inf; clipping never produces one)
 )
@@ -23,7 +24,8 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
     Args:
       num_options: number of choices.
       mode: "soft" (Gumbel-softmax sample, FBNet) or "hard" (one-hot forward, straight-through
-        gradient of the soft sample, GDAS).
+        gradient of the soft sample, GDAS); "fixed" returns the argmax one-hot even when training,
+        which lets batch norm re-estimate its statistics on the path derive() would pick.
       inference: what the gate returns when not training: "probs" (softmax of the logits, used to
         evaluate the supernet) or "argmax" (one-hot of the most likely option: the derived child).
       seed: seeds the gate's own random stream so a search is reproducible.
@@ -44,8 +46,8 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         if num_options < 1:
             raise ValueError(f"num_options must be >= 1, got {num_options}")
-        if mode not in ("soft", "hard"):
-            raise ValueError(f"mode must be 'soft' or 'hard', got {mode!r}")
+        if mode not in GATE_MODES:
+            raise ValueError(f"mode must be one of {GATE_MODES}, got {mode!r}")
         if inference not in ("probs", "argmax"):
             raise ValueError(f"inference must be 'probs' or 'argmax', got {inference!r}")
         self.num_options = int(num_options)
@@ -103,9 +105,9 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
     def value(self, training=None) -> tf.Tensor:
         """The gate's weights: a sample when training, else probs or the argmax one-hot."""
         self._ensure_built()
-        if training:
+        if training and self.mode != "fixed":
             return self.sample()
-        if self.inference == "argmax":
+        if training or self.inference == "argmax":
             return tf.one_hot(tf.argmax(self.logits), self.num_options, dtype=self.logits.dtype)
         return self.probs()
 
@@ -157,7 +159,7 @@ def set_temperature(model: tf.keras.layers.Layer, value: float) -> None:
 def set_gate_mode(
     model: tf.keras.layers.Layer, *, mode: str | None = None, inference: str | None = None
 ) -> None:
-    """Switch every gate between soft/hard sampling or probs/argmax inference."""
+    """Switch every gate between soft/hard/fixed sampling or probs/argmax inference."""
     for gate in gates_of(model):
         if mode is not None:
             gate.mode = mode

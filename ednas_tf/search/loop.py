@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ednas_tf.latency.expected import ExpectedLatency
 from ednas_tf.layers.gumbel import (
     arch_variables,
-    set_gate_mode,
+    gates_of,
     set_temperature,
     weight_variables,
 )
@@ -42,10 +42,15 @@ class SearchConfig:
     arch_update_every: int = 1
     label_smoothing: float = 0.0
     grad_clip_norm: float = 5.0
+    # forward passes on training batches that re-estimate batch-norm statistics on the argmax
+    # path before it is evaluated (0: evaluate with the statistics of the sampled mixtures)
+    bn_recalibration_steps: int = 20
 
     def __post_init__(self):
         if self.epochs < 1 or self.steps_per_epoch < 1:
             raise ValueError("epochs and steps_per_epoch must be >= 1")
+        if self.bn_recalibration_steps < 0:
+            raise ValueError("bn_recalibration_steps must be >= 0")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
 
@@ -131,6 +136,14 @@ class SearchLoop:
         self._predict = tf.function(
             lambda images: self.model(images, training=False), reduce_retracing=True
         )
+        # traced (once) while the gates are "fixed": batch norm sees the argmax path in training
+        # mode and updates its moving statistics; no variable but those changes
+        self._recalibrate_step = tf.function(
+            self._distributed(lambda images, labels: self.model(images, training=True))
+        )
+        self._moving_stats = [
+            v for v in supernet.non_trainable_variables if "moving_" in v.name.split("/")[-1]
+        ]
 
     # ---------------------------------------------------------------------------------- steps
     def _distributed(self, step_fn):
@@ -177,19 +190,34 @@ class SearchLoop:
         arch_epochs = self.config.epochs - self.config.warmup_epochs
         return self.schedule(max(0, epoch - self.config.warmup_epochs), max(1, arch_epochs))
 
-    def evaluate(self, dataset: tf.data.Dataset) -> float:
+    def evaluate(self, dataset: tf.data.Dataset, recalibration=None) -> float:
         """Accuracy of the path the gates currently point to (argmax of every gate).
 
         That path is the child `derive()` would return, so this is the number to watch; mixing
-        all options by their probabilities would score a network nobody deploys.
+        all options by their probabilities would score a network nobody deploys. Its batch norms
+        first re-estimate their statistics on `bn_recalibration_steps` batches of
+        `recalibration` (an iterator of distributed training batches): the supernet's moving
+        statistics describe the sampled mixtures it trained on, not the argmax path (a 2-epoch
+        Fashion-MNIST search scored 14 % with them at 74 % training accuracy). The supernet's
+        statistics and gate modes are restored afterwards, so evaluating changes nothing.
         """
         metric = tf.keras.metrics.SparseCategoricalAccuracy()
-        set_gate_mode(self.model, inference="argmax")
+        gates = gates_of(self.model)
+        modes = [(g.mode, g.inference) for g in gates]
+        saved_stats = [v.numpy() for v in self._moving_stats]
+        for gate in gates:
+            gate.mode, gate.inference = "fixed", "argmax"
         try:
+            if recalibration is not None:
+                for _ in range(self.config.bn_recalibration_steps):
+                    self._recalibrate_step(recalibration)
             for images, labels in dataset:
                 metric.update_state(labels, self._predict(images))
         finally:
-            set_gate_mode(self.model, inference="probs")
+            for gate, (mode, inference) in zip(gates, modes):
+                gate.mode, gate.inference = mode, inference
+            for variable, value in zip(self._moving_stats, saved_stats):
+                variable.assign(value)
         return float(metric.result())
 
     def fit(
@@ -203,6 +231,8 @@ class SearchLoop:
         """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs."""
         train_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
         arch_it = iter(self.strategy.experimental_distribute_dataset(arch_ds.repeat()))
+        # its own stream, so evaluating leaves the weight steps' batches as they were
+        recalibration_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
         history = []
         cfg = self.config
         for epoch in range(int(self.epoch.numpy()), cfg.epochs):
@@ -232,7 +262,7 @@ class SearchLoop:
                 expected_latency_ms=float(self.latency()),
             )
             if val_ds is not None:
-                logs["val_acc"] = self.evaluate(val_ds)
+                logs["val_acc"] = self.evaluate(val_ds, recalibration_it)
             self.epoch.assign(epoch + 1)
             history.append(logs)
             for hook in hooks:

@@ -1,0 +1,75 @@
+"""SearchLoop.evaluate: the argmax path is scored with batch-norm statistics of its own."""
+
+import numpy as np
+import pytest
+
+from ednas_tf.data import batched, load_splits
+from ednas_tf.latency.expected import ExpectedLatency
+from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.layers.gumbel import gates_of
+from ednas_tf.model import build
+from ednas_tf.search.loop import SearchConfig, SearchLoop
+from ednas_tf.search.objectives import make_objective
+from ednas_tf.search.schedules import make_schedule
+from ednas_tf.space import preset_space
+
+
+class StatsSpy:
+    """A validation set that records the moving statistics in force when scoring starts."""
+
+    def __init__(self, dataset, loop):
+        self.dataset, self.loop, self.seen = dataset, loop, None
+
+    def __iter__(self):
+        self.seen = [v.numpy().copy() for v in self.loop._moving_stats]
+        return iter(self.dataset)
+
+
+@pytest.fixture(scope="module")
+def searched():
+    splits = load_splits("synthetic", image_size=16, limit=300)
+    space = preset_space(
+        "tiny", input_shape=splits.input_shape, num_classes=splits.num_classes
+    ).step_space(2)
+    model = build(space, seed=0)
+    config = SearchConfig(epochs=1, warmup_epochs=1, steps_per_epoch=3, bn_recalibration_steps=4)
+    loop = SearchLoop(
+        model,
+        ExpectedLatency(model, space, MacsProxy()),
+        make_objective(),
+        make_schedule("exponential"),
+        config,
+    )
+    train = batched(splits.train, 16, training=True, drop_remainder=True)
+    val = batched(splits.val, 32, training=False)
+    logs = loop.fit(train, batched(splits.arch, 16, training=True), val, progress=False)
+    return loop, train, val, logs
+
+
+def test_fit_reports_the_argmax_path_accuracy(searched):
+    _, _, _, logs = searched
+    assert 0.0 <= logs[-1]["val_acc"] <= 1.0
+
+
+def test_evaluate_recalibrates_then_restores_everything(searched):
+    loop, train, val, _ = searched
+    assert loop._moving_stats  # the supernet's batch norms
+    before = [v.numpy().copy() for v in loop.model.variables]
+    spy = StatsSpy(val, loop)
+    accuracy = loop.evaluate(spy, iter(train.repeat()))
+    assert 0.0 <= accuracy <= 1.0
+    saved = [v.numpy() for v in loop._moving_stats]
+    changed = [not np.allclose(s, b) for s, b in zip(spy.seen, saved)]
+    assert sum(changed) > len(changed) // 2  # scored with statistics of the argmax path
+    after = [v.numpy() for v in loop.model.variables]
+    assert all(np.array_equal(a, b) for a, b in zip(after, before))  # evaluating changes nothing
+    assert {(g.mode, g.inference) for g in gates_of(loop.model)} == {("soft", "probs")}
+
+
+def test_without_recalibration_the_supernet_statistics_score(searched):
+    loop, _, val, _ = searched
+    spy = StatsSpy(val, loop)
+    loop.evaluate(spy, recalibration=None)
+    assert all(np.array_equal(s, v.numpy()) for s, v in zip(spy.seen, loop._moving_stats))
+    with pytest.raises(ValueError):
+        SearchConfig(bn_recalibration_steps=-1)

@@ -66,6 +66,22 @@ def test_evaluate_recalibrates_then_restores_everything(searched):
     assert {(g.mode, g.inference) for g in gates_of(loop.model)} == {("soft", "probs")}
 
 
+def test_recalibrated_statistics_are_the_batch_average_whatever_the_step_count(searched):
+    """On one repeated batch, bias-corrected statistics are that batch's after 2 or 8 steps; a
+    plain moving average would still be a blend with its starting value."""
+    loop, train, val, _ = searched
+    one_batch = train.take(1).cache().repeat()  # the same augmented batch every time
+    seen = []
+    for steps in (2, 8):
+        loop.config.bn_recalibration_steps = steps
+        spy = StatsSpy(val, loop)
+        loop.evaluate(spy, iter(one_batch))
+        seen.append(spy.seen)
+    loop.config.bn_recalibration_steps = 4
+    for short, long in zip(*seen):
+        np.testing.assert_allclose(short, long, rtol=1e-3, atol=1e-5)
+
+
 def test_without_recalibration_the_supernet_statistics_score(searched):
     loop, _, val, _ = searched
     spy = StatsSpy(val, loop)

@@ -39,6 +39,22 @@ def add_results_name(parser, default: str) -> None:
     )
 
 
+def add_child_training_args(parser, epochs: int) -> None:
+    """Data and recipe flags of the benchmarks that train one child of the Pareto space
+    (seed_spread, fmnist_best): the same names and defaults as bench/pareto.py's."""
+    parser.add_argument("--dataset", default="fashion_mnist", help="dataset (fashion_mnist)")
+    parser.add_argument("--data_dir", default=None, help="where the dataset lies (registry)")
+    parser.add_argument("--image_size", type=int, default=32, help="input side in pixels (32)")
+    parser.add_argument(
+        "--width", type=float, default=0.5, help="width of the Pareto space, for named children"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="training images (default all)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs ({epochs})")
+    parser.add_argument(
+        "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
+    )
+
+
 def parse_seeds(text: str, parser) -> list[int]:
     """Comma-separated integer seeds of a `--seeds` flag; a bad value is `parser.error`."""
     try:

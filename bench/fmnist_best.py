@@ -26,7 +26,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import add_results_name, emit, host_small_space  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_child_training_args,
+    add_results_name,
+    emit,
+    host_small_space,
+)
 from bench.pareto import int8_accuracy, keras_app  # noqa: E402
 from bench.seed_spread import resolve_arch  # noqa: E402
 from deploy.export import dataset_arrays  # noqa: E402
@@ -52,17 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the child: an arch.json (e.g. a Pareto run's search/arch.json) or a fixed child "
         "of the Pareto space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...)",
     )
-    p.add_argument("--dataset", default="fashion_mnist", help="dataset (default fashion_mnist)")
-    p.add_argument("--data_dir", default=None, help="where the dataset lies (default: registry)")
-    p.add_argument("--image_size", type=int, default=32, help="input side in pixels (default 32)")
-    p.add_argument(
-        "--width", type=float, default=0.5, help="width of the Pareto space (named children)"
-    )
-    p.add_argument("--limit", type=int, default=None, help="training images (default all)")
-    p.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
-    p.add_argument(
-        "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
-    )
+    add_child_training_args(p, epochs=15)
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     p.add_argument(
         "--num_calibration", type=int, default=200, help="int8 calibration images (default 200)"

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
+    add_child_training_args,
     add_results_name,
     emit,
     host_space,
@@ -47,16 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--arch", default="all_3x3", help="a fixed child of the Pareto space, or an arch.json"
     )
     p.add_argument("--seeds", default="1,2", help="comma-separated training seeds (default 1,2)")
-    p.add_argument("--dataset", default="fashion_mnist", help="dataset (default fashion_mnist)")
-    p.add_argument("--data_dir", default=None, help="where the dataset lies (default: registry)")
-    p.add_argument("--image_size", type=int, default=32, help="input side in pixels (default 32)")
-    p.add_argument("--width", type=float, default=0.5, help="width of the Pareto space (0.5)")
-    p.add_argument("--limit", type=int, default=None, help="training images (default all)")
+    add_child_training_args(p, epochs=10)
     p.add_argument("--num_test", type=int, default=None, help="test images (default all)")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    p.add_argument(
-        "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
-    )
     p.add_argument("--split_seed", type=int, default=0, help="seed of the data split (default 0)")
     p.add_argument(
         "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"

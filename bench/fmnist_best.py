@@ -41,9 +41,8 @@ from ednas_tf.latency.expected import child_latency  # noqa: E402
 from ednas_tf.latency.lut import LookupTable  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
-from ednas_tf.training import TrainConfig, train_child  # noqa: E402
+from ednas_tf.training import TrainConfig, load_trained, train_child  # noqa: E402
 
 NAME = "fmnist_best"
 REFERENCE_SIZES = (32, 96)  # MobileNetV2-0.35 input sides the Pareto benchmark runs
@@ -128,8 +127,7 @@ def main(argv=None) -> int:
     )
     out = Path(args.output_dir)
     metrics = train_child(arch, splits, config, out, verbose=1 if sys.stdout.isatty() else 2)
-    model = build(arch)
-    model.load_weights(str(out / "child.weights.h5"))
+    _, model = load_trained(out)
     merged = merge_model(model)
 
     calibration, _ = dataset_arrays(splits.train, args.num_calibration)

@@ -7,7 +7,8 @@ deterministic distribution `softmax(logits)`; for equivalence checks it returns 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -165,3 +166,18 @@ def set_gate_mode(
             gate.mode = mode
         if inference is not None:
             gate.inference = inference
+
+
+@contextlib.contextmanager
+def gate_modes(
+    model: tf.keras.layers.Layer, *, mode: str | None = None, inference: str | None = None
+) -> Iterator[None]:
+    """`set_gate_mode` for the duration of a block; every gate gets its own modes back after."""
+    gates = gates_of(model)
+    saved = [(g.mode, g.inference) for g in gates]
+    set_gate_mode(model, mode=mode, inference=inference)
+    try:
+        yield
+    finally:
+        for gate, (gate_mode, gate_inference) in zip(gates, saved):
+            gate.mode, gate.inference = gate_mode, gate_inference

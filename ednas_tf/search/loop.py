@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ednas_tf.latency.expected import ExpectedLatency
 from ednas_tf.layers.gumbel import (
     arch_variables,
-    gates_of,
+    gate_modes,
     set_temperature,
     weight_variables,
 )
@@ -208,30 +208,31 @@ class SearchLoop:
         on mixtures. Statistics and gate modes are restored afterwards: evaluating changes nothing.
         """
         metric = tf.keras.metrics.SparseCategoricalAccuracy()
-        gates = gates_of(self.model)
-        modes = [(g.mode, g.inference) for g in gates]
         saved_stats = [v.numpy() for v in self._moving_stats]
-        for gate in gates:
-            gate.mode, gate.inference = "fixed", "argmax"
         try:
-            steps = self.config.bn_recalibration_steps
-            if recalibration is not None and steps:
-                for variable in self._moving_stats:
-                    variable.assign(tf.zeros_like(variable))
-                for _ in range(steps):
-                    self._recalibrate_step(recalibration)
-                for bn in self._batch_norms:
-                    correction = 1.0 - bn.momentum**steps
-                    bn.moving_mean.assign(bn.moving_mean / correction)
-                    bn.moving_variance.assign(bn.moving_variance / correction)
-            for images, labels in dataset:
-                metric.update_state(labels, self._predict(images))
+            with gate_modes(self.model, mode="fixed", inference="argmax"):
+                self._recalibrate_batch_norms(recalibration)
+                for images, labels in dataset:
+                    metric.update_state(labels, self._predict(images))
         finally:
-            for gate, (mode, inference) in zip(gates, modes):
-                gate.mode, gate.inference = mode, inference
             for variable, value in zip(self._moving_stats, saved_stats):
                 variable.assign(value)
         return float(metric.result())
+
+    def _recalibrate_batch_norms(self, recalibration) -> None:
+        """Bias-corrected batch-norm statistics of the current path over
+        `bn_recalibration_steps` batches of `recalibration` (nothing when either is missing)."""
+        steps = self.config.bn_recalibration_steps
+        if recalibration is None or not steps:
+            return
+        for variable in self._moving_stats:
+            variable.assign(tf.zeros_like(variable))
+        for _ in range(steps):
+            self._recalibrate_step(recalibration)
+        for bn in self._batch_norms:
+            correction = 1.0 - bn.momentum**steps
+            bn.moving_mean.assign(bn.moving_mean / correction)
+            bn.moving_variance.assign(bn.moving_variance / correction)
 
     def fit(
         self,

@@ -59,6 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_child_training_args(p, epochs=15)
     p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     p.add_argument(
+        "--random_erasing",
+        type=float,
+        default=0.0,
+        help="probability per training image of random erasing, on top of flip/crop (default 0: "
+        "the Pareto recipe)",
+    )
+    p.add_argument(
         "--num_calibration", type=int, default=200, help="int8 calibration images (default 200)"
     )
     p.add_argument(
@@ -77,6 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
+    if not 0 <= args.random_erasing <= 1:
+        p.error("--random_erasing must be in [0, 1]")
     return args
 
 
@@ -123,6 +132,7 @@ def main(argv=None) -> int:
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         warmup_epochs=min(2, args.epochs),
+        random_erasing=args.random_erasing,
         seed=args.seed,
     )
     out = Path(args.output_dir)

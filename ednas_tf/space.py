@@ -373,6 +373,25 @@ def _round_channels(channels: float, divisor: int = 8) -> int:
     return rounded
 
 
+# Below this many channels a stage's width options round to multiples of 4, not 8: at width 0.5
+# the first stage has 8 channels, and "1.25x" rounded to a multiple of 8 is 16 — a doubling at
+# full resolution that the latency fit then buys instead of keeping blocks (docs/RESULTS.md).
+FINE_ROUNDING_BELOW = 32
+
+
+def _stage_width_options(
+    request: float, channels: int, stage_widths: Sequence[float]
+) -> tuple[int, ...]:
+    """Channel counts a stage searches: its own `channels` (multiplier 1, rounded as without
+    widths, so fixed children keep their shape) and `request` x each other multiplier."""
+    options = {channels}
+    for multiplier in stage_widths:
+        if multiplier != 1.0:
+            scaled = request * multiplier
+            options.add(_round_channels(scaled, 4 if scaled < FINE_ROUNDING_BELOW else 8))
+    return tuple(sorted(options))
+
+
 def _stages_to_blocks(
     stages: Sequence[StageDef],
     kernels: Sequence[int],
@@ -387,7 +406,11 @@ def _stages_to_blocks(
     in_channels, group = None, ""
     for s, stage in enumerate(stages, start=1):
         channels = _round_channels(stage.channels * width)
-        options = tuple(sorted({_round_channels(stage.channels * width * w) for w in stage_widths}))
+        options = (
+            _stage_width_options(stage.channels * width, channels, stage_widths)
+            if stage_widths
+            else (channels,)
+        )
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
             adds_input = stride == 1 and in_channels == channels

@@ -1,9 +1,10 @@
 """Train a derived child from scratch with a standard, sound recipe.
 
 SGD + Nesterov momentum, linear warm-up then cosine decay, label smoothing, flip/crop augmentation
-(from `ednas_tf.data.batched`), decoupled weight decay on kernels only (not BN, biases). The best
-epoch by validation accuracy is kept and evaluated on the test split. Parallel kernel sets train as
-separate branches that add up (the meta-kernel in re-param mode), exactly as in the search.
+and optional random erasing (from `ednas_tf.data.batched`), decoupled weight decay on kernels only
+(not BN, biases). The best epoch by validation accuracy is kept and evaluated on the test split.
+Parallel kernel sets train as separate branches that add up (the meta-kernel in re-param mode),
+exactly as in the search.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     steps_per_epoch: int | None = None
     augment: bool = True
+    random_erasing: float = 0.0  # probability per image; needs augment
     seed: int = 0
 
     def __post_init__(self):
@@ -44,6 +46,8 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+        if not 0 <= self.random_erasing <= 1:
+            raise ValueError(f"random_erasing must be in [0, 1], got {self.random_erasing}")
 
 
 class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -120,6 +124,7 @@ def fit_best(
         training=True,
         seed=config.seed,
         augment=config.augment,
+        erase_probability=config.random_erasing,
         repeat=True,
         drop_remainder=True,
     )

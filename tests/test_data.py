@@ -183,6 +183,44 @@ def test_augment_batch_flips_and_shifts_content():
     assert not np.array_equal(out, base)
 
 
+def test_random_erasing_replaces_one_box_and_keeps_flip_and_crop():
+    images = tf.zeros([256, 16, 16, 1])  # zeros: any erased pixel is noise > 0
+    seed = tf.constant([4, 2], tf.int64)
+    plain = augment_batch(images, seed).numpy()
+    never = augment_batch(images, seed, erase_probability=0.0).numpy()
+    np.testing.assert_array_equal(plain, never)
+    erased = augment_batch(images, seed, erase_probability=0.5).numpy()
+    assert erased.min() >= 0.0 and erased.max() <= 1.0
+    touched = erased[..., 0] > 0
+    counts = touched.reshape(256, -1).sum(axis=1)
+    share_erased = float((counts > 0).mean())
+    assert 0.35 < share_erased < 0.65  # ~ the probability
+    for mask in touched[counts > 0]:
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        # one solid box (noise is > 0 almost surely), within the area range
+        box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert box.all() and box.sum() == mask.sum()
+        assert 1 <= box.sum() <= 0.4 * 256 * 1.5  # rounding of the sides
+    # flip and crop draw the same seeds with or without erasing
+    content = tf.random.stateless_uniform([8, 16, 16, 1], seed=[0, 1]) + 2.0  # > 1: not noise
+    with_erase = augment_batch(content, seed, erase_probability=1.0).numpy()
+    without = augment_batch(content, seed).numpy()
+    kept = with_erase > 1.0
+    np.testing.assert_array_equal(with_erase[kept], without[kept])
+    assert (~kept).any()
+
+
+def test_batched_passes_erase_probability():
+    splits = data.load_splits("synthetic", **SMALL)
+
+    def first(erase: float) -> np.ndarray:
+        ds = data.batched(splits.train, 32, training=True, seed=1, erase_probability=erase)
+        return next(ds.as_numpy_iterator())[0]
+
+    assert not np.array_equal(first(0.0), first(1.0))
+    np.testing.assert_array_equal(first(0.0), first(0.0))
+
+
 # --- fashion_mnist ------------------------------------------------------------------------------
 
 

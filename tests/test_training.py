@@ -20,7 +20,9 @@ ARCH = {
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("train")
     splits = load_splits("synthetic", image_size=16, limit=400, arch_fraction=0.0)
-    config = TrainConfig(epochs=2, batch_size=32, warmup_epochs=1, steps_per_epoch=8)
+    config = TrainConfig(
+        epochs=2, batch_size=32, warmup_epochs=1, steps_per_epoch=8, random_erasing=0.5
+    )
     metrics = train_child(ArchSpec.from_dict(ARCH), splits, config, out, verbose=0)
     return out, splits, metrics
 
@@ -50,6 +52,12 @@ def test_mismatched_data_is_refused(tmp_path):
         train_child(
             ArchSpec.from_dict(ARCH), splits, TrainConfig(epochs=1, warmup_epochs=0), tmp_path
         )
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_random_erasing_must_be_a_probability(bad):
+    with pytest.raises(ValueError, match="random_erasing"):
+        TrainConfig(random_erasing=bad)
 
 
 def test_warmup_cosine_schedule():

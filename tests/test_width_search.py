@@ -35,8 +35,19 @@ def _one_hot_gates(model, rng):
         gate.logits.assign(tf.one_hot(rng.integers(gate.num_options), gate.num_options) * 30.0)
 
 
+def test_narrow_stage_options_stay_near_their_multiplier():
+    """At width 0.5 the first stage has 8 channels: 1.25x must not round up to a doubling."""
+    half = preset_space("small", input_shape=(32, 32, 1), width=0.5, stage_widths=(0.75, 1.25))
+    plain = preset_space("small", input_shape=(32, 32, 1), width=0.5)
+    groups = half.width_groups()
+    assert groups["s1"] == (8, 12) and groups["s3"] == (12, 16, 20)
+    assert groups["s5"] == (40, 48, 64)  # 32 channels and up: multiples of 8
+    assert [b.channels for b in half.blocks] == [b.channels for b in plain.blocks]
+
+
 def test_preset_groups_share_one_width_per_stage(space):
-    assert space.width_groups() == {"s1": (8, 16), "s2": (8, 16, 24), "s3": (16, 24, 40)}
+    # below 32 channels the options round to multiples of 4, the stage's own width as without
+    assert space.width_groups() == {"s1": (4, 8, 12), "s2": (8, 16, 24), "s3": (12, 24, 40)}
     by_name = {b.name: b for b in space.blocks}
     assert by_name["s2b2"].width_group == by_name["s2b1"].width_group == "s2"
     assert not by_name["s2b1"].residual  # a group's first block never adds its input
@@ -165,7 +176,7 @@ def test_gates_csv_rows_and_arch_record_widths(space):
     assert {r["block"] for r in width_rows} == {"s1", "s2", "s3"}
     assert sum(r["prob"] for r in width_rows if r["block"] == "s2") == pytest.approx(1, abs=1e-3)
     arch = derive(supernet, space, MacsProxy())
-    assert set(arch.gate_probs["s3"]["width"]) == {"16", "24", "40"}
+    assert set(arch.gate_probs["s3"]["width"]) == {"12", "24", "40"}
 
 
 def test_tuner_samples_one_width_per_group(space):

@@ -13,7 +13,8 @@ Models:
                the space's blocks at all-3x3 and at the largest kernel the device allows
                (5x5 on host)
   tuner        ednas_tf.tune RandomSearch with the wall-clock budget of the E-DNAS search at the
-               middle target and that target as latency budget, best child trained as above
+               middle target (--tuner_at=every: at each target) and that target as latency
+               budget, best child trained as above
 Per model: float test accuracy, post-training int8 TFLite accuracy (200 calibration images) on the
 same test images, params, MACs, measured host LiteRT latency (float; timed as the host table's
 rows were — threads, repeats, rounds, speed yardstick — so it compares with the targets),
@@ -183,6 +184,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "the searches, e.g. to compare search settings against an earlier run's baselines",
     )
     p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
+    p.add_argument(
+        "--tuner_at",
+        default="middle",
+        choices=["middle", "every"],
+        help="run keras-tuner at the middle latency target only (default) or at every target, "
+        "each with the E-DNAS search's wall-clock budget at that target",
+    )
     p.add_argument(
         "--output_dir", default="runs/pareto", help="scratch for the runs (default runs/pareto)"
     )
@@ -612,6 +620,12 @@ def plot(models: list[dict], path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 
+def tuner_targets(targets: list[float], where: str) -> list[float]:
+    """The latency targets keras-tuner runs at: the middle one, or ("every") each."""
+    if where == "every":
+        return list(targets)
+    return [sorted(targets)[len(targets) // 2]]
+
 
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -685,39 +699,39 @@ def main(argv=None) -> int:
 
         bench.run(name, "ednas", ednas, target_ms=target)
 
-    # keras-tuner RandomSearch at the middle target, with E-DNAS's wall-clock budget there
-    # (right after the searches, so a cut-off long run still has every searched model)
+    # keras-tuner RandomSearch at the middle target (or every one), with E-DNAS's wall-clock
+    # budget there (right after the searches, so a cut-off long run still has every searched model)
     if not args.no_tuner:
-        middle = sorted(targets)[len(targets) // 2]
-        budget = search_minutes.get(middle)
-        name = f"tuner_random_t{fractions[targets.index(middle)]:g}"
+        for target in tuner_targets(targets, args.tuner_at):
+            name = f"tuner_random_t{fractions[targets.index(target)]:g}"
+            budget = search_minutes.get(target)
 
-        def tuner(middle=middle, budget=budget, name=name):
-            if budget is None:
-                raise RuntimeError("the E-DNAS search at this target failed: no time budget")
-            config = TuneConfig(
-                tuner="random",
-                max_trials=args.tuner_trials,
-                max_time_minutes=budget,
-                epochs=args.tuner_epochs,
-                steps_per_epoch=args.search_steps_per_epoch,
-                seed=args.seed,
-            )
-            result = tune(
-                space,
-                splits,
-                latency_model,
-                LatencyConstraint(budget_ms=middle),
-                config,
-                out / name / "tune",
-            )
-            figures = bench.arch_figures(result.arch, name)
-            figures["search_minutes"] = round(result.seconds / 60, 2)
-            figures["tuner_trials"] = len(result.records)
-            figures["tuner_budget_minutes"] = round(budget, 2)
-            return figures
+            def tuner(target=target, budget=budget, name=name):
+                if budget is None:
+                    raise RuntimeError("the E-DNAS search at this target failed: no time budget")
+                config = TuneConfig(
+                    tuner="random",
+                    max_trials=args.tuner_trials,
+                    max_time_minutes=budget,
+                    epochs=args.tuner_epochs,
+                    steps_per_epoch=args.search_steps_per_epoch,
+                    seed=args.seed,
+                )
+                result = tune(
+                    space,
+                    splits,
+                    latency_model,
+                    LatencyConstraint(budget_ms=target),
+                    config,
+                    out / name / "tune",
+                )
+                figures = bench.arch_figures(result.arch, name)
+                figures["search_minutes"] = round(result.seconds / 60, 2)
+                figures["tuner_trials"] = len(result.records)
+                figures["tuner_budget_minutes"] = round(budget, 2)
+                return figures
 
-        bench.run(name, "tuner", tuner, target_ms=middle, search_minutes=None)
+            bench.run(name, "tuner", tuner, target_ms=target, search_minutes=None)
 
     # baselines, in the order --baselines names them (the cheap ones first in a long run)
     for name, spec in baselines:

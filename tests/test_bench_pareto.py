@@ -11,6 +11,7 @@ from bench.pareto import (
     margin_standard_error,
     parse_args,
     selected_baselines,
+    tuner_targets,
     verdict,
 )
 from ednas_tf.arch import ArchSpec
@@ -65,6 +66,15 @@ def test_stage_widths_flag_parses():
     assert _parsed("--stage_widths=0.75,1.25").stage_width_list == (0.75, 1.25)
     with pytest.raises(SystemExit):
         _parsed("--stage_widths=wide")
+
+
+def test_tuner_runs_at_the_middle_target_or_at_every_one():
+    assert _parsed().tuner_at == "middle"
+    assert tuner_targets([0.3, 0.1, 0.2], "middle") == [0.2]
+    assert tuner_targets([0.1, 0.2], "middle") == [0.2]
+    assert tuner_targets([0.3, 0.1, 0.2], "every") == [0.3, 0.1, 0.2]
+    with pytest.raises(SystemExit):
+        _parsed("--tuner_at=some")
 
 
 def test_seeded_runs_train_once_per_seed_and_keep_the_first_model(tmp_path):

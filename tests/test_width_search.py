@@ -12,7 +12,7 @@ from ednas_tf.latency.profiles import get_profile
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, width_gates
 from ednas_tf.search.derive import derive
-from ednas_tf.search.runner import gate_rows
+from ednas_tf.search.runner import gate_rows, summary_table
 from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
 
 
@@ -177,6 +177,11 @@ def test_gates_csv_rows_and_arch_record_widths(space):
     assert sum(r["prob"] for r in width_rows if r["block"] == "s2") == pytest.approx(1, abs=1e-3)
     arch = derive(supernet, space, MacsProxy())
     assert set(arch.gate_probs["s3"]["width"]) == {"12", "24", "40"}
+    table = summary_table(arch).splitlines()
+    start = next(i for i, line in enumerate(table) if line.startswith("width probabilities"))
+    assert f"s3 {arch.search['widths']['s3']}" in table[start]
+    assert [line.split()[0] for line in table[start + 1 : start + 4]] == ["s1", "s2", "s3"]
+    assert "12:" in table[start + 3] and "40:" in table[start + 3]
 
 
 def test_tuner_samples_one_width_per_group(space):

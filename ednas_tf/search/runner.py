@@ -310,18 +310,33 @@ def run_search(
     return derived
 
 
+def _option_probs(probs: dict) -> str:
+    return " ".join(f"{k}:{v:.2f}" for k, v in probs.items())
+
+
 def summary_table(arch: ArchSpec) -> str:
     """A short table of the derived architecture, one line per block."""
     lines = ["derived architecture:"]
     lines += [f"{i + 1:>5}  {block.encode()}" for i, block in enumerate(arch.blocks)]
     if arch.gate_probs:
         lines.append(f"gate probabilities:  {'block':<8} {'kernel':<24} {'expansion':<24} skip")
+        widths = []
         for name in arch.gate_probs:
             p = arch.gate_probs[name]
-            kernel = " ".join(f"{k}:{v:.2f}" for k, v in p.get("kernel", {}).items())
-            expansion = " ".join(f"{k}:{v:.2f}" for k, v in p.get("expansion", {}).items())
+            if "width" in p:  # a width group, not a block: its own table below
+                widths.append(f"{'':<21}{name:<8} " + _option_probs(p["width"]))
+                continue
+            kernel = _option_probs(p.get("kernel", {}))
+            expansion = _option_probs(p.get("expansion", {}))
             skip = f"{p['skip']:.2f}" if "skip" in p else "-"
             lines.append(f"{'':<21}{name:<8} {kernel:<24} {expansion:<24} {skip}")
+        if widths:
+            chosen = ", ".join(f"{g} {c}" for g, c in (arch.search or {}).get("widths", {}).items())
+            lines.append(
+                f"width probabilities: {'group':<8} channels"
+                + (f" (child: {chosen})" if chosen else "")
+            )
+            lines += widths
     latency = arch.predicted_latency_ms
     lines.append(
         f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "

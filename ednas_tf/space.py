@@ -383,7 +383,8 @@ def _stage_width_options(
     request: float, channels: int, stage_widths: Sequence[float]
 ) -> tuple[int, ...]:
     """Channel counts a stage searches: its own `channels` (multiplier 1, rounded as without
-    widths, so fixed children keep their shape) and `request` x each other multiplier."""
+    widths, so fixed children keep their shape) and `request` x each other multiplier; no
+    multipliers: `channels` alone."""
     options = {channels}
     for multiplier in stage_widths:
         if multiplier != 1.0:
@@ -406,11 +407,7 @@ def _stages_to_blocks(
     in_channels, group = None, ""
     for s, stage in enumerate(stages, start=1):
         channels = _round_channels(stage.channels * width)
-        options = (
-            _stage_width_options(stage.channels * width, channels, stage_widths)
-            if stage_widths
-            else (channels,)
-        )
+        options = _stage_width_options(stage.channels * width, channels, stage_widths)
         for r in range(stage.repeats):
             stride = stage.stride if r == 0 else 1
             adds_input = stride == 1 and in_channels == channels

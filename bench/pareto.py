@@ -170,6 +170,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "short search warns when arch steps x arch_lr is too small for its gates to commit",
     )
     p.add_argument(
+        "--probe_candidates",
+        type=int,
+        default=0,
+        help="score this many of the most probable fitted children that meet each target on "
+        "the supernet's weights and keep the most accurate (ednas_tf/search/probe.py; default "
+        "0: the most probable, unscored); the probes count as search time",
+    )
+    p.add_argument(
         "--steps",
         default=None,
         choices=["1", "2", "both"],
@@ -207,6 +215,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
+    if args.probe_candidates < 0:
+        p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
     try:
         args.stage_width_list = tuple(float(w) for w in args.stage_widths.split(",") if w)
     except ValueError:
@@ -694,6 +704,7 @@ def main(argv=None) -> int:
                 str(out / name / "search"),
                 steps=args.steps,
                 seed=args.seed,
+                probe_candidates=args.probe_candidates,
             )
             minutes = (time.time() - start) / 60
             search_minutes[target] = minutes

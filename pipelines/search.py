@@ -103,6 +103,14 @@ flags.DEFINE_enum(
 flags.DEFINE_float(
     "derive_threshold", 0.4, "Probability a kernel size needs to stay in a parallel kernel set."
 )
+flags.DEFINE_integer(
+    "probe_candidates",
+    0,
+    "With a latency target: score this many of the most probable children that meet it on the "
+    "supernet's own weights (validation accuracy of the pinned path, batch norm re-estimated) "
+    "and keep the most accurate. 0: keep the most probable one, unscored.",
+    lower_bound=0,
+)
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and Gumbel sampling.")
 flags.DEFINE_bool(
@@ -191,6 +199,7 @@ def main(argv):
         batch_size=FLAGS.batch_size,
         derive_mode=FLAGS.derive_mode,
         derive_threshold=FLAGS.derive_threshold,
+        probe_candidates=FLAGS.probe_candidates,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=FLAGS.progress,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import searchable_blocks, width_gates
+from ednas_tf.search.probe import ChildPath
 from ednas_tf.space import SearchSpace
 
 
@@ -47,6 +49,7 @@ class _Option:
     decision: dict[str, Any]
     log_prob: float
     latency_ms: float
+    pair: tuple[int, int] | None  # (kernel option, expansion option); None: the block skipped
 
 
 def _options(
@@ -80,6 +83,7 @@ def _options(
                 },
                 math.log(max((1.0 - p_skip) * joint[k_index, e_index], 1e-12)),
                 latency_model.block_latency(config),
+                (int(k_index), int(e_index)),
             )
         )
     chosen = int(np.argmax(joint))
@@ -89,7 +93,7 @@ def _options(
         # improbable — would make dropping a block the fit's cheapest move, whatever the skip
         # gate learned.
         skip_log_prob = math.log(max(p_skip, 1e-12)) + math.log(max(float(joint.max()), 1e-12))
-        options.append(_Option({"skip": True}, skip_log_prob, 0.0))
+        options.append(_Option({"skip": True}, skip_log_prob, 0.0, None))
         if p_skip > 0.5:
             chosen = len(options) - 1
     return options, chosen
@@ -171,6 +175,7 @@ class _Candidate:
     options: dict[str, list[_Option]]
     chosen: dict[str, int]
     fixed_ms: float
+    width_index: dict[str, int]
 
     @property
     def latency_ms(self) -> float:
@@ -180,6 +185,12 @@ class _Candidate:
     def log_prob(self) -> float:
         return self.width_log_prob + sum(
             self.options[n][i].log_prob for n, i in self.chosen.items()
+        )
+
+    @property
+    def path(self) -> ChildPath:
+        return ChildPath(
+            {n: self.options[n][i].pair for n, i in self.chosen.items()}, dict(self.width_index)
         )
 
 
@@ -201,8 +212,39 @@ def _candidate(
     last = blocks[-1]
     last_channels = last.channel_options[width_index.get(last.width_group, 0)]
     return _Candidate(
-        width_log_prob, options, chosen, fixed_latency(space, last_channels, latency_model)
+        width_log_prob,
+        options,
+        chosen,
+        fixed_latency(space, last_channels, latency_model),
+        dict(width_index),
     )
+
+
+def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, int]:
+    """Channels of each searched width group that keeps a block."""
+    widths = {}
+    for block in blocks:
+        option = candidate.options[block.name][candidate.chosen[block.name]]
+        if block.width_group and option.pair is not None:
+            widths[block.width_group] = option.decision["channels"]
+    return widths
+
+
+def _shortlist(
+    candidates: list[_Candidate], target_ms: float, tolerance: float, size: int
+) -> list[_Candidate]:
+    """The `size` most probable distinct children that meet the target."""
+    met = [c for c in candidates if abs(c.latency_ms - target_ms) <= tolerance * target_ms]
+    met.sort(key=lambda c: -c.log_prob)
+    shortlist, seen = [], set()
+    for candidate in met:
+        key = repr([candidate.options[n][i].decision for n, i in sorted(candidate.chosen.items())])
+        if key not in seen:
+            seen.add(key)
+            shortlist.append(candidate)
+        if len(shortlist) == size:
+            break
+    return shortlist
 
 
 def derive(
@@ -214,14 +256,22 @@ def derive(
     provenance: dict[str, Any] | None = None,
     target_ms: float | None = None,
     tolerance: float = 0.02,
+    score: Callable[[ChildPath], float] | None = None,
+    probe_candidates: int = 0,
 ) -> ArchSpec:
     """The child architecture the supernet's gates point to, with its predicted latency.
 
     With `target_ms`, decisions are then moved, cheapest in probability first, until the child's
     latency is within `tolerance` of the target: the soft expected latency the search optimised
     can sit on the target while the argmax child does not. With searched widths, this fit runs
-    for each width assignment (most probable first) and the most probable fitted child wins.
+    for each width assignment (most probable first) and the most probable fitted child wins —
+    or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the best-scoring of
+    the `probe_candidates` most probable distinct fitted children that meet it: after a short
+    search the gates favour every stage's widest option alike, and probability alone then keeps
+    expensive full-resolution width over cheap late width.
     """
+    if probe_candidates < 0:
+        raise ValueError(f"probe_candidates must be >= 0, got {probe_candidates}")
     if mode not in ("argmax", "parallel"):
         raise ValueError(f"mode must be 'argmax' or 'parallel', got {mode!r}")
     if not 0 < threshold <= 1:
@@ -251,12 +301,27 @@ def derive(
             return (met, candidate.log_prob if met else -miss)
 
         best = max(candidates, key=rank)
+        shortlist = _shortlist(candidates, target_ms, tolerance, probe_candidates)
+        probed = []
+        if score is not None and len(shortlist) > 1:
+            scores = [float(score(candidate.path)) for candidate in shortlist]
+            best = shortlist[int(np.argmax(scores))]  # ties: the more probable
+            probed = [
+                {
+                    "widths": _widths(candidate, blocks),
+                    "log_prob": round(candidate.log_prob, 4),
+                    "latency_ms": round(candidate.latency_ms, 6),
+                    "score": round(value, 4),
+                }
+                for candidate, value in zip(shortlist, scores)
+            ]
         fit = {
             "target_fit": {
                 "target_ms": target_ms,
                 "tolerance": tolerance,
                 "argmax_latency_ms": round(gated_ms, 6),
                 "moves": moves[id(best)],
+                **({"probed": probed} if probed else {}),
             }
         }
     decisions = {n: best.options[n][i].decision for n, i in best.chosen.items()}
@@ -267,11 +332,7 @@ def derive(
     }
     gate_probs.update({g: {"width": p} for g, p in width_probabilities(supernet).items()})
     kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
-    widths = {
-        block.width_group: decisions[block.name]["channels"]
-        for block in blocks
-        if block.width_group and not decisions[block.name].get("skip")
-    }
+    widths = _widths(best, blocks)
     arch = space.child(
         decisions,
         gate_probs=gate_probs,

@@ -31,6 +31,7 @@ from ednas_tf.model import build, searchable_blocks
 from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
+from ednas_tf.search.probe import path_scorer
 from ednas_tf.space import SearchSpace
 
 GATES_CSV_FIELDS = ("step", "epoch", "block", "choice", "option", "prob")
@@ -48,10 +49,15 @@ class RunOptions:
     seed: int = 0
     progress: bool = True
     resume: bool = True
+    # fitted children that meet the target, scored on the supernet (probe.py); 0/1: the most
+    # probable one, unscored
+    probe_candidates: int = 0
 
     def __post_init__(self):
         if self.steps not in ("1", "2", "both"):
             raise ValueError(f"steps must be '1', '2' or 'both', got {self.steps!r}")
+        if self.probe_candidates < 0:
+            raise ValueError(f"probe_candidates must be >= 0, got {self.probe_candidates}")
 
 
 def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
@@ -228,6 +234,11 @@ def run_step(
         "search_seconds": round(time.time() - start, 1),
         "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
     }
+    score = None
+    if final and opts.probe_candidates > 1:
+        recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+        score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
+    start = time.time()
     derived = derive(
         supernet,
         space,
@@ -236,7 +247,10 @@ def run_step(
         threshold=opts.derive_threshold,
         provenance=provenance,
         target_ms=objective.target_ms if final else None,
+        score=score,
+        probe_candidates=opts.probe_candidates,
     )
+    derived.search["derive_seconds"] = round(time.time() - start, 1)
     derived.save(step_dir / "arch.json")
     return derived, recorder.rows
 

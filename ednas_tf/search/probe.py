@@ -1,0 +1,90 @@
+"""Score a candidate child on the supernet's own weights, without training it.
+
+derive()'s latency fit can end with several children that meet the target, and after a short
+search the gates rank them poorly: they favour the widest option of every stage whatever it
+costs, so "most probable" keeps an expensive full-resolution stage and narrows a cheap late one.
+A probe pins every gate of the supernet to one candidate's choices (its `ChildPath`),
+re-estimates batch norm on that path and measures validation accuracy: evidence from the data
+rather than from the gates alone (single-path one-shot evaluation, as in SPOS/FairNAS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from ednas_tf.layers.blocks import InvertedResidual
+from ednas_tf.model import searchable_blocks, width_gates
+
+# Logit gap that pins a gate: only its argmax matters in "fixed"/"argmax" modes.
+_PIN = 1e4
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildPath:
+    """One child as gate choices of its supernet.
+
+    blocks: per block name, its (kernel option, expansion option) indices into `joint_probs()`,
+    or None when the block is skipped; widths: per width group, the channel option index.
+    """
+
+    blocks: dict[str, tuple[int, int] | None]
+    widths: dict[str, int]
+
+
+def _block_gate_choices(block: InvertedResidual, pair: tuple[int, int] | None) -> list[tuple]:
+    """(gate, option index) pairs that make `pair` (or the skip) the block's argmax path."""
+    choices = []
+    if block.skip_gate is not None:
+        choices.append((block.skip_gate, 1 if pair is None else 0))
+    elif pair is None:
+        raise ValueError(f"{block.name} cannot be skipped")
+    if pair is None:
+        return choices  # the block's own gates do not matter on a skipped path
+    k_index, e_index = pair
+    if block.pair_gate is not None:
+        choices.append((block.pair_gate, k_index * len(block.expansions) + e_index))
+    if block.kernel_gate is not None:
+        choices.append((block.kernel_gate, k_index))
+    if block.expansion_gate is not None:
+        choices.append((block.expansion_gate, e_index))
+    return choices
+
+
+@contextlib.contextmanager
+def pinned_path(supernet: tf.keras.Model, path: ChildPath) -> Iterator[None]:
+    """Gate logits set so that every gate's argmax is `path`; the logits come back after."""
+    by_name = {block.name: block for block in searchable_blocks(supernet)}
+    unknown = sorted(set(path.blocks) - set(by_name))
+    if unknown:
+        raise ValueError(f"the supernet has no block(s) {unknown}")
+    gates = width_gates(supernet)
+    choices = [(gates[group], index) for group, index in path.widths.items()]
+    for name, pair in path.blocks.items():
+        choices += _block_gate_choices(by_name[name], pair)
+    saved = [(gate, gate.logits.numpy()) for gate, _ in choices]
+    try:
+        for gate, index in choices:
+            gate.logits.assign(np.where(np.arange(gate.num_options) == index, _PIN, -_PIN))
+        yield
+    finally:
+        for gate, logits in saved:
+            gate.logits.assign(logits)
+
+
+def path_scorer(
+    supernet: tf.keras.Model,
+    evaluate: Callable[[], float],
+) -> Callable[[ChildPath], float]:
+    """`evaluate` (accuracy of the path the gates point to, e.g. `SearchLoop.evaluate` bound to
+    validation data) turned into a score of any `ChildPath`."""
+
+    def score(path: ChildPath) -> float:
+        with pinned_path(supernet, path):
+            return evaluate()
+
+    return score

@@ -1,0 +1,151 @@
+"""Probing fitted children on the supernet: pinning gates to a path, and derive() choosing by
+score among the children that meet a latency target."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ednas_tf.data import load_splits
+from ednas_tf.inherit import inherit_model
+from ednas_tf.latency.expected import space_latency_bounds
+from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.layers.gumbel import gates_of, set_gate_mode
+from ednas_tf.model import build, searchable_blocks, width_gates
+from ednas_tf.search.derive import derive
+from ednas_tf.search.loop import SearchConfig
+from ednas_tf.search.objectives import make_objective, target_from_fraction
+from ednas_tf.search.probe import ChildPath, path_scorer, pinned_path
+from ednas_tf.search.runner import RunOptions, run_search
+from ednas_tf.search.schedules import make_schedule
+from ednas_tf.space import preset_space
+
+
+@pytest.fixture(scope="module")
+def space():
+    return preset_space("tiny", input_shape=(12, 12, 1), profile="tda2x", stage_widths=(0.5, 1.5))
+
+
+def _random_path(supernet, rng) -> ChildPath:
+    blocks = {}
+    for block in searchable_blocks(supernet):
+        if block.search_skip and rng.random() < 0.5:
+            blocks[block.name] = None
+        else:
+            shape = block.joint_probs().shape
+            blocks[block.name] = (int(rng.integers(shape[0])), int(rng.integers(shape[1])))
+    widths = {g: int(rng.integers(gate.num_options)) for g, gate in width_gates(supernet).items()}
+    return ChildPath(blocks, widths)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pinned_path_is_the_child_and_restores_the_logits(space, seed):
+    rng = np.random.default_rng(seed)
+    supernet = build(space, seed=seed)
+    x = tf.random.normal((2, *space.input_shape))
+    supernet(x)
+    for gate in gates_of(supernet):
+        gate.logits.assign(tf.random.normal((gate.num_options,)))
+    before = [g.logits.numpy().copy() for g in gates_of(supernet)]
+    path = _random_path(supernet, rng)
+    set_gate_mode(supernet, inference="argmax")
+    with pinned_path(supernet, path):
+        arch = derive(supernet, space, MacsProxy(), mode="argmax")
+        got = supernet(x, training=False).numpy()
+    kept = [name for name, pair in path.blocks.items() if pair is not None]
+    assert arch.search["source_blocks"] == kept
+    for group, index in path.widths.items():
+        if any(name.startswith(group + "b") for name in kept):
+            assert arch.search["widths"][group] == space.width_groups()[group][index]
+    child = build(arch)
+    child(x)
+    inherit_model(supernet, child, kept)
+    assert np.max(np.abs(got - child(x, training=False).numpy())) <= 1e-4
+    for gate, logits in zip(gates_of(supernet), before):
+        np.testing.assert_array_equal(gate.logits.numpy(), logits)
+
+
+def test_pinning_an_unknown_block_or_an_unskippable_skip_is_refused(space):
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    with pytest.raises(ValueError, match="no block"):
+        with pinned_path(supernet, ChildPath({"nope": None}, {})):
+            pass
+    fixed = next(b for b in searchable_blocks(supernet) if b.skip_gate is None)
+    with pytest.raises(ValueError, match="cannot be skipped"):
+        with pinned_path(supernet, ChildPath({fixed.name: None}, {})):
+            pass
+
+
+def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    latency = MacsProxy()
+    target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
+    seen: list[ChildPath] = []
+
+    def narrow_first_stage(path: ChildPath) -> float:
+        """Prefers the narrowest first stage: not what the (uniform) gates would pick first."""
+        seen.append(path)
+        return -float(path.widths["s1"]) + 0.01 * len(seen)
+
+    plain = derive(supernet, space, latency, target_ms=target, tolerance=0.05)
+    probed = derive(
+        supernet,
+        space,
+        latency,
+        target_ms=target,
+        tolerance=0.05,
+        score=narrow_first_stage,
+        probe_candidates=4,
+    )
+    record = probed.search["target_fit"]["probed"]
+    assert 1 < len(record) == len(seen) <= 4
+    assert all(abs(r["latency_ms"] / target - 1) <= 0.05 for r in record)
+    assert [r["log_prob"] for r in record] == sorted((r["log_prob"] for r in record), reverse=True)
+    best = max(range(len(seen)), key=lambda i: record[i]["score"])
+    assert probed.search["widths"] == record[best]["widths"]
+    assert abs(probed.predicted_latency_ms / target - 1) <= 0.05
+    # without a scorer (or with one candidate) the most probable child, unprobed
+    assert "probed" not in plain.search["target_fit"]
+    assert plain.search["widths"] == record[0]["widths"]
+    with pytest.raises(ValueError, match="probe_candidates"):
+        derive(supernet, space, latency, target_ms=target, probe_candidates=-1)
+
+
+def test_search_with_probes_records_them_and_leaves_the_supernet_as_it_was(tmp_path, space):
+    splits = load_splits("synthetic", image_size=12, limit=240, seed=0)
+    latency = MacsProxy()
+    target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
+    config = SearchConfig(epochs=2, warmup_epochs=1, steps_per_epoch=4, bn_recalibration_steps=2)
+    arch = run_search(
+        space,
+        splits,
+        config,
+        make_objective("target", target_ms=target),
+        make_schedule("exponential"),
+        latency,
+        RunOptions(
+            output_dir=str(tmp_path),
+            steps="2",
+            batch_size=16,
+            progress=False,
+            resume=False,
+            probe_candidates=3,
+        ),
+    )
+    fit = arch.search["target_fit"]
+    assert "probed" in fit and 1 < len(fit["probed"]) <= 3
+    assert all(0.0 <= r["score"] <= 1.0 for r in fit["probed"])
+    assert arch.search["derive_seconds"] >= 0
+    assert abs(arch.predicted_latency_ms / target - 1) <= 0.02
+
+
+def test_path_scorer_pins_for_the_call_only(space):
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    path = _random_path(supernet, np.random.default_rng(3))
+    gate = next(iter(width_gates(supernet).values()))
+    group = next(iter(width_gates(supernet)))
+    score = path_scorer(supernet, lambda: float(np.argmax(gate.logits.numpy())))
+    assert score(path) == path.widths[group]
+    np.testing.assert_array_equal(gate.logits.numpy(), np.zeros(gate.num_options))

@@ -14,8 +14,13 @@ from ednas_tf.model import build, searchable_blocks, width_gates
 from ednas_tf.search.derive import derive
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective, target_from_fraction
-from ednas_tf.search.probe import ChildPath, path_scorer, pinned_path
-from ednas_tf.search.runner import RunOptions, run_search
+from ednas_tf.search.probe import (
+    ChildPath,
+    accuracy_standard_error,
+    path_scorer,
+    pinned_path,
+)
+from ednas_tf.search.runner import RunOptions, run_search, summary_table
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import preset_space
 
@@ -103,13 +108,36 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
     assert all(abs(r["latency_ms"] / target - 1) <= 0.05 for r in record)
     assert [r["log_prob"] for r in record] == sorted((r["log_prob"] for r in record), reverse=True)
     best = max(range(len(seen)), key=lambda i: record[i]["score"])
+    assert [r["chosen"] for r in record] == [i == best for i in range(len(record))]
     assert probed.search["widths"] == record[best]["widths"]
+    table = summary_table(probed)
+    assert "probed children" in table and table.count("\n") > len(record)
     assert abs(probed.predicted_latency_ms / target - 1) <= 0.05
     # without a scorer (or with one candidate) the most probable child, unprobed
     assert "probed" not in plain.search["target_fit"]
     assert plain.search["widths"] == record[0]["widths"]
     with pytest.raises(ValueError, match="probe_candidates"):
         derive(supernet, space, latency, target_ms=target, probe_candidates=-1)
+    # scores within score_tie of the best are tied, and the most probable of them wins
+    scores = iter([0.50, 0.58, 0.60, 0.10])
+    tied = derive(
+        supernet,
+        space,
+        latency,
+        target_ms=target,
+        tolerance=0.05,
+        score=lambda path: next(scores),
+        probe_candidates=4,
+        score_tie=0.025,
+    )
+    assert [r["chosen"] for r in tied.search["target_fit"]["probed"]] == [False, True, False, False]
+    assert tied.search["target_fit"]["score_tie"] == 0.025
+
+
+def test_accuracy_standard_error():
+    assert accuracy_standard_error(1600) == pytest.approx(0.0125)
+    with pytest.raises(ValueError):
+        accuracy_standard_error(0)
 
 
 def test_search_with_probes_records_them_and_leaves_the_supernet_as_it_was(tmp_path, space):

@@ -258,6 +258,7 @@ def derive(
     tolerance: float = 0.02,
     score: Callable[[ChildPath], float] | None = None,
     probe_candidates: int = 0,
+    score_tie: float = 0.0,
 ) -> ArchSpec:
     """The child architecture the supernet's gates point to, with its predicted latency.
 
@@ -268,10 +269,14 @@ def derive(
     or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the best-scoring of
     the `probe_candidates` most probable distinct fitted children that meet it: after a short
     search the gates favour every stage's widest option alike, and probability alone then keeps
-    expensive full-resolution width over cheap late width.
+    expensive full-resolution width over cheap late width. Scores within `score_tie` of the best
+    count as tied and the most probable of those wins: a probe's noise (one binomial standard
+    error of the validation accuracy) is no reason to leave the gates' choice.
     """
     if probe_candidates < 0:
         raise ValueError(f"probe_candidates must be >= 0, got {probe_candidates}")
+    if score_tie < 0:
+        raise ValueError(f"score_tie must be >= 0, got {score_tie}")
     if mode not in ("argmax", "parallel"):
         raise ValueError(f"mode must be 'argmax' or 'parallel', got {mode!r}")
     if not 0 < threshold <= 1:
@@ -305,15 +310,17 @@ def derive(
         probed = []
         if score is not None and len(shortlist) > 1:
             scores = [float(score(candidate.path)) for candidate in shortlist]
-            best = shortlist[int(np.argmax(scores))]  # ties: the more probable
+            winner = next(i for i, v in enumerate(scores) if v >= max(scores) - score_tie)
+            best = shortlist[winner]
             probed = [
                 {
                     "widths": _widths(candidate, blocks),
                     "log_prob": round(candidate.log_prob, 4),
                     "latency_ms": round(candidate.latency_ms, 6),
                     "score": round(value, 4),
+                    "chosen": i == winner,
                 }
-                for candidate, value in zip(shortlist, scores)
+                for i, (candidate, value) in enumerate(zip(shortlist, scores))
             ]
         fit = {
             "target_fit": {
@@ -321,7 +328,7 @@ def derive(
                 "tolerance": tolerance,
                 "argmax_latency_ms": round(gated_ms, 6),
                 "moves": moves[id(best)],
-                **({"probed": probed} if probed else {}),
+                **({"probed": probed, "score_tie": round(score_tie, 4)} if probed else {}),
             }
         }
     decisions = {n: best.options[n][i].decision for n, i in best.chosen.items()}

@@ -76,6 +76,14 @@ def pinned_path(supernet: tf.keras.Model, path: ChildPath) -> Iterator[None]:
             gate.logits.assign(logits)
 
 
+def accuracy_standard_error(samples: int) -> float:
+    """The largest binomial standard error of an accuracy measured on `samples` images (at 50 %):
+    probe scores closer than this are not told apart."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    return 0.5 / samples**0.5
+
+
 def path_scorer(
     supernet: tf.keras.Model,
     evaluate: Callable[[], float],

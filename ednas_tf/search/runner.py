@@ -31,7 +31,7 @@ from ednas_tf.model import build, searchable_blocks
 from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
-from ednas_tf.search.probe import path_scorer
+from ednas_tf.search.probe import accuracy_standard_error, path_scorer
 from ednas_tf.space import SearchSpace
 
 GATES_CSV_FIELDS = ("step", "epoch", "block", "choice", "option", "prob")
@@ -234,10 +234,11 @@ def run_step(
         "search_seconds": round(time.time() - start, 1),
         "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
     }
-    score = None
+    score, score_tie = None, 0.0
     if final and opts.probe_candidates > 1:
         recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
         score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
+        score_tie = accuracy_standard_error(splits.sizes["val"])
     start = time.time()
     derived = derive(
         supernet,
@@ -249,6 +250,7 @@ def run_step(
         target_ms=objective.target_ms if final else None,
         score=score,
         probe_candidates=opts.probe_candidates,
+        score_tie=score_tie,
     )
     derived.search["derive_seconds"] = round(time.time() - start, 1)
     derived.save(step_dir / "arch.json")
@@ -351,6 +353,16 @@ def summary_table(arch: ArchSpec) -> str:
                 + (f" (child: {chosen})" if chosen else "")
             )
             lines += widths
+    probed = (arch.search or {}).get("target_fit", {}).get("probed", [])
+    if probed:
+        lines.append("probed children that meet the target (supernet val acc; * the child):")
+        for entry in probed:
+            mark = "*" if entry["chosen"] else " "
+            channels = " ".join(f"{g} {c}" for g, c in entry["widths"].items())
+            lines.append(
+                f"{'':<19}{mark} {entry['score']:.3f}  {entry['latency_ms']:.4g} ms  "
+                f"log p {entry['log_prob']:.2f}  {channels}"
+            )
     latency = arch.predicted_latency_ms
     lines.append(
         f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "

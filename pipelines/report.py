@@ -460,7 +460,32 @@ def architecture_section(run: Run, path: Path | None, arch: dict | None) -> Sect
         Table(["block", "block string", *(f"P({c})" for c in choices)], rows),
     ]
     if search:
-        section.blocks.append(Table(["provenance", "value"], [[k, v] for k, v in search.items()]))
+        fit = dict(search.get("target_fit") or {})
+        probed = fit.pop("probed", [])
+        provenance = {**search, **({"target_fit": fit} if fit else {})}
+        rows = [[k, v] for k, v in provenance.items()]
+        section.blocks.append(Table(["provenance", "value"], rows))
+        if probed:
+            section.blocks += [
+                Text(
+                    "Children that meet the latency target, scored on the supernet (validation "
+                    "accuracy of the pinned path; the most probable within one standard error of "
+                    "the best is kept):"
+                ),
+                Table(
+                    ["widths", "predicted ms", "log p", "supernet val acc", "kept"],
+                    [
+                        [
+                            " ".join(f"{g} {c}" for g, c in (entry.get("widths") or {}).items()),
+                            entry.get("latency_ms"),
+                            entry.get("log_prob"),
+                            entry.get("score"),
+                            bool(entry.get("chosen")),
+                        ]
+                        for entry in probed
+                    ],
+                ),
+            ]
     return section
 
 

@@ -140,7 +140,7 @@ def test_accuracy_standard_error():
         accuracy_standard_error(0)
 
 
-def test_search_with_probes_records_them_and_leaves_the_supernet_as_it_was(tmp_path, space):
+def _probed_search(space, output_dir):
     splits = load_splits("synthetic", image_size=12, limit=240, seed=0)
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
@@ -153,7 +153,7 @@ def test_search_with_probes_records_them_and_leaves_the_supernet_as_it_was(tmp_p
         make_schedule("exponential"),
         latency,
         RunOptions(
-            output_dir=str(tmp_path),
+            output_dir=str(output_dir),
             steps="2",
             batch_size=16,
             progress=False,
@@ -161,11 +161,23 @@ def test_search_with_probes_records_them_and_leaves_the_supernet_as_it_was(tmp_p
             probe_candidates=3,
         ),
     )
+    return arch, target
+
+
+def test_search_with_probes_records_them(tmp_path, space):
+    arch, target = _probed_search(space, tmp_path)
     fit = arch.search["target_fit"]
     assert "probed" in fit and 1 < len(fit["probed"]) <= 3
     assert all(0.0 <= r["score"] <= 1.0 for r in fit["probed"])
     assert arch.search["derive_seconds"] >= 0
     assert abs(arch.predicted_latency_ms / target - 1) <= 0.02
+
+
+def test_probes_without_searched_widths_say_why_nothing_was_probed(tmp_path, capsys):
+    plain = preset_space("tiny", input_shape=(12, 12, 1), profile="tda2x")
+    arch, _ = _probed_search(plain, tmp_path)
+    assert "probed" not in arch.search["target_fit"]
+    assert "nothing to probe" in capsys.readouterr().err
 
 
 def test_path_scorer_pins_for_the_call_only(space):

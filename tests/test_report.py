@@ -27,6 +27,10 @@ SEARCH = [
     "--steps_per_epoch=4",
     "--batch_size=16",
     "--progress=false",
+    # a latency target over searched widths, with probes: the report lists the probed children
+    "--stage_widths=0.5,1.5",
+    "--target_latency_fraction=0.7",
+    "--probe_candidates=3",
 ]
 
 
@@ -84,6 +88,9 @@ def test_search_run_report(search_run, tmp_path):
     for block in arch["blocks"]:
         assert block in md and block in page
     assert "P(kernel)" in md and "s1b1" in md
+    probed = arch["search"]["target_fit"]["probed"]
+    assert 1 < len(probed) <= 3 and sum(entry["chosen"] for entry in probed) == 1
+    assert "supernet val acc" in md and md.count("| yes |") >= 1
     # later stages have not run: said, not failed
     assert "pipelines/train.py has not run" in md
     assert "pipelines/export.py has not run" in md

@@ -253,6 +253,14 @@ def run_step(
         score_tie=score_tie,
     )
     derived.search["derive_seconds"] = round(time.time() - start, 1)
+    if score is not None and "probed" not in derived.search.get("target_fit", {}):
+        why = (
+            "there is no latency target"
+            if objective.target_ms is None
+            else "fewer than two fitted children meet the target"
+            + ("" if space.width_groups() else " (no searched widths: one fitted child)")
+        )
+        print(f"step {step}: nothing to probe, {why}; kept the most probable", file=sys.stderr)
     derived.save(step_dir / "arch.json")
     return derived, recorder.rows
 

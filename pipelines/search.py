@@ -108,8 +108,9 @@ flags.DEFINE_integer(
     0,
     "With a latency target: score this many of the most probable children that meet it on the "
     "supernet's own weights (validation accuracy of the pinned path, batch norm re-estimated) "
-    "and keep the most accurate. The candidates are one fitted child per width assignment, so "
-    "this needs --stage_widths. 0: keep the most probable one, unscored.",
+    "and keep the most accurate (within one standard error of the validation accuracy, the more "
+    "probable). The candidates are one fitted child per width assignment, so this needs "
+    "--stage_widths. 0: keep the most probable one, unscored.",
     lower_bound=0,
 )
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")

@@ -30,6 +30,8 @@ class ChildPath:
 
     blocks: per block name, its (kernel option, expansion option) indices into `joint_probs()`,
     or None when the block is skipped; widths: per width group, the channel option index.
+    A parallel kernel set (derive_mode "parallel") is probed as its pair's kernel: the supernet
+    has no single path for the merged set.
     """
 
     blocks: dict[str, tuple[int, int] | None]

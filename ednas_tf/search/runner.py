@@ -365,7 +365,7 @@ def summary_table(arch: ArchSpec) -> str:
     if probed:
         lines.append("probed children that meet the target (supernet val acc; * the child):")
         for entry in probed:
-            mark = "*" if entry["chosen"] else " "
+            mark = "*" if entry.get("chosen") else " "
             channels = " ".join(f"{g} {c}" for g, c in entry["widths"].items())
             lines.append(
                 f"{'':<19}{mark} {entry['score']:.3f}  {entry['latency_ms']:.4g} ms  "

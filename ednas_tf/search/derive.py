@@ -99,6 +99,11 @@ def _options(
     return options, chosen
 
 
+def _meets_target(latency_ms: float, target_ms: float, tolerance: float) -> bool:
+    """Within `tolerance` (a fraction of the target) of the target: what the fit aims for."""
+    return abs(latency_ms - target_ms) <= tolerance * target_ms
+
+
 def _fit_to_target(
     options: dict[str, list[_Option]],
     chosen: dict[str, int],
@@ -113,7 +118,7 @@ def _fit_to_target(
     """
     latency = fixed_ms + sum(options[n][i].latency_ms for n, i in chosen.items())
     moves = 0
-    while abs(latency - target_ms) > tolerance * target_ms:
+    while not _meets_target(latency, target_ms, tolerance):
         best = None
         for name, index in chosen.items():
             current = options[name][index]
@@ -234,7 +239,7 @@ def _shortlist(
     candidates: list[_Candidate], target_ms: float, tolerance: float, size: int
 ) -> list[_Candidate]:
     """The `size` most probable distinct children that meet the target."""
-    met = [c for c in candidates if abs(c.latency_ms - target_ms) <= tolerance * target_ms]
+    met = [c for c in candidates if _meets_target(c.latency_ms, target_ms, tolerance)]
     met.sort(key=lambda c: -c.log_prob)
     shortlist, seen = [], set()
     for candidate in met:
@@ -301,9 +306,8 @@ def derive(
             )
 
         def rank(candidate: _Candidate) -> tuple[bool, float]:
-            miss = abs(candidate.latency_ms - target_ms)
-            met = miss <= tolerance * target_ms
-            return (met, candidate.log_prob if met else -miss)
+            met = _meets_target(candidate.latency_ms, target_ms, tolerance)
+            return (met, candidate.log_prob if met else -abs(candidate.latency_ms - target_ms))
 
         best = max(candidates, key=rank)
         shortlist = _shortlist(candidates, target_ms, tolerance, probe_candidates)

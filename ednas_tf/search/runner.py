@@ -239,7 +239,7 @@ def run_step(
         recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
         score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
         score_tie = accuracy_standard_error(splits.sizes["val"])
-    start = time.time()
+    derive_start = time.time()
     derived = derive(
         supernet,
         space,
@@ -252,7 +252,7 @@ def run_step(
         probe_candidates=opts.probe_candidates,
         score_tie=score_tie,
     )
-    derived.search["derive_seconds"] = round(time.time() - start, 1)
+    derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
     if score is not None and "probed" not in derived.search.get("target_fit", {}):
         why = (
             "there is no latency target"

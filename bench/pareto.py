@@ -22,6 +22,10 @@ predicted TDA2x latency, search and training minutes. Writes bench/results/paret
 (+ .png; another name with --results_name); a model that fails is recorded with its error and the
 others go on.
 
+A full run takes hours: --resume continues one that was cut off, reusing every model its
+<output_dir>/partial.json records as finished when the run's figure-changing flags
+(`RESULT_FLAGS`) are the same; a failed model is run again.
+
 With --seeds=0,1,2 every model (the searched children included; the search itself runs once) is
 trained under each seed: test_acc is then the mean, test_acc_runs the single runs, and the verdict
 gives the margin over the closest baseline with its standard error, since one run of this recipe
@@ -64,6 +68,7 @@ from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # 
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
 from ednas_tf.data import DataSplits  # noqa: E402
+from ednas_tf.io_utils import atomic_write_text  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
 from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
 from ednas_tf.latency.lut import space_configs  # noqa: E402
@@ -103,6 +108,31 @@ FIELDS = (
     "search_minutes",
     "train_minutes",
 )
+# Flags that change a model's figures: --resume reuses finished models only when all match.
+# (--baselines, --no_tuner and --tuner_at choose which models run, not what they measure.)
+RESULT_FLAGS = (
+    "dataset",
+    "image_size",
+    "target_fractions",
+    "width",
+    "stage_widths",
+    "limit",
+    "num_test",
+    "num_calibration",
+    "epochs",
+    "steps_per_epoch",
+    "search_epochs",
+    "search_steps_per_epoch",
+    "arch_lr",
+    "probe_candidates",
+    "steps",
+    "tuner_trials",
+    "tuner_epochs",
+    "seed",
+    "seed_list",
+)
+PARTIAL_FILE = "partial.json"  # every model recorded so far, rewritten after each
+FLAGS_FILE = "flags.json"  # RESULT_FLAGS of the run that wrote partial.json
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -213,6 +243,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "per seed and compared on its mean test accuracy; int8 accuracy and latency come from "
         "the first seed's model. The search runs once, with --seed",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output_dir: models its partial.json records as finished "
+        "are reused, not run again, provided every flag that changes figures is as it was "
+        "(else the bench stops and names the flags that differ); failed models run again. "
+        "Host latencies are timed against a speed yardstick, so figures from the earlier "
+        "process compare with the new ones",
+    )
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
@@ -250,6 +289,49 @@ def parse_args(argv=None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
+
+
+def resumable_models(out: Path, args) -> dict[str, dict]:
+    """The finished models (by name) of the earlier run in `out` that --resume reuses; and the
+    run's `RESULT_FLAGS`, written to out/flags.json for the next --resume.
+
+    Stops, naming the flags that differ, when the earlier run measured with other ones. Without
+    --resume an earlier run's models are cleared (a run cut off before its first model must not
+    leave them beside the new flags) and it says so.
+    """
+    flags = json.loads(json.dumps({flag: getattr(args, flag) for flag in RESULT_FLAGS}))
+    partial = out / PARTIAL_FILE
+    earlier = json.loads(partial.read_text()) if partial.exists() else []
+    finished = {m["name"]: m for m in earlier if not m.get("error")}
+    if not args.resume:
+        if finished:
+            print(
+                f"{out} holds {len(finished)} finished model(s) of an earlier run: starting "
+                "afresh (--resume would reuse them)",
+                file=sys.stderr,
+            )
+        finished = {}
+        atomic_write_text(partial, "[]")
+    elif finished:
+        flags_path = out / FLAGS_FILE
+        before = json.loads(flags_path.read_text()) if flags_path.exists() else None
+        if before is None:
+            raise SystemExit(
+                f"--resume: {out} has no {FLAGS_FILE}, so what its models measured is unknown; "
+                "run without --resume or with another --output_dir"
+            )
+        differ = sorted(k for k in set(flags) | set(before) if flags.get(k) != before.get(k))
+        if differ:
+            raise SystemExit(
+                f"--resume: the run in {out} measured with other flags: "
+                + ", ".join(f"{k} {before.get(k)!r} (now {flags.get(k)!r})" for k in differ)
+                + "; run without --resume or with another --output_dir"
+            )
+        print(f"resuming {out}: {len(finished)} finished model(s) reused", file=sys.stderr)
+    else:
+        print(f"--resume: nothing finished in {out}; starting afresh", file=sys.stderr)
+    atomic_write_text(out / FLAGS_FILE, json.dumps(flags, indent=1, sort_keys=True))
+    return finished
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,17 +438,23 @@ class Bench:
     repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
     share one scale even when the shared machine runs slower for a while."""
 
-    def __init__(self, args, splits, space, data, train_config, timer):
+    def __init__(self, args, splits, space, data, train_config, timer, finished=None):
         self.args, self.splits, self.space, self.data = args, splits, space, data
         self.train_config = train_config
         self.timer = timer
         self.tda2x = get_profile("tda2x").latency()
         self.out = Path(args.output_dir)
         self.models: list[dict] = []
+        self.finished: dict[str, dict] = dict(finished or {})  # by name, from --resume
+        self.reused: list[str] = []
 
     def record(self, entry: dict) -> None:
+        """Adds a model and rewrites partial.json: the models so far, then the resumed run's
+        finished ones not reached yet, so a run cut off again loses none of them."""
         self.models.append(entry)
-        (self.out / "partial.json").write_text(json.dumps(self.models, indent=1))
+        done = {m["name"] for m in self.models}
+        pending = [m for name, m in self.finished.items() if name not in done]
+        atomic_write_text(self.out / PARTIAL_FILE, json.dumps(self.models + pending, indent=1))
         if entry.get("error"):
             print(f"[{len(self.models)}] {entry['name']}: FAILED {entry['error']}", flush=True)
             return
@@ -379,6 +467,13 @@ class Bench:
         )
 
     def run(self, name: str, family: str, fn, target_ms=None, search_minutes=None) -> dict:
+        """`fn()`'s figures as one model's entry (its error, if it fails); a model the resumed
+        run finished is reused as it was."""
+        if name in self.finished:
+            print(f"--> {name} ({family}): finished by the resumed run, reused", flush=True)
+            self.reused.append(name)
+            self.record(self.finished[name])
+            return self.finished[name]
         entry = {k: None for k in FIELDS}
         entry.update(name=name, family=family, target_ms=target_ms, search_minutes=search_minutes)
         print(f"--> {name} ({family}) ...", flush=True)
@@ -632,6 +727,8 @@ def plot(models: list[dict], path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# main
+
 
 def tuner_targets(targets: list[float], where: str) -> list[float]:
     """The latency targets keras-tuner runs at: the middle one, or ("every") each."""
@@ -645,6 +742,7 @@ def main(argv=None) -> int:
     tf.keras.utils.set_random_seed(args.seed)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    finished = resumable_models(out, args)
     bench_start = time.time()
 
     splits = load_bench_splits(
@@ -687,7 +785,7 @@ def main(argv=None) -> int:
         arch_lr=args.arch_lr,
     )
     data = (calibration, images, labels)
-    bench = Bench(args, splits, reference, data, train_config, latency_model.time_network)
+    bench = Bench(args, splits, reference, data, train_config, latency_model.time_network, finished)
 
     # E-DNAS at each target
     search_minutes: dict[float, float] = {}
@@ -714,7 +812,9 @@ def main(argv=None) -> int:
             figures["predicted_host_ms"] = arch.predicted_latency_ms
             return figures
 
-        bench.run(name, "ednas", ednas, target_ms=target)
+        entry = bench.run(name, "ednas", ednas, target_ms=target)
+        if name in bench.reused:
+            search_minutes[target] = entry["search_minutes"]  # the tuner's budget, as measured
 
     # keras-tuner RandomSearch at the middle target (or every one), with E-DNAS's wall-clock
     # budget there (right after the searches, so a cut-off long run still has every searched model)
@@ -789,7 +889,9 @@ def main(argv=None) -> int:
         splits=splits.sizes,
         train_config=dataclasses.asdict(train_config),
         search_config=dataclasses.asdict(search_config),
-        total_minutes=round((time.time() - bench_start) / 60, 2),
+        total_minutes=round((time.time() - bench_start) / 60, 2),  # this process
+        reused_models=bench.reused,
+        model_wall_minutes=round(sum(m.get("wall_minutes") or 0 for m in models), 2),
     )
     command = " ".join([".venv/bin/python", "bench/pareto.py", *(argv or sys.argv[1:])])
     figures = {"models": models, "config": config, "command": command, "verdict": verdicts}

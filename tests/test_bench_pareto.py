@@ -1,6 +1,8 @@
 """The Pareto benchmark: keras.applications train under our recipe, `--baselines` picks them in
-its order and refuses unknown names up front, `--seeds` trains every model once per seed and the
-verdict compares the means."""
+its order and refuses unknown names up front, `--seeds` trains every model once per seed, the
+verdict compares the means and `--resume` reuses a cut-off run's finished models."""
+
+import json
 
 import pytest
 import tensorflow as tf
@@ -10,6 +12,7 @@ from bench.pareto import (
     keras_app,
     margin_standard_error,
     parse_args,
+    resumable_models,
     selected_baselines,
     tuner_targets,
     verdict,
@@ -119,3 +122,63 @@ def test_verdict_compares_means_and_reports_the_margin_and_its_error():
     # sqrt(0.005²·2/2 + 0.005²·2/2) in points: the runs' sample variances over two seeds each
     assert row["margin_se_pt"] == pytest.approx(100 * (2 * 0.005**2) ** 0.5, rel=1e-3)
     assert margin_standard_error(models[0], _model("one", "baseline", 0.9, 0.1)) is None
+
+
+def _figures(acc):
+    return {
+        "test_acc": acc,
+        "int8_acc": acc,
+        "host_latency_ms": 0.1,
+        "tda2x_latency_ms": 20.0,
+        "params": 1000,
+        "train_minutes": 1.0,
+    }
+
+
+def _cut_off_run(out, *flags):
+    """A run in `out` with `flags` that finished model "a" and failed model "b"."""
+    resumable_models(out, _parsed(f"--output_dir={out}", *flags))  # writes flags.json
+    models = [{"name": "a", "family": "baseline", **_figures(0.9)}, {"name": "b", "error": "X"}]
+    (out / "partial.json").write_text(json.dumps(models))
+
+
+def test_resume_reuses_finished_models_and_runs_failed_ones_again(tmp_path, capsys):
+    _cut_off_run(tmp_path, "--epochs=3")
+    args = _parsed(f"--output_dir={tmp_path}", "--epochs=3", "--resume")
+    finished = resumable_models(tmp_path, args)
+    assert list(finished) == ["a"]
+    assert "1 finished model(s) reused" in capsys.readouterr().err
+    bench = Bench(args, None, None, None, None, lambda m: 0.1, finished)
+
+    def must_not_run():
+        raise AssertionError("a finished model ran again")
+
+    entry = bench.run("b", "baseline", lambda: _figures(0.8))
+    assert entry["test_acc"] == 0.8 and "error" not in entry
+    # cut off again here, "a" (not reached yet) must still be in partial.json
+    saved = json.loads((tmp_path / "partial.json").read_text())
+    assert [m["name"] for m in saved] == ["b", "a"]
+    assert bench.run("a", "baseline", must_not_run) == finished["a"]
+    assert bench.reused == ["a"]
+    saved = json.loads((tmp_path / "partial.json").read_text())
+    assert [m["name"] for m in saved] == ["b", "a"]
+
+
+def test_resume_refuses_a_run_measured_with_other_flags(tmp_path):
+    _cut_off_run(tmp_path, "--epochs=3")
+    with pytest.raises(SystemExit, match=r"epochs 3 \(now 4\)"):
+        resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}", "--epochs=4", "--resume"))
+    # flags that only choose which models run do not block it
+    args = _parsed(f"--output_dir={tmp_path}", "--epochs=3", "--resume", "--no_tuner")
+    assert list(resumable_models(tmp_path, args)) == ["a"]
+
+
+def test_without_resume_an_earlier_run_is_cleared(tmp_path, capsys):
+    _cut_off_run(tmp_path)
+    assert resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}")) == {}
+    assert "--resume would reuse them" in capsys.readouterr().err
+    assert json.loads((tmp_path / "partial.json").read_text()) == []
+    (tmp_path / "flags.json").unlink()
+    (tmp_path / "partial.json").write_text(json.dumps([{"name": "a"}]))
+    with pytest.raises(SystemExit, match="no flags.json"):
+        resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}", "--resume"))

@@ -473,10 +473,20 @@ def architecture_section(run: Run, path: Path | None, arch: dict | None) -> Sect
                     "the best is kept):"
                 ),
                 Table(
-                    ["widths", "predicted ms", "log p", "supernet val acc", "kept"],
+                    [
+                        "widths",
+                        "blocks unlike the first",
+                        "predicted ms",
+                        "log p",
+                        "supernet val acc",
+                        "kept",
+                    ],
                     [
                         [
                             " ".join(f"{g} {c}" for g, c in (entry.get("widths") or {}).items()),
+                            ", ".join(
+                                f"{b} {code}" for b, code in (entry.get("changed") or {}).items()
+                            ),
                             entry.get("latency_ms"),
                             entry.get("log_prob"),
                             entry.get("score"),

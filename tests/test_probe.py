@@ -134,13 +134,56 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
     assert tied.search["target_fit"]["score_tie"] == 0.025
 
 
+def test_derive_without_widths_probes_children_one_decision_away():
+    plain = preset_space("tiny", input_shape=(12, 12, 1), profile="tda2x")
+    supernet = build(plain, seed=0)
+    supernet(tf.zeros((1, *plain.input_shape)))
+    rng = np.random.default_rng(0)
+    for gate in gates_of(supernet):
+        gate.logits.assign(rng.normal(size=gate.num_options))
+    latency = MacsProxy()
+    target = target_from_fraction(space_latency_bounds(plain, latency), 0.5)
+    plain_child = derive(supernet, plain, latency, target_ms=target, tolerance=0.05)
+    paths: list[ChildPath] = []
+
+    def last_listed(path: ChildPath) -> float:
+        paths.append(path)
+        return float(len(paths))
+
+    probed_child = derive(
+        supernet,
+        plain,
+        latency,
+        target_ms=target,
+        tolerance=0.05,
+        score=last_listed,
+        probe_candidates=5,
+    )
+    fit = probed_child.search["target_fit"]
+    record = fit["probed"]
+    assert len(record) == len(paths) == 5 and record[-1]["chosen"]
+    assert [r["log_prob"] for r in record] == sorted((r["log_prob"] for r in record), reverse=True)
+    assert all(abs(r["latency_ms"] / target - 1) <= 0.05 for r in record)
+    # the first is the fitted child; every other differs from it, and no two are alike
+    assert record[0]["changed"] == {} and all(r["changed"] for r in record[1:])
+    assert len({repr(sorted(p.blocks.items())) for p in paths}) == 5
+    kept = [name for name, pair in paths[0].blocks.items() if pair is not None]
+    assert kept == plain_child.search["source_blocks"]  # the first is the unprobed child
+    specs = dict(zip(probed_child.search["source_blocks"], probed_child.blocks))
+    for name, code in record[-1]["changed"].items():
+        spec = specs.get(name)
+        kernel = "+".join(str(k) for k in spec.kernel) if spec else None
+        assert code == (f"k{kernel} e{spec.expansion:g}" if spec else "skip")
+    assert fit["moves"] >= 1
+
+
 def test_accuracy_standard_error():
     assert accuracy_standard_error(1600) == pytest.approx(0.0125)
     with pytest.raises(ValueError):
         accuracy_standard_error(0)
 
 
-def _probed_search(space, output_dir):
+def _probed_search(space, output_dir, objective="target"):
     splits = load_splits("synthetic", image_size=12, limit=240, seed=0)
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
@@ -149,7 +192,7 @@ def _probed_search(space, output_dir):
         space,
         splits,
         config,
-        make_objective("target", target_ms=target),
+        make_objective(objective, target_ms=target if objective == "target" else None),
         make_schedule("exponential"),
         latency,
         RunOptions(
@@ -173,11 +216,21 @@ def test_search_with_probes_records_them(tmp_path, space):
     assert abs(arch.predicted_latency_ms / target - 1) <= 0.02
 
 
-def test_probes_without_searched_widths_say_why_nothing_was_probed(tmp_path, capsys):
+def test_probes_without_searched_widths_try_one_block_changes(tmp_path):
     plain = preset_space("tiny", input_shape=(12, 12, 1), profile="tda2x")
-    arch, _ = _probed_search(plain, tmp_path)
-    assert "probed" not in arch.search["target_fit"]
-    assert "nothing to probe" in capsys.readouterr().err
+    arch, target = _probed_search(plain, tmp_path)
+    probed = arch.search["target_fit"]["probed"]
+    assert 1 < len(probed) <= 3 and sum(entry["chosen"] for entry in probed) == 1
+    assert probed[0]["changed"] == {} and all(entry["changed"] for entry in probed[1:])
+    assert all(entry["widths"] == {} for entry in probed)
+    assert abs(arch.predicted_latency_ms / target - 1) <= 0.02
+
+
+def test_probes_without_a_target_say_why_nothing_was_probed(tmp_path, capsys):
+    plain = preset_space("tiny", input_shape=(12, 12, 1), profile="tda2x")
+    arch, _ = _probed_search(plain, tmp_path, objective="fbnet")
+    assert "target_fit" not in arch.search
+    assert "nothing to probe, there is no latency target" in capsys.readouterr().err
 
 
 def test_path_scorer_pins_for_the_call_only(space):

@@ -110,8 +110,10 @@ def _fit_to_target(
     fixed_ms: float,
     target_ms: float,
     tolerance: float,
+    locked: frozenset[str] = frozenset(),
 ) -> int:
-    """Moves decisions (in place) until the child is within `tolerance` of the target.
+    """Moves decisions (in place; never those of `locked` blocks) until the child is within
+    `tolerance` of the target.
 
     Greedy on the probability given up per ms of distance removed: the result is (close to) the
     most probable child that meets the latency target. Returns the number of moves.
@@ -121,6 +123,8 @@ def _fit_to_target(
     while not _meets_target(latency, target_ms, tolerance):
         best = None
         for name, index in chosen.items():
+            if name in locked:
+                continue
             current = options[name][index]
             for j, option in enumerate(options[name]):
                 new = latency - current.latency_ms + option.latency_ms
@@ -235,21 +239,70 @@ def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, 
     return widths
 
 
+def _neighbours(
+    candidate: _Candidate, target_ms: float, tolerance: float
+) -> list[tuple[_Candidate, int]]:
+    """`candidate` with one block's decision changed — each other option of each block in
+    turn — and the other blocks re-fitted to the target around it: the children one decision
+    away from the fitted one, for probing when width assignments give too few. Each comes with
+    its moves from `candidate` (the change and the re-fit's)."""
+    neighbours = []
+    for name, index in candidate.chosen.items():
+        for other in range(len(candidate.options[name])):
+            if other == index:
+                continue
+            chosen = dict(candidate.chosen, **{name: other})
+            refit = _fit_to_target(
+                candidate.options, chosen, candidate.fixed_ms, target_ms, tolerance, {name}
+            )
+            neighbours.append((dataclasses.replace(candidate, chosen=chosen), 1 + refit))
+    return neighbours
+
+
+def _decisions_key(candidate: _Candidate) -> str:
+    return repr([candidate.options[n][i].decision for n, i in sorted(candidate.chosen.items())])
+
+
 def _shortlist(
-    candidates: list[_Candidate], target_ms: float, tolerance: float, size: int
+    candidates: list[_Candidate],
+    target_ms: float,
+    tolerance: float,
+    size: int,
+    listed: tuple[_Candidate, ...] = (),
 ) -> list[_Candidate]:
-    """The `size` most probable distinct children that meet the target."""
+    """`listed`, then the most probable distinct children of `candidates` that meet the target
+    and are not in it, up to `size` in all."""
     met = [c for c in candidates if _meets_target(c.latency_ms, target_ms, tolerance)]
     met.sort(key=lambda c: -c.log_prob)
-    shortlist, seen = [], set()
+    shortlist, seen = list(listed), {_decisions_key(c) for c in listed}
     for candidate in met:
-        key = repr([candidate.options[n][i].decision for n, i in sorted(candidate.chosen.items())])
+        if len(shortlist) >= size:
+            break
+        key = _decisions_key(candidate)
         if key not in seen:
             seen.add(key)
             shortlist.append(candidate)
-        if len(shortlist) == size:
-            break
     return shortlist
+
+
+def _decision_code(decision: dict[str, Any]) -> str:
+    """'skip', or 'k5 e3' ('k3+5' for a parallel kernel set): a block's choice in one word."""
+    if decision.get("skip"):
+        return "skip"
+    kernel = decision["kernel"]
+    sizes = "+".join(str(k) for k in kernel) if isinstance(kernel, tuple) else str(kernel)
+    return f"k{sizes} e{decision['expansion']:g}"
+
+
+def _changed_blocks(candidate: _Candidate, reference: _Candidate) -> dict[str, str]:
+    """The blocks whose kernel/expansion/skip differ from `reference`'s, as decision codes
+    (channels are the width assignment's, recorded apart)."""
+    changed = {}
+    for name, index in candidate.chosen.items():
+        code = _decision_code(candidate.options[name][index].decision)
+        if code != _decision_code(reference.options[name][reference.chosen[name]].decision):
+            changed[name] = code
+    return changed
 
 
 def derive(
@@ -274,9 +327,12 @@ def derive(
     or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the best-scoring of
     the `probe_candidates` most probable distinct fitted children that meet it: after a short
     search the gates favour every stage's widest option alike, and probability alone then keeps
-    expensive full-resolution width over cheap late width. Scores within `score_tie` of the best
-    count as tied and the most probable of those wins: a probe's noise (one binomial standard
-    error of the validation accuracy) is no reason to leave the gates' choice.
+    expensive full-resolution width over cheap late width. When the width assignments give
+    fewer than `probe_candidates` (none searched: one fitted child), the most probable
+    children one block decision away from the first fill the list (`_neighbours`). Scores
+    within `score_tie` of the best count as tied and the most probable of those wins: a
+    probe's noise (one binomial standard error of the validation accuracy) is no reason to
+    leave the gates' choice.
     """
     if probe_candidates < 0:
         raise ValueError(f"probe_candidates must be >= 0, got {probe_candidates}")
@@ -311,6 +367,16 @@ def derive(
 
         best = max(candidates, key=rank)
         shortlist = _shortlist(candidates, target_ms, tolerance, probe_candidates)
+        if score is not None and 0 < len(shortlist) < probe_candidates:
+            first = shortlist[0]
+            neighbours = []
+            for neighbour, count in _neighbours(first, target_ms, tolerance):
+                moves[id(neighbour)] = moves[id(first)] + count
+                neighbours.append(neighbour)
+            shortlist = _shortlist(
+                neighbours, target_ms, tolerance, probe_candidates, tuple(shortlist)
+            )
+            shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
         probed = []
         if score is not None and len(shortlist) > 1:
             scores = [float(score(candidate.path)) for candidate in shortlist]
@@ -319,6 +385,7 @@ def derive(
             probed = [
                 {
                     "widths": _widths(candidate, blocks),
+                    "changed": _changed_blocks(candidate, shortlist[0]),
                     "log_prob": round(candidate.log_prob, 4),
                     "latency_ms": round(candidate.latency_ms, 6),
                     "score": round(value, 4),

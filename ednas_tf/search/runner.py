@@ -257,8 +257,7 @@ def run_step(
         why = (
             "there is no latency target"
             if objective.target_ms is None
-            else "fewer than two fitted children meet the target"
-            + ("" if space.width_groups() else " (no searched widths: one fitted child)")
+            else "fewer than two children meet the target"
         )
         print(f"step {step}: nothing to probe, {why}; kept the most probable", file=sys.stderr)
     derived.save(step_dir / "arch.json")
@@ -367,9 +366,10 @@ def summary_table(arch: ArchSpec) -> str:
         for entry in probed:
             mark = "*" if entry.get("chosen") else " "
             channels = " ".join(f"{g} {c}" for g, c in entry["widths"].items())
+            changed = ", ".join(f"{b} {code}" for b, code in entry.get("changed", {}).items())
             lines.append(
                 f"{'':<19}{mark} {entry['score']:.3f}  {entry['latency_ms']:.4g} ms  "
-                f"log p {entry['log_prob']:.2f}  {channels}"
+                f"log p {entry['log_prob']:.2f}  {channels}" + (f"  ({changed})" if changed else "")
             )
     latency = arch.predicted_latency_ms
     lines.append(

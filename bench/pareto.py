@@ -205,8 +205,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=0,
         help="score this many of the most probable fitted children that meet each target on "
         "the supernet's weights and keep the most accurate (ednas_tf/search/probe.py; default "
-        "0: the most probable, unscored; one fitted child per width assignment, so it needs "
-        "--stage_widths); the probes count as search time",
+        "0: the most probable, unscored; one fitted child per width assignment with "
+        "--stage_widths, then the children one block decision away); the probes count as "
+        "search time",
     )
     p.add_argument(
         "--steps",

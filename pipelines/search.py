@@ -109,8 +109,9 @@ flags.DEFINE_integer(
     "With a latency target: score this many of the most probable children that meet it on the "
     "supernet's own weights (validation accuracy of the pinned path, batch norm re-estimated) "
     "and keep the most accurate (within one standard error of the validation accuracy, the more "
-    "probable). The candidates are one fitted child per width assignment, so this needs "
-    "--stage_widths. 0: keep the most probable one, unscored.",
+    "probable). The candidates are one fitted child per width assignment (--stage_widths), "
+    "then the children one block decision away from the most probable. 0: keep the most "
+    "probable one, unscored.",
     lower_bound=0,
 )
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")

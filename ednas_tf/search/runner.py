@@ -49,8 +49,8 @@ class RunOptions:
     seed: int = 0
     progress: bool = True
     resume: bool = True
-    # fitted children that meet the target, scored on the supernet (probe.py); 0/1: the most
-    # probable one, unscored
+    # children that meet the target (per width assignment, then one block decision away from
+    # the first), scored on the supernet (probe.py); 0/1: the most probable one, unscored
     probe_candidates: int = 0
 
     def __post_init__(self):

@@ -222,7 +222,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--baselines",
         default=None,
-        help="comma-separated baseline names to run (default: all; quick: 3); 'none' runs only "
+        help="comma-separated baseline names to run, in that order (default: all, cheapest "
+        "first; quick: 3); 'none' runs only "
         "the searches, e.g. to compare search settings against an earlier run's baselines",
     )
     p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
@@ -559,17 +560,20 @@ class Bench:
 
 
 def baseline_list(space: SearchSpace) -> list[tuple[str, object]]:
-    out = []
-    for alpha in (0.35, 0.5, 1.0):
-        for size in (32, 96):
-            out.append((f"mbv2_a{alpha:g}_{size}px", ("mbv2", alpha, size)))
-    for size in (32, 96):
-        out.append((f"mbv3s_min_{size}px", ("mbv3s", 1.0, size)))
-    for width in (0.35, 0.5, 1.0):
-        out.append((f"cifar_mbv2_w{width:g}", mbv2_cifar_arch(space, width)))
+    """Every baseline, cheapest to train first: the fixed children and the 32 px applications
+    (the ones near the targets' latencies, which decide the verdict), then the CIFAR layouts
+    and the 96 px applications (hours on two cores) — so a long run cut off late (see
+    --resume) already holds the models the verdict compares."""
     largest = max(k for b in space.blocks for option in b.kernel_options for k in option)
-    out.append(("all_3x3", fixed_kernel_arch(space, 3)))
-    out.append((f"all_{largest}x{largest}", fixed_kernel_arch(space, largest)))
+    out = [
+        ("all_3x3", fixed_kernel_arch(space, 3)),
+        (f"all_{largest}x{largest}", fixed_kernel_arch(space, largest)),
+    ]
+    out += [(f"mbv2_a{a:g}_32px", ("mbv2", a, 32)) for a in (0.35, 0.5, 1.0)]
+    out.append(("mbv3s_min_32px", ("mbv3s", 1.0, 32)))
+    out += [(f"cifar_mbv2_w{w:g}", mbv2_cifar_arch(space, w)) for w in (0.35, 0.5, 1.0)]
+    out.append(("mbv3s_min_96px", ("mbv3s", 1.0, 96)))
+    out += [(f"mbv2_a{a:g}_96px", ("mbv2", a, 96)) for a in (0.35, 0.5, 1.0)]
     return out
 
 

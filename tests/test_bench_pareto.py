@@ -46,6 +46,12 @@ def test_selected_baselines_default_is_all_and_unknown_names_fail():
     space = _host_space()
     names = [name for name, _ in selected_baselines(space, None)]
     assert "cifar_mbv2_w1" in names and "all_7x7" not in names  # host has no 7x7
+    assert len(names) == len(set(names)) == 13
+    # cheapest first: a long run cut off late still has the models near the targets
+    assert names[:2] == ["all_3x3", "all_5x5"] and names[-1] == "mbv2_a1_96px"
+    assert max(names.index(n) for n in names if n.endswith("32px")) < names.index(
+        "cifar_mbv2_w0.35"
+    )
     with pytest.raises(SystemExit, match="all_7x7"):
         selected_baselines(space, "all_3x3,all_7x7")
     assert selected_baselines(space, "none") == []

@@ -252,7 +252,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "are reused, not run again, provided every flag that changes figures is as it was "
         "(else the bench stops and names the flags that differ); failed models run again. "
         "Host latencies are timed against a speed yardstick, so figures from the earlier "
-        "process compare with the new ones",
+        "process compare with the new ones. Without it, an earlier run's partial.json and "
+        "flags.json are moved to *.previous.json",
     )
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
@@ -298,8 +299,8 @@ def resumable_models(out: Path, args) -> dict[str, dict]:
     run's `RESULT_FLAGS`, written to out/flags.json for the next --resume.
 
     Stops, naming the flags that differ, when the earlier run measured with other ones. Without
-    --resume an earlier run's models are cleared (a run cut off before its first model must not
-    leave them beside the new flags) and it says so.
+    --resume an earlier run's files are moved aside to *.previous.json (hours of models are not
+    lost to a forgotten flag, and none are left beside the new flags) and it says so.
     """
     flags = json.loads(json.dumps({flag: getattr(args, flag) for flag in RESULT_FLAGS}))
     partial = out / PARTIAL_FILE
@@ -309,11 +310,13 @@ def resumable_models(out: Path, args) -> dict[str, dict]:
         if finished:
             print(
                 f"{out} holds {len(finished)} finished model(s) of an earlier run: starting "
-                "afresh (--resume would reuse them)",
+                "afresh, its files moved to *.previous.json (--resume would reuse them)",
                 file=sys.stderr,
             )
+        for name in (PARTIAL_FILE, FLAGS_FILE):
+            if (out / name).exists():
+                (out / name).replace(out / name.replace(".json", ".previous.json"))
         finished = {}
-        atomic_write_text(partial, "[]")
     elif finished:
         flags_path = out / FLAGS_FILE
         before = json.loads(flags_path.read_text()) if flags_path.exists() else None

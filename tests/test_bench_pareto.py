@@ -179,11 +179,14 @@ def test_resume_refuses_a_run_measured_with_other_flags(tmp_path):
     assert list(resumable_models(tmp_path, args)) == ["a"]
 
 
-def test_without_resume_an_earlier_run_is_cleared(tmp_path, capsys):
+def test_without_resume_an_earlier_run_is_moved_aside(tmp_path, capsys):
     _cut_off_run(tmp_path)
     assert resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}")) == {}
     assert "--resume would reuse them" in capsys.readouterr().err
-    assert json.loads((tmp_path / "partial.json").read_text()) == []
+    assert not (tmp_path / "partial.json").exists()
+    previous = json.loads((tmp_path / "partial.previous.json").read_text())
+    assert [m["name"] for m in previous] == ["a", "b"]
+    assert (tmp_path / "flags.previous.json").exists()
     (tmp_path / "flags.json").unlink()
     (tmp_path / "partial.json").write_text(json.dumps([{"name": "a"}]))
     with pytest.raises(SystemExit, match="no flags.json"):

@@ -185,6 +185,7 @@ class _Candidate:
     chosen: dict[str, int]
     fixed_ms: float
     width_index: dict[str, int]
+    moves: int = 0  # decisions the latency-target fit moved away from the gates' argmax
 
     @property
     def latency_ms(self) -> float:
@@ -239,13 +240,11 @@ def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, 
     return widths
 
 
-def _neighbours(
-    candidate: _Candidate, target_ms: float, tolerance: float
-) -> list[tuple[_Candidate, int]]:
+def _neighbours(candidate: _Candidate, target_ms: float, tolerance: float) -> list[_Candidate]:
     """`candidate` with one block's decision changed — each other option of each block in
     turn — and the other blocks re-fitted to the target around it: the children one decision
-    away from the fitted one, for probing when width assignments give too few. Each comes with
-    its moves from `candidate` (the change and the re-fit's)."""
+    away from the fitted one, for probing when width assignments give too few. Their moves
+    add the change and the re-fit's to `candidate`'s."""
     neighbours = []
     for name, index in candidate.chosen.items():
         for other in range(len(candidate.options[name])):
@@ -253,9 +252,15 @@ def _neighbours(
                 continue
             chosen = dict(candidate.chosen, **{name: other})
             refit = _fit_to_target(
-                candidate.options, chosen, candidate.fixed_ms, target_ms, tolerance, {name}
+                candidate.options,
+                chosen,
+                candidate.fixed_ms,
+                target_ms,
+                tolerance,
+                frozenset({name}),
             )
-            neighbours.append((dataclasses.replace(candidate, chosen=chosen), 1 + refit))
+            moves = candidate.moves + 1 + refit
+            neighbours.append(dataclasses.replace(candidate, chosen=chosen, moves=moves))
     return neighbours
 
 
@@ -355,9 +360,8 @@ def derive(
     best, fit = candidates[0], {}
     if target_ms is not None:
         gated_ms = best.latency_ms
-        moves = {}
         for candidate in candidates:
-            moves[id(candidate)] = _fit_to_target(
+            candidate.moves = _fit_to_target(
                 candidate.options, candidate.chosen, candidate.fixed_ms, target_ms, tolerance
             )
 
@@ -368,11 +372,7 @@ def derive(
         best = max(candidates, key=rank)
         shortlist = _shortlist(candidates, target_ms, tolerance, probe_candidates)
         if score is not None and 0 < len(shortlist) < probe_candidates:
-            first = shortlist[0]
-            neighbours = []
-            for neighbour, count in _neighbours(first, target_ms, tolerance):
-                moves[id(neighbour)] = moves[id(first)] + count
-                neighbours.append(neighbour)
+            neighbours = _neighbours(shortlist[0], target_ms, tolerance)
             shortlist = _shortlist(
                 neighbours, target_ms, tolerance, probe_candidates, tuple(shortlist)
             )
@@ -398,7 +398,7 @@ def derive(
                 "target_ms": target_ms,
                 "tolerance": tolerance,
                 "argmax_latency_ms": round(gated_ms, 6),
-                "moves": moves[id(best)],
+                "moves": best.moves,
                 **({"probed": probed, "score_tie": round(score_tie, 4)} if probed else {}),
             }
         }

@@ -129,16 +129,18 @@ def search_at_target(
     table: LookupTable,
     target_ms: float,
     output_dir: str,
+    schedule=None,
     **options,
 ):
     """The benchmarks' E-DNAS search: the target objective |LAT/T - 1| on `table`, the FBNet
-    temperature schedule, no progress bar, no resume; `options` go to RunOptions."""
+    temperature schedule unless `schedule` is given, no progress bar, no resume; `options` go
+    to RunOptions."""
     return run_search(
         space,
         splits,
         config,
         make_objective("target", target_ms=target_ms),
-        make_schedule("exponential"),
+        schedule or make_schedule("exponential"),
         table,
         RunOptions(output_dir=output_dir, progress=False, resume=False, **options),
     )

@@ -23,8 +23,9 @@ predicted TDA2x latency, search and training minutes. Writes bench/results/paret
 others go on.
 
 A full run takes hours: --resume continues one that was cut off, reusing every model its
-<output_dir>/partial.json records as finished when the run's figure-changing flags
-(`RESULT_FLAGS`) are the same; a failed model is run again.
+<output_dir>/partial.json records as finished when the flags it depends on are the same
+(`TRAINING_FLAGS` for every model, `SEARCH_FLAGS` too for the searched ones, so a changed search
+setting re-runs only the searches and the tuner); a failed model is run again.
 
 With --seeds=0,1,2 every model (the searched children included; the search itself runs once) is
 trained under each seed: test_acc is then the mean, test_acc_runs the single runs, and the verdict
@@ -79,6 +80,7 @@ from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
 from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
+from ednas_tf.search.schedules import make_schedule  # noqa: E402
 from ednas_tf.space import SearchSpace  # noqa: E402
 from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
 from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
@@ -108,29 +110,39 @@ FIELDS = (
     "search_minutes",
     "train_minutes",
 )
-# Flags that change a model's figures: --resume reuses finished models only when all match.
-# (--baselines, --no_tuner and --tuner_at choose which models run, not what they measure.)
-RESULT_FLAGS = (
+# Flags that change a model's figures: --resume reuses a finished model only when all the flags
+# it depends on match. (--baselines, --no_tuner and --tuner_at choose which models run, not what
+# they measure.) Every model depends on the data and training flags; the searched models (E-DNAS
+# and the tuner, whose budget is the search's time) also on the search flags, so a changed
+# search setting re-runs only them and keeps the hours of baselines.
+TRAINING_FLAGS = (
     "dataset",
     "image_size",
-    "target_fractions",
     "width",
-    "stage_widths",
     "limit",
     "num_test",
     "num_calibration",
     "epochs",
     "steps_per_epoch",
+    "seed",
+    "seed_list",
+)
+SEARCH_FLAGS = (
+    "target_fractions",
+    "stage_widths",
     "search_epochs",
     "search_steps_per_epoch",
     "arch_lr",
+    "temperature_schedule",
+    "temperature_init",
+    "temperature_final",
+    "gate_mode",
     "probe_candidates",
     "steps",
     "tuner_trials",
     "tuner_epochs",
-    "seed",
-    "seed_list",
 )
+RESULT_FLAGS = TRAINING_FLAGS + SEARCH_FLAGS
 PARTIAL_FILE = "partial.json"  # every model recorded so far, rewritten after each
 FLAGS_FILE = "flags.json"  # RESULT_FLAGS of the run that wrote partial.json
 
@@ -200,6 +212,33 @@ def parse_args(argv=None) -> argparse.Namespace:
         "short search warns when arch steps x arch_lr is too small for its gates to commit",
     )
     p.add_argument(
+        "--temperature_schedule",
+        default=None,
+        choices=["exponential", "linear"],
+        help="Gumbel temperature over the architecture epochs: FBNet's exponential (default; "
+        "5.0 x exp(-0.045 epoch), so a short search stays near 5) or GDAS' linear from "
+        "--temperature_init to --temperature_final on the last architecture epoch",
+    )
+    p.add_argument(
+        "--temperature_init",
+        type=float,
+        default=None,
+        help="first architecture epoch's temperature (default 5 exponential, 10 linear)",
+    )
+    p.add_argument(
+        "--temperature_final",
+        type=float,
+        default=None,
+        help="last architecture epoch's temperature, linear schedule only (default 0.1)",
+    )
+    p.add_argument(
+        "--gate_mode",
+        default=None,
+        choices=["soft", "hard"],
+        help="supernet gates during the search: soft Gumbel-softmax mixtures (default) or hard "
+        "one-hot samples with straight-through gradients (one sampled child per step)",
+    )
+    p.add_argument(
         "--probe_candidates",
         type=int,
         default=0,
@@ -258,6 +297,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
+    if args.temperature_final is not None and args.temperature_schedule != "linear":
+        p.error("--temperature_final needs --temperature_schedule=linear")
     if args.probe_candidates < 0:
         p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
     try:
@@ -326,11 +367,20 @@ def resumable_models(out: Path, args) -> dict[str, dict]:
                 "run without --resume or with another --output_dir"
             )
         differ = sorted(k for k in set(flags) | set(before) if flags.get(k) != before.get(k))
-        if differ:
+        changes = ", ".join(f"{k} {before.get(k)!r} (now {flags.get(k)!r})" for k in differ)
+        if set(differ) - set(SEARCH_FLAGS):
             raise SystemExit(
-                f"--resume: the run in {out} measured with other flags: "
-                + ", ".join(f"{k} {before.get(k)!r} (now {flags.get(k)!r})" for k in differ)
-                + "; run without --resume or with another --output_dir"
+                f"--resume: the run in {out} measured with other flags: {changes}; run without "
+                "--resume or with another --output_dir"
+            )
+        if differ:
+            searched = sorted(n for n, m in finished.items() if m.get("family") != "baseline")
+            finished = {n: m for n, m in finished.items() if m.get("family") == "baseline"}
+            print(
+                f"--resume: search flags changed ({changes}): the searched models run again"
+                + (f" ({', '.join(searched)})" if searched else "")
+                + "; the baselines are kept",
+                file=sys.stderr,
             )
         print(f"resuming {out}: {len(finished)} finished model(s) reused", file=sys.stderr)
     else:
@@ -812,6 +862,12 @@ def main(argv=None) -> int:
                 steps=args.steps,
                 seed=args.seed,
                 probe_candidates=args.probe_candidates,
+                gate_mode=args.gate_mode or "soft",
+                schedule=make_schedule(
+                    args.temperature_schedule or "exponential",
+                    initial=args.temperature_init,
+                    final=args.temperature_final,
+                ),
             )
             minutes = (time.time() - start) / 60
             search_minutes[target] = minutes

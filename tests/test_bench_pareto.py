@@ -179,6 +179,32 @@ def test_resume_refuses_a_run_measured_with_other_flags(tmp_path):
     assert list(resumable_models(tmp_path, args)) == ["a"]
 
 
+def test_resume_with_other_search_flags_runs_only_the_searched_models_again(tmp_path, capsys):
+    resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}"))
+    models = [
+        {"name": "ednas_t0.5", "family": "ednas", **_figures(0.9)},
+        {"name": "tuner_random_t0.5", "family": "tuner", **_figures(0.88)},
+        {"name": "all_3x3", "family": "baseline", **_figures(0.87)},
+    ]
+    (tmp_path / "partial.json").write_text(json.dumps(models))
+    args = _parsed(
+        f"--output_dir={tmp_path}", "--resume", "--temperature_schedule=linear", "--arch_lr=0.02"
+    )
+    assert list(resumable_models(tmp_path, args)) == ["all_3x3"]
+    err = capsys.readouterr().err
+    assert "arch_lr 0.01 (now 0.02)" in err and "temperature_schedule None (now 'linear')" in err
+    assert "(ednas_t0.5, tuner_random_t0.5)" in err
+    # the new flags were saved: resuming again with them keeps every model
+    (tmp_path / "partial.json").write_text(json.dumps(models))
+    assert len(resumable_models(tmp_path, args)) == 3
+
+
+def test_a_final_temperature_needs_the_linear_schedule():
+    assert _parsed("--temperature_schedule=linear", "--temperature_final=0.2").temperature_final
+    with pytest.raises(SystemExit):
+        _parsed("--temperature_final=0.2")
+
+
 def test_without_resume_an_earlier_run_is_moved_aside(tmp_path, capsys):
     _cut_off_run(tmp_path)
     assert resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}")) == {}

@@ -203,6 +203,8 @@ def test_a_final_temperature_needs_the_linear_schedule():
     assert _parsed("--temperature_schedule=linear", "--temperature_final=0.2").temperature_final
     with pytest.raises(SystemExit):
         _parsed("--temperature_final=0.2")
+    with pytest.raises(SystemExit):
+        _parsed("--temperature_schedule=linear", "--temperature_init=0")
 
 
 def test_without_resume_an_earlier_run_is_moved_aside(tmp_path, capsys):

@@ -297,11 +297,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
-    for flag in ("temperature_init", "temperature_final"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            p.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
     if args.temperature_final is not None and args.temperature_schedule != "linear":
         p.error("--temperature_final needs --temperature_schedule=linear")
+    try:  # the schedule's own check, before hours of baselines rather than at the search
+        make_schedule(
+            args.temperature_schedule or "exponential",
+            args.temperature_init,
+            final=args.temperature_final,
+        )
+    except ValueError as err:
+        p.error(str(err))
     if args.probe_candidates < 0:
         p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
     try:

@@ -189,12 +189,16 @@ def main(argv):
         alpha=FLAGS.fbnet_alpha,
         beta=FLAGS.fbnet_beta,
     )
-    schedule = make_schedule(
-        FLAGS.temperature_schedule,
-        FLAGS.temperature_init,
-        FLAGS.temperature_decay,
-        FLAGS.temperature_final,
-    )
+    try:
+        schedule = make_schedule(
+            FLAGS.temperature_schedule,
+            FLAGS.temperature_init,
+            FLAGS.temperature_decay,
+            FLAGS.temperature_final,
+        )
+    except ValueError as err:  # a temperature <= 0: a message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     opts = RunOptions(
         output_dir=FLAGS.output_dir,
         steps=FLAGS.steps,

@@ -20,3 +20,17 @@ def test_linear_is_gdas():
 def test_unknown_schedule():
     with pytest.raises(ValueError):
         make_schedule("cosine")
+
+
+@pytest.mark.parametrize(
+    "kind, kwargs",
+    [
+        ("exponential", {"initial": 0.0}),
+        ("linear", {"initial": -1.0}),
+        ("linear", {"final": 0.0}),
+        ("linear", {"final": float("nan")}),
+    ],
+)
+def test_a_temperature_must_be_positive(kind, kwargs):
+    with pytest.raises(ValueError, match="must be > 0"):
+        make_schedule(kind, **kwargs)

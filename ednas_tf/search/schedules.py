@@ -6,12 +6,21 @@ import dataclasses
 import math
 
 
+def _require_positive(name: str, value: float) -> None:
+    """A temperature divides the logits: zero or below gives inf/NaN gates, not an error."""
+    if not value > 0:  # `not >` also refuses NaN
+        raise ValueError(f"{name} temperature must be > 0, got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ExponentialTemperature:
     """FBNet: τ0 multiplied by exp(−decay) every epoch (τ0 5.0, decay 0.045)."""
 
     initial: float = 5.0
     decay: float = 0.045
+
+    def __post_init__(self) -> None:
+        _require_positive("initial", self.initial)
 
     def __call__(self, epoch: int, total_epochs: int) -> float:
         return self.initial * math.exp(-self.decay * epoch)
@@ -23,6 +32,10 @@ class LinearTemperature:
 
     initial: float = 10.0
     final: float = 0.1
+
+    def __post_init__(self) -> None:
+        _require_positive("initial", self.initial)
+        _require_positive("final", self.final)
 
     def __call__(self, epoch: int, total_epochs: int) -> float:
         if total_epochs <= 1:

@@ -141,6 +141,16 @@ def main(argv):
     from ednas_tf.search.runner import RunOptions, run_search, summary_table
     from ednas_tf.search.schedules import make_schedule
 
+    try:  # flags only: refused before the data and the latency table are loaded
+        schedule = make_schedule(
+            FLAGS.temperature_schedule,
+            FLAGS.temperature_init,
+            FLAGS.temperature_decay,
+            FLAGS.temperature_final,
+        )
+    except ValueError as err:  # a temperature <= 0: a message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(FLAGS.seed)
@@ -189,16 +199,6 @@ def main(argv):
         alpha=FLAGS.fbnet_alpha,
         beta=FLAGS.fbnet_beta,
     )
-    try:
-        schedule = make_schedule(
-            FLAGS.temperature_schedule,
-            FLAGS.temperature_init,
-            FLAGS.temperature_decay,
-            FLAGS.temperature_final,
-        )
-    except ValueError as err:  # a temperature <= 0: a message, not a traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     opts = RunOptions(
         output_dir=FLAGS.output_dir,
         steps=FLAGS.steps,

@@ -95,6 +95,15 @@ def test_unreachable_target_is_a_clear_error(tmp_path):
     assert "outside what this search space can reach" in result.stderr
 
 
+
+def test_temperature_at_or_below_zero_is_a_clear_error(tmp_path):
+    out = tmp_path / "run"
+    result = _run(["pipelines/search.py", *TINY, "--temperature_init=0", f"--output_dir={out}"])
+    assert result.returncode == 2
+    assert "error: initial temperature must be > 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()  # refused before anything is written
+
 MIRRORED = textwrap.dedent("""
     import os, sys
     os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -15,7 +15,7 @@ from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search
 from ednas_tf.search.schedules import make_schedule
-from ednas_tf.space import SearchSpace, preset_space
+from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -98,7 +98,12 @@ def load_bench_splits(
     )
 
 
-def host_space(splits, width: float, stage_widths: tuple[float, ...] = ()) -> SearchSpace:
+def host_space(
+    splits,
+    width: float,
+    stage_widths: tuple[float, ...] = (),
+    kernels: tuple[int, ...] = DEFAULT_KERNELS,
+) -> SearchSpace:
     """The `small` space for `splits` with the `host` rules (no latency table needed)."""
     return preset_space(
         "small",
@@ -107,15 +112,19 @@ def host_space(splits, width: float, stage_widths: tuple[float, ...] = ()) -> Se
         profile=get_profile("host"),
         width=width,
         stage_widths=stage_widths,
+        kernels=kernels,
     )
 
 
 def host_small_space(
-    splits, width: float, stage_widths: tuple[float, ...] = ()
+    splits,
+    width: float,
+    stage_widths: tuple[float, ...] = (),
+    kernels: tuple[int, ...] = DEFAULT_KERNELS,
 ) -> tuple[SearchSpace, LookupTable]:
     """`host_space` and this machine's measured table (the latency benchmarks compare searches
     and networks on it)."""
-    space = host_space(splits, width, stage_widths)
+    space = host_space(splits, width, stage_widths, kernels)
     table = get_profile("host").latency()
     if not isinstance(table, LookupTable):
         raise SystemExit("error: the host profile is expected to be a measured lookup table")

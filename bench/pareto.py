@@ -81,7 +81,7 @@ from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
 from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
 from ednas_tf.search.schedules import make_schedule  # noqa: E402
-from ednas_tf.space import SearchSpace  # noqa: E402
+from ednas_tf.space import DEFAULT_KERNELS, SearchSpace  # noqa: E402
 from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
 from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
 
@@ -130,6 +130,7 @@ TRAINING_FLAGS = (
 SEARCH_FLAGS = (
     "target_fractions",
     "stage_widths",
+    "kernels",
     "search_epochs",
     "search_steps_per_epoch",
     "arch_lr",
@@ -176,6 +177,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="also search each stage's channels, as multipliers of them (e.g. 0.75,1.25; the "
         "searched models are then named ednas_w_t...). Targets and the fixed children stay those "
         "of the space without width search, so runs with and without compare",
+    )
+    p.add_argument(
+        "--kernels",
+        default="",
+        help="depthwise kernel sizes the searches (and the tuner) offer, e.g. 3 (default: "
+        "every size the host runs, 3 and 5; one size: no kernel search and no step 1). The "
+        "fixed children stay those of the default space",
     )
     p.add_argument(
         "--limit", type=int, default=None, help="training images (default all; quick: 3000)"
@@ -313,6 +321,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.stage_width_list = tuple(float(w) for w in args.stage_widths.split(",") if w)
     except ValueError:
         p.error(f"--stage_widths must be comma-separated numbers, got {args.stage_widths!r}")
+    try:
+        args.kernel_list = tuple(int(k) for k in args.kernels.split(",") if k)
+    except ValueError:
+        p.error(f"--kernels must be comma-separated integers, got {args.kernels!r}")
     quick = dict(
         target_fractions="0.5",
         limit=3000,
@@ -824,7 +836,12 @@ def main(argv=None) -> int:
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
 
     # the searched space; targets and fixed children come from it at the reference widths
-    space, latency_model = host_small_space(splits, args.width, args.stage_width_list)
+    try:  # e.g. --kernels=7, which the host profile does not run
+        space, latency_model = host_small_space(
+            splits, args.width, args.stage_width_list, args.kernel_list or DEFAULT_KERNELS
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     reference = host_space(splits, args.width)
     baselines = selected_baselines(reference, args.baselines)  # before hours of training
     bounds = space_latency_bounds(reference, latency_model)
@@ -856,7 +873,8 @@ def main(argv=None) -> int:
     # E-DNAS at each target
     search_minutes: dict[float, float] = {}
     for fraction, target in zip(fractions, targets):
-        name = f"ednas_{'w_' if args.stage_width_list else ''}t{fraction:g}"
+        kernel_tag = f"k{'+'.join(map(str, args.kernel_list))}_" if args.kernel_list else ""
+        name = f"ednas_{'w_' if args.stage_width_list else ''}{kernel_tag}t{fraction:g}"
 
         def ednas(target=target, name=name):
             start = time.time()
@@ -948,7 +966,8 @@ def main(argv=None) -> int:
         plot(models, RESULTS_DIR / f"{args.results_name}.png")
     except Exception as err:  # noqa: BLE001
         print(f"plot failed: {err}", flush=True)
-    config = {k: v for k, v in vars(args).items() if k not in ("seed_list", "stage_width_list")}
+    derived_args = ("seed_list", "stage_width_list", "kernel_list")
+    config = {k: v for k, v in vars(args).items() if k not in derived_args}
     config.update(
         space_bounds_ms=list(bounds),
         host_timing={

@@ -238,6 +238,11 @@ class SearchSpace:
             h, w = -(-h // block.stride), -(-w // block.stride)
         return sizes
 
+    def searches_early_kernels(self) -> bool:
+        """Whether step 1 has anything to search (some early block offers several kernels)."""
+        early = set(self.early_block_names())
+        return any(b.searches_kernel for b in self.blocks if b.name in early)
+
     def early_block_names(self) -> list[str]:
         """High-resolution feature-extraction blocks, searched first (step 1)."""
         limit = self.early_fraction * self.input_shape[0]
@@ -255,24 +260,30 @@ class SearchSpace:
         """The space searched in step 1 or step 2 of the two-step E-DNAS search.
 
         Step 1 searches only the kernel sets of the early (high-resolution) blocks; every other
-        decision is held at a reference value (kernel `default_kernel`, largest expansion, no skip,
-        reference width). Step 2 fixes the early kernels (from step 1's `fixed_kernels`, else
-        `default_kernel`) and searches one joint (kernel, expansion) gate per remaining block, plus
-        skips and stage widths.
+        decision is held at a reference value (kernel `default_kernel` — or the block's smallest
+        size when it does not offer that one —, largest expansion, no skip, reference width).
+        Step 2 fixes the early kernels (from step 1's `fixed_kernels`, else that reference
+        kernel) and searches one joint (kernel, expansion) gate per remaining block, plus skips
+        and stage widths.
         """
         early = set(self.early_block_names())
         fixed_kernels = fixed_kernels or {}
+
+        def reference_kernel(block: BlockSpace) -> tuple[int, ...]:
+            options = block.kernel_options
+            return (default_kernel,) if (default_kernel,) in options else min(options)
+
         blocks = []
         for b in self.blocks:
             if step == 1:
-                kernel = None if b.name in early else (default_kernel,)
+                kernel = None if b.name in early else reference_kernel(b)
                 expansion = max(b.expansion_options)
                 blocks.append(
                     b.fixed(kernel=kernel, expansion=expansion, skip=False, channels=b.channels)
                 )
             elif step == 2:
                 if b.name in early:
-                    kernel = fixed_kernels.get(b.name, (default_kernel,))
+                    kernel = fixed_kernels.get(b.name, reference_kernel(b))
                     blocks.append(b.fixed(kernel=kernel, skip=False))
                 else:
                     blocks.append(dataclasses.replace(b, joint=True))
@@ -436,6 +447,8 @@ def _stages_to_blocks(
 
 
 _EXPANSIONS = Choice((3.0, 4.0, 6.0), name="expansion")
+# Depthwise kernel sizes a preset offers; the device profile drops those it cannot run (host: 7).
+DEFAULT_KERNELS = (3, 5, 7)
 
 # Stage tables (channels, repeats, first stride, expansion). MobileNetV2's layout; for small inputs
 # the early strides are 1 (the CIFAR variant) so the network still has spatial extent to search.
@@ -484,13 +497,15 @@ def preset_space(
     num_classes: int = 10,
     profile: str | DeviceProfile = "tda2x",
     width: float = 1.0,
-    kernels: Sequence[int] = (3, 5, 7),
+    kernels: Sequence[int] = DEFAULT_KERNELS,
     search_skip: bool = True,
     activation: str = "relu6",
     stage_widths: Sequence[float] = (),
 ) -> SearchSpace:
     """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px) or 'imagenet' (224 px).
 
+    kernels: depthwise sizes every block offers (one size: kernels are not searched, and the
+    two-step search has no step 1); the device profile drops the sizes it cannot run.
     stage_widths: multipliers of each stage's channels to search (e.g. 0.75, 1, 1.25), on top of
     `width`; empty: every stage keeps its channels. The reference width 1 is always an option
     (step 1 searches at it).
@@ -499,6 +514,11 @@ def preset_space(
         raise ValueError(f"unknown preset {preset!r}; available: {sorted(PRESET_STAGES)}")
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}")
+    kernels = tuple(sorted({int(k) for k in kernels}))
+    if not kernels:
+        raise ValueError("kernels names no kernel size")
+    if any(k < 1 or k % 2 == 0 for k in kernels):  # before the profile drops what it cannot run
+        raise ValueError(f"kernel sizes must be odd and >= 1, got {list(kernels)}")
     if any(not w > 0 for w in stage_widths):
         raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
     stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()

@@ -13,7 +13,7 @@ from absl import flags
 
 from ednas_tf.data import available as available_datasets
 from ednas_tf.latency.profiles import available_profiles
-from ednas_tf.space import PRESET_STAGES
+from ednas_tf.space import DEFAULT_KERNELS, PRESET_STAGES
 
 
 def define_data_flags(val_help: str) -> None:
@@ -59,6 +59,16 @@ def stage_widths() -> tuple[float, ...]:
         raise ValueError(f"--stage_widths must be numbers, got {FLAGS.stage_widths}") from None
 
 
+def kernels() -> tuple[int, ...]:
+    """--kernels as integers (ValueError naming the flag on a bad entry)."""
+    from absl.flags import FLAGS
+
+    try:
+        return tuple(int(k) for k in FLAGS.kernels)
+    except ValueError:
+        raise ValueError(f"--kernels must be integers, got {FLAGS.kernels}") from None
+
+
 def define_space_flags() -> None:
     main = {"module_name": sys.argv[0]}
     flags.DEFINE_enum(
@@ -69,6 +79,13 @@ def define_space_flags() -> None:
         **main,
     )
     flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.", **main)
+    flags.DEFINE_list(
+        "kernels",
+        [str(k) for k in DEFAULT_KERNELS],
+        "Depthwise kernel sizes every block offers (odd); the device profile drops those it "
+        "cannot run (host: 7). One size: kernels are not searched and there is no step 1.",
+        **main,
+    )
     define_stage_widths_flag(main)
     flags.DEFINE_string(
         "device",
@@ -115,6 +132,7 @@ def load_data_and_space(arch_fraction: float):
         num_classes=splits.num_classes,
         profile=profile,
         width=FLAGS.width,
+        kernels=kernels(),
         search_skip=FLAGS.search_skip,
         activation=FLAGS.activation,
         stage_widths=stage_widths(),

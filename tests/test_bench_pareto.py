@@ -77,6 +77,14 @@ def test_stage_widths_flag_parses():
         _parsed("--stage_widths=wide")
 
 
+def test_kernels_flag_parses():
+    assert _parsed().kernel_list == ()
+    assert _parsed("--kernels=3").kernel_list == (3,)
+    assert _parsed("--kernels=3,5").kernel_list == (3, 5)
+    with pytest.raises(SystemExit):
+        _parsed("--kernels=large")
+
+
 def test_tuner_runs_at_the_middle_target_or_at_every_one():
     assert _parsed().tuner_at == "middle"
     assert tuner_targets([0.3, 0.1, 0.2], "middle") == [0.2]

@@ -95,6 +95,23 @@ def test_unreachable_target_is_a_clear_error(tmp_path):
     assert "outside what this search space can reach" in result.stderr
 
 
+def test_one_kernel_size_runs_step_2_alone(tmp_path):
+    out = tmp_path / "run"
+    result = _run(["pipelines/search.py", *TINY, "--kernels=3", f"--output_dir={out}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no step 1; running step 2 alone" in result.stderr
+    assert not (out / "step1").exists()
+    arch = json.loads((out / "arch.json").read_text())
+    assert arch["blocks"] and all("_k3_" in block for block in arch["blocks"])
+
+
+def test_even_kernel_size_is_a_clear_error(tmp_path):
+    out = tmp_path / "run"
+    result = _run(["pipelines/search.py", *TINY, "--kernels=3,4", f"--output_dir={out}"])
+    assert result.returncode == 2
+    assert "kernel sizes must be odd" in result.stderr
+    assert "Traceback" not in result.stderr
+
 
 def test_temperature_at_or_below_zero_is_a_clear_error(tmp_path):
     out = tmp_path / "run"

@@ -76,3 +76,29 @@ def test_one_builder_for_supernet_and_child():
 def test_unknown_preset():
     with pytest.raises(ValueError, match="available"):
         preset_space("huge")
+
+
+def test_one_kernel_size_means_no_kernel_search_and_no_step_1():
+    space = preset_space("small", input_shape=(32, 32, 1), profile="host", kernels=(3,))
+    assert not any(b.searches_kernel for b in space.blocks)
+    assert not space.searches_early_kernels()
+    assert preset_space("small", input_shape=(32, 32, 1), profile="host").searches_early_kernels()
+    # the blocks still search expansions and skips
+    assert any(b.searches_expansion for b in space.blocks)
+
+
+def test_step_spaces_hold_a_block_at_a_kernel_it_offers():
+    # a space of 5x5 only: the reference kernel (3) is not among its options
+    space = preset_space("small", input_shape=(32, 32, 1), profile="host", kernels=(5,))
+    for step in (1, 2):
+        kernels = {o for b in space.step_space(step).blocks for o in b.kernel_options}
+        assert kernels == {(5,)}, step
+
+
+def test_kernels_are_checked():
+    with pytest.raises(ValueError, match="no kernel size"):
+        preset_space("tiny", kernels=())
+    with pytest.raises(ValueError, match="odd"):
+        preset_space("tiny", kernels=(3, 4))
+    with pytest.raises(ValueError, match="no kernel option"):
+        preset_space("small", input_shape=(32, 32, 1), profile="host", kernels=(7,))

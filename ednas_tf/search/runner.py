@@ -279,12 +279,25 @@ def run_search(
     output = Path(opts.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     check_target(objective.target_ms, space_latency_bounds(space, latency_model))
-    both = opts.steps == "both"
+    steps = opts.steps
+    if steps != "2" and not space.searches_early_kernels():
+        if steps == "1":
+            raise ValueError(
+                "step 1 searches the early blocks' kernels, and this space offers each of them "
+                "one kernel size: nothing to search (offer several sizes or run step 2)"
+            )
+        print(
+            "note: no early block offers several kernel sizes, so there is no step 1; "
+            "running step 2 alone",
+            file=sys.stderr,
+        )
+        steps = "2"
+    both = steps == "both"
     rows: list[dict[str, Any]] = []
     fixed_kernels: dict[str, tuple[int, ...]] = {}
     derived = None
     step1_probs: dict[str, Any] = {}
-    if opts.steps in ("1", "both"):
+    if steps in ("1", "both"):
         step1_config = dataclasses.replace(
             config,
             epochs=opts.step1_epochs or config.epochs,
@@ -311,7 +324,7 @@ def run_search(
             for name, block in zip([b.name for b in space.blocks], derived.blocks)
             if name in early
         }
-    if opts.steps in ("2", "both"):
+    if steps in ("2", "both"):
         derived, step_rows = run_step(
             2,
             space.step_space(2, fixed_kernels),

@@ -277,7 +277,6 @@ def run_search(
     """Runs step 1, step 2 or both and writes the final arch.json and gates.csv."""
     strategy = strategy or tf.distribute.get_strategy()
     output = Path(opts.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     check_target(objective.target_ms, space_latency_bounds(space, latency_model))
     steps = opts.steps
     if steps != "2" and not space.searches_early_kernels():
@@ -292,6 +291,7 @@ def run_search(
             file=sys.stderr,
         )
         steps = "2"
+    output.mkdir(parents=True, exist_ok=True)  # after the checks: a refused run writes nothing
     both = steps == "both"
     rows: list[dict[str, Any]] = []
     fixed_kernels: dict[str, tuple[int, ...]] = {}

@@ -317,14 +317,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(str(err))
     if args.probe_candidates < 0:
         p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
-    try:
-        args.stage_width_list = tuple(float(w) for w in args.stage_widths.split(",") if w)
-    except ValueError:
-        p.error(f"--stage_widths must be comma-separated numbers, got {args.stage_widths!r}")
-    try:
-        args.kernel_list = tuple(int(k) for k in args.kernels.split(",") if k)
-    except ValueError:
-        p.error(f"--kernels must be comma-separated integers, got {args.kernels!r}")
+    for flag, convert, kind, parsed in (
+        ("stage_widths", float, "numbers", "stage_width_list"),
+        ("kernels", int, "integers", "kernel_list"),
+    ):
+        text = getattr(args, flag)
+        try:
+            setattr(args, parsed, tuple(convert(v) for v in text.split(",") if v))
+        except ValueError:
+            p.error(f"--{flag} must be comma-separated {kind}, got {text!r}")
     quick = dict(
         target_fractions="0.5",
         limit=3000,

@@ -183,9 +183,11 @@ class SearchSpace:
         names = [b.name for b in self.blocks]
         if len(set(names)) != len(names):
             raise ValueError(f"block names must be unique, got {names}")
-        self.blocks = [self.profile.restrict(b) for b in self.blocks]
+        # validated before the profile drops the kernels it cannot run, so a bad size is an
+        # error rather than silently dropped
         for b in self.blocks:
             b.validate()
+        self.blocks = [self.profile.restrict(b) for b in self.blocks]
         self._check_width_groups()
         self.profile.check_activation(self.activation)
 
@@ -517,8 +519,6 @@ def preset_space(
     kernels = tuple(sorted({int(k) for k in kernels}))
     if not kernels:
         raise ValueError("kernels names no kernel size")
-    if any(k < 1 or k % 2 == 0 for k in kernels):  # before the profile drops what it cannot run
-        raise ValueError(f"kernel sizes must be odd and >= 1, got {list(kernels)}")
     if any(not w > 0 for w in stage_widths):
         raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
     stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()

@@ -49,24 +49,25 @@ def define_stage_widths_flag(kwargs: dict | None = None) -> None:
     )
 
 
-def stage_widths() -> tuple[float, ...]:
-    """--stage_widths as numbers (ValueError naming the flag on a bad entry)."""
+def _list_flag(name: str, convert: type, kind: str) -> tuple:
+    """A list flag's entries converted (ValueError naming the flag on a bad entry)."""
     from absl.flags import FLAGS
 
+    values = FLAGS[name].value
     try:
-        return tuple(float(w) for w in FLAGS.stage_widths)
+        return tuple(convert(v) for v in values)
     except ValueError:
-        raise ValueError(f"--stage_widths must be numbers, got {FLAGS.stage_widths}") from None
+        raise ValueError(f"--{name} must be {kind}, got {values}") from None
+
+
+def stage_widths() -> tuple[float, ...]:
+    """--stage_widths as numbers."""
+    return _list_flag("stage_widths", float, "numbers")
 
 
 def kernels() -> tuple[int, ...]:
-    """--kernels as integers (ValueError naming the flag on a bad entry)."""
-    from absl.flags import FLAGS
-
-    try:
-        return tuple(int(k) for k in FLAGS.kernels)
-    except ValueError:
-        raise ValueError(f"--kernels must be integers, got {FLAGS.kernels}") from None
+    """--kernels as integers."""
+    return _list_flag("kernels", int, "integers")
 
 
 def define_space_flags() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+import sys
+import time
 from pathlib import Path
 
 from ednas_tf.data import DataSplits, load_splits
@@ -16,6 +18,7 @@ from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
+from ednas_tf.training import TrainConfig, train_child
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +56,34 @@ def add_child_training_args(parser, epochs: int) -> None:
     parser.add_argument(
         "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
     )
+
+
+def train_under_seeds(arch, splits, args, out: Path) -> list[dict]:
+    """`arch` trained with the Pareto recipe under each of `args.seed_list` (the flags of
+    `add_child_training_args`), into out/seed<N>: per seed, test and best validation
+    accuracy and minutes."""
+    runs = []
+    for seed in args.seed_list:
+        config = TrainConfig(
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            warmup_epochs=min(1, args.epochs),
+            seed=seed,
+        )
+        start = time.time()
+        # Keras' progress bar on a terminal, one line per epoch in a log
+        verbose = 1 if sys.stdout.isatty() else 2
+        metrics = train_child(arch, splits, config, out / f"seed{seed}", verbose=verbose)
+        runs.append(
+            {
+                "seed": seed,
+                "test_acc": metrics["test_acc"],
+                "best_val_acc": metrics["best_val_acc"],
+                "minutes": round((time.time() - start) / 60, 2),
+            }
+        )
+        print(f"seed {seed}: test {metrics['test_acc']:.4f}", flush=True)
+    return runs
 
 
 def parse_seeds(text: str, parser) -> list[int]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,10 +33,10 @@ from bench.common import (  # noqa: E402
     load_bench_splits,
     parse_seeds,
     spread,
+    train_under_seeds,
 )
 from bench.pareto import selected_baselines  # noqa: E402
 from ednas_tf.arch import ArchSpec  # noqa: E402
-from ednas_tf.training import TrainConfig, train_child  # noqa: E402
 
 NAME = "seed_spread"
 
@@ -85,27 +84,7 @@ def main(argv=None) -> int:
         num_test=args.num_test,
     )
     arch = resolve_arch(args.arch, splits, args.width)
-    runs = []
-    for seed in args.seed_list:
-        config = TrainConfig(
-            epochs=args.epochs,
-            steps_per_epoch=args.steps_per_epoch,
-            warmup_epochs=min(1, args.epochs),
-            seed=seed,
-        )
-        start = time.time()
-        out = Path(args.output_dir) / f"seed{seed}"
-        # Keras' progress bar on a terminal, one line per epoch in a log
-        metrics = train_child(arch, splits, config, out, verbose=1 if sys.stdout.isatty() else 2)
-        runs.append(
-            {
-                "seed": seed,
-                "test_acc": metrics["test_acc"],
-                "best_val_acc": metrics["best_val_acc"],
-                "minutes": round((time.time() - start) / 60, 2),
-            }
-        )
-        print(f"seed {seed}: test {metrics['test_acc']:.4f}", flush=True)
+    runs = train_under_seeds(arch, splits, args, Path(args.output_dir))
     figures = {
         "arch": args.arch,
         "blocks": [b.encode() for b in arch.blocks],

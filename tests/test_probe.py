@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ednas_tf.arch import ArchSpec
 from ednas_tf.data import load_splits
 from ednas_tf.inherit import inherit_model
 from ednas_tf.latency.expected import space_latency_bounds
 from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, searchable_blocks, width_gates
-from ednas_tf.search.derive import derive
+from ednas_tf.search.derive import derive, probed_child
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective, target_from_fraction
 from ednas_tf.search.probe import (
@@ -132,6 +133,29 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
     )
     assert [r["chosen"] for r in tied.search["target_fit"]["probed"]] == [False, True, False, False]
     assert tied.search["target_fit"]["score_tie"] == 0.025
+
+
+def test_every_probed_child_can_be_rebuilt_for_training(space):
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    latency = MacsProxy()
+    target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
+    scores = iter([0.1, 0.9, 0.2, 0.3])
+    kwargs = dict(target_ms=target, tolerance=0.05, probe_candidates=4)
+    plain = derive(supernet, space, latency, **kwargs)
+    arch = derive(supernet, space, latency, score=lambda path: next(scores), **kwargs)
+    record = arch.search["target_fit"]["probed"]
+    chosen = next(i for i, entry in enumerate(record) if entry["chosen"])
+    assert probed_child(arch, chosen).blocks == arch.blocks
+    first = probed_child(arch, 0)
+    assert first.blocks == plain.blocks and first.blocks != arch.blocks
+    assert first.predicted_latency_ms == record[0]["latency_ms"]
+    assert first.search == {"probed_index": 0, "probe_score": 0.1, "chosen": False}
+    assert ArchSpec.from_json(first.to_json()).blocks == first.blocks  # a valid arch.json
+    with pytest.raises(ValueError, match="out of range"):
+        probed_child(arch, len(record))
+    with pytest.raises(ValueError, match="no probed children"):
+        probed_child(plain, 0)
 
 
 def test_derive_without_widths_probes_children_one_decision_away():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ednas_tf.arch import ArchSpec
+from ednas_tf.arch import ArchSpec, BlockSpec
 from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
@@ -290,6 +290,34 @@ def _shortlist(
     return shortlist
 
 
+def _decisions(candidate: _Candidate) -> dict[str, dict[str, Any]]:
+    """Per block, the decision `SearchSpace.child` resolves it with."""
+    return {n: candidate.options[n][i].decision for n, i in candidate.chosen.items()}
+
+
+def probed_child(arch: ArchSpec, index: int) -> ArchSpec:
+    """The `index`-th child `arch`'s target fit probed (its `target_fit.probed` list, most
+    probable first), as an architecture to train: it differs from `arch` only in its blocks
+    and predicted latency; its search record says which probe it was (the gate probabilities
+    and the rest of the record were `arch`'s)."""
+    probed = (arch.search or {}).get("target_fit", {}).get("probed", [])
+    if not probed:
+        raise ValueError("this architecture records no probed children (search without probes)")
+    if not 0 <= index < len(probed):
+        raise ValueError(f"probed child {index} out of range: {len(probed)} were probed")
+    if "blocks" not in probed[index]:
+        raise ValueError("this search predates recording the probed children's blocks")
+    entry = probed[index]
+    blocks = [BlockSpec.decode(text, f"probed[{index}]") for text in entry["blocks"]]
+    return dataclasses.replace(
+        arch,
+        blocks=blocks,
+        gate_probs={},
+        predicted_latency_ms=entry["latency_ms"],
+        search={"probed_index": index, "probe_score": entry["score"], "chosen": entry["chosen"]},
+    )
+
+
 def _decision_code(decision: dict[str, Any]) -> str:
     """'skip', or 'k5 e3' ('k3+5' for a parallel kernel set): a block's choice in one word."""
     if decision.get("skip"):
@@ -390,6 +418,8 @@ def derive(
                     "latency_ms": round(candidate.latency_ms, 6),
                     "score": round(value, 4),
                     "chosen": i == winner,
+                    # the whole child, so any probed one can be trained (`probed_child`)
+                    "blocks": [b.encode() for b in space.child(_decisions(candidate)).blocks],
                 }
                 for i, (candidate, value) in enumerate(zip(shortlist, scores))
             ]
@@ -402,7 +432,7 @@ def derive(
                 **({"probed": probed, "score_tie": round(score_tie, 4)} if probed else {}),
             }
         }
-    decisions = {n: best.options[n][i].decision for n, i in best.chosen.items()}
+    decisions = _decisions(best)
     gate_probs = {
         b.name: block_probabilities(by_name[b.name])
         for b in space.blocks

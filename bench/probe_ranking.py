@@ -1,0 +1,159 @@
+"""How well a search's target fit ranked the children it chose between (issue 5).
+
+With `--probe_candidates`, derive() fits several children to the latency target and keeps the
+one the supernet scores best (`ednas_tf/search/probe.py`). This trains every one of them with
+the Pareto recipe (`ednas_tf.training.train_child`, as bench/seed_spread.py) and compares their
+test accuracies with the two rankings the search had: the probe scores and the gates'
+log-probabilities. It answers whether a better ranking could find a better child among the
+fitted ones (the best trained one against the chosen one), or whether the fitted children are
+all alike and the space or the fit is the limit.
+
+  python bench/probe_ranking.py --arch=runs/pareto_rank/ednas_w_t0.5/arch.json
+
+`--arch` is an arch.json a probed search wrote (its `search.target_fit.probed` list records each
+child's blocks). The data split is bench/pareto.py's (`--split_seed`). Writes
+bench/results/probe_ranking.json (another name with --results_name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
+from bench.common import (  # noqa: E402
+    add_child_training_args,
+    add_results_name,
+    emit,
+    load_bench_splits,
+    parse_seeds,
+    train_under_seeds,
+)
+from ednas_tf.arch import ArchSpec  # noqa: E402
+from ednas_tf.search.derive import probed_child  # noqa: E402
+
+NAME = "probe_ranking"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", required=True, help="arch.json of a search run with probes")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
+    add_child_training_args(p, epochs=10)
+    p.add_argument("--num_test", type=int, default=None, help="test images (default all)")
+    p.add_argument("--split_seed", type=int, default=0, help="seed of the data split (default 0)")
+    p.add_argument(
+        "--output_dir", default="runs/probe_ranking", help="scratch (default runs/probe_ranking)"
+    )
+    add_results_name(p, NAME)
+    args = p.parse_args(argv)
+    args.seed_list = parse_seeds(args.seeds, p)
+    if not Path(args.arch).is_file():
+        p.error(f"no arch file {args.arch}")
+    return args
+
+
+def _ranks(values: list[float]) -> np.ndarray:
+    """Ranks from 1, ties sharing their mean rank."""
+    values_array = np.asarray(values, dtype=float)
+    order = np.argsort(values_array, kind="stable")
+    ranks = np.empty(len(values_array))
+    ranks[order] = np.arange(1, len(values_array) + 1)
+    for value in np.unique(values_array):
+        tied = values_array == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    """Spearman's rank correlation; None when either list is constant or shorter than 3."""
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} values against {len(b)}")
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return None
+    return round(float(np.corrcoef(ra, rb)[0, 1]), 3)
+
+
+def summarise(children: list[dict]) -> dict:
+    """The rankings' agreement with the trained accuracies, and the chosen child's regret."""
+    accuracy = [c["mean_test_acc"] for c in children]
+    chosen = next(c for c in children if c["chosen"])
+    best = max(children, key=lambda c: c["mean_test_acc"])
+    return {
+        "spearman_probe_score": spearman([c["probe_score"] for c in children], accuracy),
+        "spearman_log_prob": spearman([c["log_prob"] for c in children], accuracy),
+        "chosen_index": chosen["index"],
+        "chosen_test_acc": chosen["mean_test_acc"],
+        "best_index": best["index"],
+        "best_test_acc": best["mean_test_acc"],
+        "regret_pt": round(100 * (best["mean_test_acc"] - chosen["mean_test_acc"]), 3),
+        "range_pt": round(100 * (max(accuracy) - min(accuracy)), 3),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    searched = ArchSpec.load(args.arch)
+    probed = searched.search.get("target_fit", {}).get("probed", [])
+    try:  # with nothing probed, probed_child(…, 0) says why
+        archs = [probed_child(searched, i) for i in range(len(probed) or 1)]
+    except ValueError as err:
+        raise SystemExit(f"error: {args.arch}: {err}") from None
+    splits = load_bench_splits(
+        args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        limit=args.limit,
+        seed=args.split_seed,
+        num_test=args.num_test,
+    )
+    children = []
+    for index, (entry, arch) in enumerate(zip(probed, archs)):
+        runs = train_under_seeds(arch, splits, args, Path(args.output_dir) / f"child{index}")
+        mean = round(float(np.mean([r["test_acc"] for r in runs])), 4)
+        children.append(
+            {
+                "index": index,
+                "chosen": entry["chosen"],
+                "probe_score": entry["score"],
+                "log_prob": entry["log_prob"],
+                "predicted_latency_ms": entry["latency_ms"],
+                "widths": entry["widths"],
+                "blocks": entry["blocks"],
+                "runs": runs,
+                "mean_test_acc": mean,
+            }
+        )
+        mark = " (chosen)" if entry["chosen"] else ""
+        print(
+            f"child {index}{mark}: probe {entry['score']:.4f}, log p {entry['log_prob']:.2f}, "
+            f"test {mean:.4f}",
+            flush=True,
+        )
+    figures = {
+        "arch": args.arch,
+        "children": children,
+        **summarise(children),
+        "config": {k: v for k, v in vars(args).items() if k != "seed_list"},
+        "splits": splits.sizes,
+        "command": " ".join(
+            [".venv/bin/python", "bench/probe_ranking.py", *(argv or sys.argv[1:])]
+        ),
+    }
+    emit(args.results_name, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""bench/probe_ranking.py: train each probed child of a search, compare with its rankings."""
+
+import dataclasses
+import json
+
+import pytest
+
+from bench import probe_ranking
+from bench.common import host_space, load_bench_splits
+from bench.pareto import baseline_list, selected_baselines
+from ednas_tf.arch import ArchSpec
+
+
+def test_spearman():
+    assert probe_ranking.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert probe_ranking.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert probe_ranking.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.949, abs=1e-3)
+    assert probe_ranking.spearman([1, 1, 1], [1, 2, 3]) is None  # a constant ranks nothing
+    assert probe_ranking.spearman([1, 2], [2, 1]) is None
+    with pytest.raises(ValueError):
+        probe_ranking.spearman([1, 2, 3], [1, 2])
+
+
+def test_summary_reads_the_regret_of_the_choice():
+    children = [
+        {"index": 0, "chosen": False, "probe_score": 0.7, "log_prob": -1.0, "mean_test_acc": 0.91},
+        {"index": 1, "chosen": True, "probe_score": 0.8, "log_prob": -2.0, "mean_test_acc": 0.90},
+        {"index": 2, "chosen": False, "probe_score": 0.6, "log_prob": -3.0, "mean_test_acc": 0.92},
+    ]
+    summary = probe_ranking.summarise(children)
+    assert summary["chosen_index"] == 1 and summary["best_index"] == 2
+    assert summary["regret_pt"] == pytest.approx(2.0)
+    assert summary["range_pt"] == pytest.approx(2.0)
+    assert summary["spearman_probe_score"] == -1.0
+    assert summary["spearman_log_prob"] == -0.5
+
+
+def _probed_arch(splits):
+    """all_3x3 as if a search had chosen it from three probed children: itself, the largest
+    kernels everywhere and MobileNetV2's CIFAR layout."""
+    space = host_space(splits, 0.5)
+    names = [name for name, spec in baseline_list(space) if isinstance(spec, ArchSpec)][:3]
+    archs = [spec for _, spec in selected_baselines(space, ",".join(names))]
+    probed = [
+        {
+            "widths": {},
+            "changed": {},
+            "log_prob": -1.0 - i,
+            "latency_ms": 0.1 + i / 100,
+            "score": 0.5 + i / 10,
+            "chosen": i == 0,
+            "blocks": [b.encode() for b in arch.blocks],
+        }
+        for i, arch in enumerate(archs)
+    ]
+    return dataclasses.replace(archs[0], search={"target_fit": {"probed": probed}})
+
+
+def test_every_probed_child_trained_on_synthetic(tmp_path, monkeypatch):
+    data = ["--dataset=synthetic", "--image_size=16", "--limit=200", "--num_test=64"]
+    splits = load_bench_splits("synthetic", data_dir=None, image_size=16, limit=200, seed=0)
+    arch_path = tmp_path / "arch.json"
+    _probed_arch(splits).save(arch_path)
+    written = {}
+    monkeypatch.setattr(probe_ranking, "emit", lambda name, figures: written.update(figures))
+    rc = probe_ranking.main(
+        [
+            f"--arch={arch_path}",
+            *data,
+            "--epochs=1",
+            "--steps_per_epoch=2",
+            f"--output_dir={tmp_path / 'out'}",
+        ]
+    )
+    assert rc == 0
+    children = written["children"]
+    assert [c["index"] for c in children] == [0, 1, 2] and children[0]["chosen"]
+    assert children[1]["blocks"] != children[0]["blocks"]  # each child trained is its own
+    assert all(0.0 <= c["mean_test_acc"] <= 1.0 for c in children)
+    assert written["chosen_index"] == 0 and written["regret_pt"] >= 0
+    assert (tmp_path / "out" / "child2" / "seed0" / "child.weights.h5").is_file()
+    json.dumps(written)  # what emit writes must be JSON
+
+
+def test_an_unprobed_arch_is_a_clear_error(tmp_path):
+    splits = load_bench_splits("synthetic", data_dir=None, image_size=16, limit=200, seed=0)
+    arch_path = tmp_path / "arch.json"
+    dataclasses.replace(_probed_arch(splits), search={}).save(arch_path)
+    with pytest.raises(SystemExit, match="no probed children"):
+        probe_ranking.main([f"--arch={arch_path}", "--dataset=synthetic", "--image_size=16"])
+    with pytest.raises(SystemExit):
+        probe_ranking.parse_args([f"--arch={tmp_path / 'missing.json'}"])

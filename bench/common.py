@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.lut import LookupTable
@@ -18,7 +19,7 @@ from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
-from ednas_tf.training import TrainConfig, train_child
+from ednas_tf.training import METRICS_FILE, TrainConfig, train_child
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -58,10 +59,35 @@ def add_child_training_args(parser, epochs: int) -> None:
     )
 
 
-def train_under_seeds(arch, splits, args, out: Path) -> list[dict]:
+def _network_fields(arch: ArchSpec) -> dict:
+    """What makes two architectures the same network (not their search records)."""
+    data = arch.to_dict()
+    fields = ("input_shape", "num_classes", "activation", "stem", "blocks", "head")
+    return {k: data[k] for k in fields}
+
+
+def _finished_training(out: Path, arch: ArchSpec, config: TrainConfig, splits) -> dict | None:
+    """The metrics `train_child` wrote to `out` for this network, recipe and data; None when
+    there are none or they are of something else."""
+    metrics_path, arch_path = out / METRICS_FILE, out / "arch.json"
+    if not (metrics_path.is_file() and arch_path.is_file()):
+        return None
+    metrics = json.loads(metrics_path.read_text())
+    same = (
+        metrics.get("config") == dataclasses.asdict(config)
+        and metrics.get("dataset") == splits.name
+        and metrics.get("test_examples") == splits.sizes["test"]
+        and _network_fields(ArchSpec.load(arch_path)) == _network_fields(arch)
+    )
+    return metrics if same else None
+
+
+def train_under_seeds(arch: ArchSpec, splits, args, out: Path, reuse: bool = False) -> list[dict]:
     """`arch` trained with the Pareto recipe under each of `args.seed_list` (the flags of
     `add_child_training_args`), into out/seed<N>: per seed, test and best validation
-    accuracy and minutes."""
+    accuracy, validation accuracy after each epoch and minutes. `reuse`: a seed whose
+    out/seed<N> already holds this network's training with this recipe and data is read, not
+    trained again (a cut-off benchmark goes on where it stopped)."""
     runs = []
     for seed in args.seed_list:
         config = TrainConfig(
@@ -71,15 +97,23 @@ def train_under_seeds(arch, splits, args, out: Path) -> list[dict]:
             seed=seed,
         )
         start = time.time()
-        # Keras' progress bar on a terminal, one line per epoch in a log
-        verbose = 1 if sys.stdout.isatty() else 2
-        metrics = train_child(arch, splits, config, out / f"seed{seed}", verbose=verbose)
+        seed_dir = out / f"seed{seed}"
+        metrics = _finished_training(seed_dir, arch, config, splits) if reuse else None
+        if metrics is not None:
+            print(f"seed {seed}: trained before, reused ({seed_dir})", flush=True)
+            minutes = metrics["train_seconds"] / 60
+        else:
+            # Keras' progress bar on a terminal, one line per epoch in a log
+            verbose = 1 if sys.stdout.isatty() else 2
+            metrics = train_child(arch, splits, config, seed_dir, verbose=verbose)
+            minutes = (time.time() - start) / 60
         runs.append(
             {
                 "seed": seed,
                 "test_acc": metrics["test_acc"],
                 "best_val_acc": metrics["best_val_acc"],
-                "minutes": round((time.time() - start) / 60, 2),
+                "val_acc_by_epoch": [round(v, 4) for v in metrics["history"]["val_acc"]],
+                "minutes": round(minutes, 2),
             }
         )
         print(f"seed {seed}: test {metrics['test_acc']:.4f}", flush=True)

@@ -53,6 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--output_dir", default="runs/probe_ranking", help="scratch (default runs/probe_ranking)"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a training already in --output_dir (child<N>/seed<S>) when its network, "
+        "recipe and data are the same (a cut-off run goes on where it stopped)",
+    )
     add_results_name(p, NAME)
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p)
@@ -86,13 +92,22 @@ def spearman(a: list[float], b: list[float]) -> float | None:
 
 
 def summarise(children: list[dict]) -> dict:
-    """The rankings' agreement with the trained accuracies, and the chosen child's regret."""
+    """The rankings' agreement with the trained accuracies, and the chosen child's regret.
+
+    `spearman_val_acc_by_epoch[e]`: how the children's validation accuracy after epoch e+1 of
+    their own training ranks them against their final test accuracy — what a short stand-alone
+    training (as keras-tuner's trials) would have known, though within the long schedule."""
     accuracy = [c["mean_test_acc"] for c in children]
+    epochs = min(len(c["mean_val_acc_by_epoch"]) for c in children)
     chosen = next(c for c in children if c["chosen"])
     best = max(children, key=lambda c: c["mean_test_acc"])
     return {
         "spearman_probe_score": spearman([c["probe_score"] for c in children], accuracy),
         "spearman_log_prob": spearman([c["log_prob"] for c in children], accuracy),
+        "spearman_val_acc_by_epoch": [
+            spearman([c["mean_val_acc_by_epoch"][e] for c in children], accuracy)
+            for e in range(epochs)
+        ],
         "chosen_index": chosen["index"],
         "chosen_test_acc": chosen["mean_test_acc"],
         "best_index": best["index"],
@@ -120,8 +135,10 @@ def main(argv=None) -> int:
     )
     children = []
     for index, (entry, arch) in enumerate(zip(probed, archs)):
-        runs = train_under_seeds(arch, splits, args, Path(args.output_dir) / f"child{index}")
+        out = Path(args.output_dir) / f"child{index}"
+        runs = train_under_seeds(arch, splits, args, out, reuse=args.resume)
         mean = round(float(np.mean([r["test_acc"] for r in runs])), 4)
+        val_by_epoch = np.mean([r["val_acc_by_epoch"] for r in runs], axis=0)
         children.append(
             {
                 "index": index,
@@ -133,6 +150,7 @@ def main(argv=None) -> int:
                 "blocks": entry["blocks"],
                 "runs": runs,
                 "mean_test_acc": mean,
+                "mean_val_acc_by_epoch": [round(float(v), 4) for v in val_by_epoch],
             }
         )
         mark = " (chosen)" if entry["chosen"] else ""

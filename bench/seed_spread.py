@@ -53,6 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a training already in --output_dir (seed<S>) when its network, recipe and "
+        "data are the same (a cut-off run goes on where it stopped)",
+    )
     add_results_name(p, NAME)
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p)
@@ -84,7 +90,7 @@ def main(argv=None) -> int:
         num_test=args.num_test,
     )
     arch = resolve_arch(args.arch, splits, args.width)
-    runs = train_under_seeds(arch, splits, args, Path(args.output_dir))
+    runs = train_under_seeds(arch, splits, args, Path(args.output_dir), reuse=args.resume)
     figures = {
         "arch": args.arch,
         "blocks": [b.encode() for b in arch.blocks],

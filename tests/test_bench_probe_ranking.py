@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import bench.common
 from bench import probe_ranking
 from bench.common import host_space, load_bench_splits
 from bench.pareto import baseline_list, selected_baselines
@@ -22,10 +23,20 @@ def test_spearman():
 
 
 def test_summary_reads_the_regret_of_the_choice():
+    def child(index, chosen, probe, log_prob, acc, val_by_epoch):
+        return {
+            "index": index,
+            "chosen": chosen,
+            "probe_score": probe,
+            "log_prob": log_prob,
+            "mean_test_acc": acc,
+            "mean_val_acc_by_epoch": val_by_epoch,
+        }
+
     children = [
-        {"index": 0, "chosen": False, "probe_score": 0.7, "log_prob": -1.0, "mean_test_acc": 0.91},
-        {"index": 1, "chosen": True, "probe_score": 0.8, "log_prob": -2.0, "mean_test_acc": 0.90},
-        {"index": 2, "chosen": False, "probe_score": 0.6, "log_prob": -3.0, "mean_test_acc": 0.92},
+        child(0, False, 0.7, -1.0, 0.91, [0.5, 0.90]),
+        child(1, True, 0.8, -2.0, 0.90, [0.7, 0.89]),
+        child(2, False, 0.6, -3.0, 0.92, [0.6, 0.91]),
     ]
     summary = probe_ranking.summarise(children)
     assert summary["chosen_index"] == 1 and summary["best_index"] == 2
@@ -33,6 +44,7 @@ def test_summary_reads_the_regret_of_the_choice():
     assert summary["range_pt"] == pytest.approx(2.0)
     assert summary["spearman_probe_score"] == -1.0
     assert summary["spearman_log_prob"] == -0.5
+    assert summary["spearman_val_acc_by_epoch"] == [-0.5, 1.0]
 
 
 def _probed_arch(splits):
@@ -63,15 +75,14 @@ def test_every_probed_child_trained_on_synthetic(tmp_path, monkeypatch):
     _probed_arch(splits).save(arch_path)
     written = {}
     monkeypatch.setattr(probe_ranking, "emit", lambda name, figures: written.update(figures))
-    rc = probe_ranking.main(
-        [
-            f"--arch={arch_path}",
-            *data,
-            "--epochs=1",
-            "--steps_per_epoch=2",
-            f"--output_dir={tmp_path / 'out'}",
-        ]
-    )
+    args = [
+        f"--arch={arch_path}",
+        *data,
+        "--epochs=1",
+        "--steps_per_epoch=2",
+        f"--output_dir={tmp_path / 'out'}",
+    ]
+    rc = probe_ranking.main(args)
     assert rc == 0
     children = written["children"]
     assert [c["index"] for c in children] == [0, 1, 2] and children[0]["chosen"]
@@ -79,7 +90,15 @@ def test_every_probed_child_trained_on_synthetic(tmp_path, monkeypatch):
     assert all(0.0 <= c["mean_test_acc"] <= 1.0 for c in children)
     assert written["chosen_index"] == 0 and written["regret_pt"] >= 0
     assert (tmp_path / "out" / "child2" / "seed0" / "child.weights.h5").is_file()
+    assert all(len(c["mean_val_acc_by_epoch"]) == 1 for c in children)
     json.dumps(written)  # what emit writes must be JSON
+    # --resume reads the trainings back instead of training again; another recipe trains anew
+    first = {c["index"]: c["mean_test_acc"] for c in children}
+    monkeypatch.setattr(bench.common, "train_child", lambda *a, **k: pytest.fail("trained again"))
+    probe_ranking.main([*args, "--resume"])
+    assert {c["index"]: c["mean_test_acc"] for c in written["children"]} == first
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        probe_ranking.main([*args, "--resume", "--epochs=2"])
 
 
 def test_an_unprobed_arch_is_a_clear_error(tmp_path):

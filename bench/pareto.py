@@ -139,6 +139,8 @@ SEARCH_FLAGS = (
     "temperature_final",
     "gate_mode",
     "probe_candidates",
+    "probe_mode",
+    "probe_steps",
     "steps",
     "tuner_trials",
     "tuner_epochs",
@@ -257,6 +259,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         "search time",
     )
     p.add_argument(
+        "--probe_mode",
+        default=None,
+        choices=["supernet", "finetune"],
+        help="how --probe_candidates scores a child: supernet (its pinned path, untrained; "
+        "default) or finetune (the child from the supernet's weights, trained --probe_steps "
+        "steps on its own)",
+    )
+    p.add_argument(
+        "--probe_steps",
+        type=int,
+        default=None,
+        help="training steps of each probed child with --probe_mode=finetune (default 200)",
+    )
+    p.add_argument(
         "--steps",
         default=None,
         choices=["1", "2", "both"],
@@ -317,6 +333,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(str(err))
     if args.probe_candidates < 0:
         p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
+    if args.probe_steps is not None and args.probe_steps < 1:
+        p.error(f"--probe_steps must be >= 1, got {args.probe_steps}")
     for flag, convert, kind, parsed in (
         ("stage_widths", float, "numbers", "stage_width_list"),
         ("kernels", int, "integers", "kernel_list"),
@@ -889,6 +907,8 @@ def main(argv=None) -> int:
                 steps=args.steps,
                 seed=args.seed,
                 probe_candidates=args.probe_candidates,
+                probe_mode=args.probe_mode or "supernet",
+                probe_steps=args.probe_steps or 200,
                 gate_mode=args.gate_mode or "soft",
                 schedule=make_schedule(
                     args.temperature_schedule or "exponential",

@@ -114,6 +114,17 @@ flags.DEFINE_integer(
     "probable one, unscored.",
     lower_bound=0,
 )
+flags.DEFINE_enum(
+    "probe_mode",
+    "supernet",
+    ["supernet", "finetune"],
+    "How --probe_candidates scores each child: supernet (the pinned path of the supernet, "
+    "untrained; a second or two each) or finetune (the child built on its own from the "
+    "supernet's weights and trained --probe_steps steps; about 0.1 s a step on 2 cores at 32 px).",
+)
+flags.DEFINE_integer(
+    "probe_steps", 200, "Training steps of each child with --probe_mode=finetune.", lower_bound=1
+)
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and Gumbel sampling.")
 flags.DEFINE_bool(
@@ -207,6 +218,8 @@ def main(argv):
         derive_mode=FLAGS.derive_mode,
         derive_threshold=FLAGS.derive_threshold,
         probe_candidates=FLAGS.probe_candidates,
+        probe_mode=FLAGS.probe_mode,
+        probe_steps=FLAGS.probe_steps,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=FLAGS.progress,

@@ -1,12 +1,15 @@
-"""Probing fitted children on the supernet: pinning gates to a path, and derive() choosing by
-score among the children that meet a latency target."""
+"""Probing fitted children from the supernet: pinning gates to a path, fine-tuning a child from
+the supernet's weights, and derive() choosing by score among the children that meet a latency
+target."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
-from ednas_tf.data import load_splits
+from ednas_tf.data import batched, load_splits
 from ednas_tf.inherit import inherit_model
 from ednas_tf.latency.expected import space_latency_bounds
 from ednas_tf.latency.macs import MacsProxy
@@ -18,12 +21,14 @@ from ednas_tf.search.objectives import make_objective, target_from_fraction
 from ednas_tf.search.probe import (
     ChildPath,
     accuracy_standard_error,
+    finetune_scorer,
     path_scorer,
     pinned_path,
 )
 from ednas_tf.search.runner import RunOptions, run_search, summary_table
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import preset_space
+from ednas_tf.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +212,7 @@ def test_accuracy_standard_error():
         accuracy_standard_error(0)
 
 
-def _probed_search(space, output_dir, objective="target"):
+def _probed_search(space, output_dir, objective="target", **options):
     splits = load_splits("synthetic", image_size=12, limit=240, seed=0)
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
@@ -226,6 +231,7 @@ def _probed_search(space, output_dir, objective="target"):
             progress=False,
             resume=False,
             probe_candidates=3,
+            **options,
         ),
     )
     return arch, target
@@ -266,3 +272,35 @@ def test_path_scorer_pins_for_the_call_only(space):
     score = path_scorer(supernet, lambda: float(np.argmax(gate.logits.numpy())))
     assert score(path) == path.widths[group]
     np.testing.assert_array_equal(gate.logits.numpy(), np.zeros(gate.num_options))
+
+
+def test_finetune_scorer_trains_a_copy_and_leaves_the_supernet(space):
+    splits = load_splits("synthetic", image_size=12, limit=240, seed=0)
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    before = [w.copy() for w in supernet.get_weights()]
+    path = _random_path(supernet, np.random.default_rng(5))
+    with pinned_path(supernet, path):
+        arch = derive(supernet, space, MacsProxy(), mode="argmax")
+    train = batched(splits.train, 16, training=True, seed=0, drop_remainder=True).repeat()
+    val = batched(splits.val, 32, training=False)
+    score = finetune_scorer(supernet, train, val, steps=3, config=TrainConfig())
+    value = score(dataclasses.replace(path, arch=arch))
+    assert 0.0 <= value <= 1.0
+    for w, b in zip(supernet.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+    with pytest.raises(ValueError, match="ArchSpec"):
+        score(path)
+    with pytest.raises(ValueError, match="steps"):
+        finetune_scorer(supernet, train, val, steps=0, config=TrainConfig())
+
+
+def test_search_with_finetune_probes(tmp_path, space):
+    arch, target = _probed_search(space, tmp_path, probe_mode="finetune", probe_steps=2)
+    probed = arch.search["target_fit"]["probed"]
+    assert 1 < len(probed) <= 3 and sum(entry["chosen"] for entry in probed) == 1
+    assert all(0.0 <= entry["score"] <= 1.0 for entry in probed)
+    with pytest.raises(ValueError, match="probe_mode"):
+        RunOptions(output_dir=str(tmp_path), probe_mode="sometimes")
+    with pytest.raises(ValueError, match="probe_steps"):
+        RunOptions(output_dir=str(tmp_path), probe_steps=0)

@@ -407,7 +407,10 @@ def derive(
             shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
         probed = []
         if score is not None and len(shortlist) > 1:
-            scores = [float(score(candidate.path)) for candidate in shortlist]
+            scores = [
+                float(score(dataclasses.replace(c.path, arch=space.child(_decisions(c)))))
+                for c in shortlist
+            ]
             winner = next(i for i, v in enumerate(scores) if v >= max(scores) - score_tie)
             best = shortlist[winner]
             probed = [

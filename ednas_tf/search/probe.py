@@ -1,11 +1,17 @@
-"""Score a candidate child on the supernet's own weights, without training it.
+"""Score a candidate child from the supernet's own weights.
 
 derive()'s latency fit can end with several children that meet the target, and after a short
 search the gates rank them poorly: they favour the widest option of every stage whatever it
 costs, so "most probable" keeps an expensive full-resolution stage and narrows a cheap late one.
-A probe pins every gate of the supernet to one candidate's choices (its `ChildPath`),
-re-estimates batch norm on that path and measures validation accuracy: evidence from the data
-rather than from the gates alone (single-path one-shot evaluation, as in SPOS/FairNAS).
+Two scorers give evidence from the data rather than from the gates alone:
+
+- `path_scorer` (probe mode "supernet"): pins every gate of the supernet to one candidate's
+  choices (its `ChildPath`), re-estimates batch norm on that path and measures validation
+  accuracy, without training (single-path one-shot evaluation, as in SPOS/FairNAS);
+- `finetune_scorer` (probe mode "finetune"): builds the candidate as a child network, copies
+  the supernet's weights into it (`inherit.py`), trains it for a few hundred steps on its own
+  and measures validation accuracy — the supernet's weights were trained on mixtures of
+  paths, and a child standing on its own may rank differently.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf.arch import ArchSpec
+from ednas_tf.inherit import inherit_model
 from ednas_tf.layers.blocks import InvertedResidual
-from ednas_tf.model import searchable_blocks, width_gates
+from ednas_tf.model import build, searchable_blocks, width_gates
+from ednas_tf.training import TrainConfig, compile_for_training
 
 # Logit gap that pins a gate: only its argmax matters in "fixed"/"argmax" modes.
 _PIN = 1e4
@@ -36,6 +45,12 @@ class ChildPath:
 
     blocks: dict[str, tuple[int, int] | None]
     widths: dict[str, int]
+    arch: ArchSpec | None = dataclasses.field(default=None, compare=False)  # the child itself
+
+    @property
+    def kept_blocks(self) -> list[str]:
+        """The supernet blocks the child keeps, in order (its blocks' weight sources)."""
+        return [name for name, pair in self.blocks.items() if pair is not None]
 
 
 def _block_gate_choices(block: InvertedResidual, pair: tuple[int, int] | None) -> list[tuple]:
@@ -96,5 +111,39 @@ def path_scorer(
     def score(path: ChildPath) -> float:
         with pinned_path(supernet, path):
             return evaluate()
+
+    return score
+
+
+# Batch-norm momentum while a probed child fine-tunes: its moving statistics start as the
+# supernet's (of mixtures) and must be the child's own within a few hundred steps.
+_FINETUNE_BN_MOMENTUM = 0.9
+
+
+def finetune_scorer(
+    supernet: tf.keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    steps: int,
+    config: TrainConfig,
+) -> Callable[[ChildPath], float]:
+    """Validation accuracy of a candidate child after `steps` steps of its own training from
+    the supernet's weights. `train` yields batches without end; `config` is the training
+    recipe (its learning rate decays over the `steps` by the same warm-up cosine)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    recipe = dataclasses.replace(config, epochs=1, warmup_epochs=0, steps_per_epoch=steps)
+
+    def score(path: ChildPath) -> float:
+        if path.arch is None:
+            raise ValueError("a fine-tune probe needs the child's ArchSpec (ChildPath.arch)")
+        child = build(path.arch)
+        inherit_model(supernet, child, path.kept_blocks)
+        for layer in child.submodules:
+            if isinstance(layer, tf.keras.layers.BatchNormalization):
+                layer.momentum = _FINETUNE_BN_MOMENTUM
+        compile_for_training(child, recipe, steps, path.arch.num_classes)
+        child.fit(train, epochs=1, steps_per_epoch=steps, verbose=0)
+        return float(child.evaluate(val, verbose=0)[1])
 
     return score

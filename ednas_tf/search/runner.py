@@ -31,10 +31,12 @@ from ednas_tf.model import build, searchable_blocks
 from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
-from ednas_tf.search.probe import accuracy_standard_error, path_scorer
+from ednas_tf.search.probe import accuracy_standard_error, finetune_scorer, path_scorer
 from ednas_tf.space import SearchSpace
+from ednas_tf.training import TrainConfig
 
 GATES_CSV_FIELDS = ("step", "epoch", "block", "choice", "option", "prob")
+PROBE_MODES = ("supernet", "finetune")
 
 
 @dataclasses.dataclass
@@ -50,14 +52,22 @@ class RunOptions:
     progress: bool = True
     resume: bool = True
     # children that meet the target (per width assignment, then one block decision away from
-    # the first), scored on the supernet (probe.py); 0/1: the most probable one, unscored
+    # the first), scored from the supernet (probe.py); 0/1: the most probable one, unscored
     probe_candidates: int = 0
+    # how they are scored: "supernet" (the pinned path, untrained) or "finetune" (the child
+    # from the supernet's weights after `probe_steps` training steps of its own)
+    probe_mode: str = "supernet"
+    probe_steps: int = 200
 
     def __post_init__(self):
         if self.steps not in ("1", "2", "both"):
             raise ValueError(f"steps must be '1', '2' or 'both', got {self.steps!r}")
         if self.probe_candidates < 0:
             raise ValueError(f"probe_candidates must be >= 0, got {self.probe_candidates}")
+        if self.probe_mode not in PROBE_MODES:
+            raise ValueError(f"probe_mode must be one of {PROBE_MODES}, got {self.probe_mode!r}")
+        if self.probe_steps < 1:
+            raise ValueError(f"probe_steps must be >= 1, got {self.probe_steps}")
 
 
 def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
@@ -236,8 +246,13 @@ def run_step(
     }
     score, score_tie = None, 0.0
     if final and opts.probe_candidates > 1:
-        recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
-        score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
+        if opts.probe_mode == "finetune":
+            # at the learning rate the supernet's weights were trained with
+            recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed)
+            score = finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
+        else:
+            recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+            score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
         score_tie = accuracy_standard_error(splits.sizes["val"])
     derive_start = time.time()
     derived = derive(

@@ -468,9 +468,9 @@ def architecture_section(run: Run, path: Path | None, arch: dict | None) -> Sect
         if probed:
             section.blocks += [
                 Text(
-                    "Children that meet the latency target, scored on the supernet (validation "
-                    "accuracy of the pinned path; the most probable within one standard error of "
-                    "the best is kept):"
+                    "Children that meet the latency target, scored by "
+                    f"{fit.get('scored_by', 'supernet val acc')} "
+                    "(the most probable within one standard error of the best is kept):"
                 ),
                 Table(
                     [
@@ -478,7 +478,7 @@ def architecture_section(run: Run, path: Path | None, arch: dict | None) -> Sect
                         "blocks unlike the first",
                         "predicted ms",
                         "log p",
-                        "supernet val acc",
+                        "score",
                         "kept",
                     ],
                     [

@@ -241,6 +241,7 @@ def test_search_with_probes_records_them(tmp_path, space):
     arch, target = _probed_search(space, tmp_path)
     fit = arch.search["target_fit"]
     assert "probed" in fit and 1 < len(fit["probed"]) <= 3
+    assert fit["probe_mode"] == "supernet" and "probe_steps" not in fit
     assert all(0.0 <= r["score"] <= 1.0 for r in fit["probed"])
     assert arch.search["derive_seconds"] >= 0
     assert abs(arch.predicted_latency_ms / target - 1) <= 0.02
@@ -300,6 +301,9 @@ def test_search_with_finetune_probes(tmp_path, space):
     probed = arch.search["target_fit"]["probed"]
     assert 1 < len(probed) <= 3 and sum(entry["chosen"] for entry in probed) == 1
     assert all(0.0 <= entry["score"] <= 1.0 for entry in probed)
+    fit = arch.search["target_fit"]
+    assert fit["probe_mode"] == "finetune" and fit["probe_steps"] == 2
+    assert "after 2 steps of training" in fit["scored_by"] in summary_table(arch)
     with pytest.raises(ValueError, match="probe_mode"):
         RunOptions(output_dir=str(tmp_path), probe_mode="sometimes")
     with pytest.raises(ValueError, match="probe_steps"):

@@ -93,6 +93,13 @@ def pinned_path(supernet: tf.keras.Model, path: ChildPath) -> Iterator[None]:
             gate.logits.assign(logits)
 
 
+def score_description(mode: str, steps: int) -> str:
+    """What a probed child's score measured, for arch.json's `target_fit.scored_by`."""
+    if mode == "finetune":
+        return f"val acc after {steps} steps of training from the supernet's weights"
+    return "supernet val acc of the pinned path"
+
+
 def accuracy_standard_error(samples: int) -> float:
     """The largest binomial standard error of an accuracy measured on `samples` images (at 50 %):
     probe scores closer than this are not told apart."""

@@ -31,7 +31,12 @@ from ednas_tf.model import build, searchable_blocks
 from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
-from ednas_tf.search.probe import accuracy_standard_error, finetune_scorer, path_scorer
+from ednas_tf.search.probe import (
+    accuracy_standard_error,
+    finetune_scorer,
+    path_scorer,
+    score_description,
+)
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import TrainConfig
 
@@ -268,7 +273,13 @@ def run_step(
         score_tie=score_tie,
     )
     derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
-    if score is not None and "probed" not in derived.search.get("target_fit", {}):
+    fit = derived.search.get("target_fit", {})
+    if "probed" in fit:
+        fit["probe_mode"] = opts.probe_mode
+        if opts.probe_mode == "finetune":
+            fit["probe_steps"] = opts.probe_steps
+        fit["scored_by"] = score_description(opts.probe_mode, opts.probe_steps)
+    if score is not None and "probed" not in fit:
         why = (
             "there is no latency target"
             if objective.target_ms is None
@@ -388,9 +399,13 @@ def summary_table(arch: ArchSpec) -> str:
                 + (f" (child: {chosen})" if chosen else "")
             )
             lines += widths
-    probed = (arch.search or {}).get("target_fit", {}).get("probed", [])
+    fit = (arch.search or {}).get("target_fit", {})
+    probed = fit.get("probed", [])
     if probed:
-        lines.append("probed children that meet the target (supernet val acc; * the child):")
+        lines.append(
+            f"probed children that meet the target ({fit.get('scored_by', 'supernet val acc')}; "
+            "* the child):"
+        )
         for entry in probed:
             mark = "*" if entry.get("chosen") else " "
             channels = " ".join(f"{g} {c}" for g, c in entry["widths"].items())

@@ -59,6 +59,42 @@ def add_child_training_args(parser, epochs: int) -> None:
     )
 
 
+def add_seeded_training_args(parser, seeds: str, output_dir: str, layout: str) -> None:
+    """The flags of the benchmarks that train children under several seeds on the Pareto
+    split (seed_spread, probe_ranking): `add_child_training_args` and the seeds, test subset,
+    split seed, scratch folder (`layout`: what lies in it) and --resume; `parse_seeds` reads
+    --seeds, `seeded_training_splits` loads the split."""
+    parser.add_argument(
+        "--seeds", default=seeds, help=f"comma-separated training seeds (default {seeds})"
+    )
+    add_child_training_args(parser, epochs=10)
+    parser.add_argument("--num_test", type=int, default=None, help="test images (default all)")
+    parser.add_argument(
+        "--split_seed", type=int, default=0, help="seed of the data split (default 0)"
+    )
+    parser.add_argument(
+        "--output_dir", default=output_dir, help=f"scratch, {layout} (default {output_dir})"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a training already in --output_dir when its network, recipe and data are "
+        "the same (a cut-off run goes on where it stopped)",
+    )
+
+
+def seeded_training_splits(args) -> DataSplits:
+    """The Pareto split `add_seeded_training_args`' flags name."""
+    return load_bench_splits(
+        args.dataset,
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        limit=args.limit,
+        seed=args.split_seed,
+        num_test=args.num_test,
+    )
+
+
 def _network_fields(arch: ArchSpec) -> dict:
     """What makes two architectures the same network (not their search records)."""
     data = arch.to_dict()

@@ -1,4 +1,4 @@
-"""How well a search's target fit ranked the children it chose between (issue 5).
+r"""How well a search's target fit ranked the children it chose between (issue 5).
 
 With `--probe_candidates`, derive() fits several children to the latency target and keeps the
 one the supernet scores best (`ednas_tf/search/probe.py`). This trains every one of them with
@@ -9,6 +9,11 @@ fitted ones (the best trained one against the chosen one), or whether the fitted
 all alike and the space or the fit is the limit.
 
   python bench/probe_ranking.py --arch=runs/pareto_rank/ednas_w_t0.5/arch.json
+  python bench/probe_ranking.py --arch=bench/archs/pareto_rank_ednas_w_t0.5.json \
+      --compare_arch=bench/archs/pareto_finetune_ednas_w_t0.5.json --resume
+
+`--compare_arch` adds the scores another search gave the same children (the same search with
+another `--probe_mode`), so two ways of scoring are ranked against one set of trainings.
 
 `--arch` is an arch.json a probed search wrote (its `search.target_fit.probed` list records each
 child's blocks). The data split is bench/pareto.py's (`--split_seed`). Writes
@@ -30,11 +35,11 @@ import numpy as np  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
-    add_child_training_args,
     add_results_name,
+    add_seeded_training_args,
     emit,
-    load_bench_splits,
     parse_seeds,
+    seeded_training_splits,
     train_under_seeds,
 )
 from ednas_tf.arch import ArchSpec  # noqa: E402
@@ -46,24 +51,21 @@ NAME = "probe_ranking"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", required=True, help="arch.json of a search run with probes")
-    p.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
-    add_child_training_args(p, epochs=10)
-    p.add_argument("--num_test", type=int, default=None, help="test images (default all)")
-    p.add_argument("--split_seed", type=int, default=0, help="seed of the data split (default 0)")
-    p.add_argument(
-        "--output_dir", default="runs/probe_ranking", help="scratch (default runs/probe_ranking)"
+    add_seeded_training_args(
+        p, seeds="0", output_dir="runs/probe_ranking", layout="child<N>/seed<S>"
     )
     p.add_argument(
-        "--resume",
-        action="store_true",
-        help="reuse a training already in --output_dir (child<N>/seed<S>) when its network, "
-        "recipe and data are the same (a cut-off run goes on where it stopped)",
+        "--compare_arch",
+        default=None,
+        help="arch.json of another search that probed the same children (e.g. the same "
+        "search with --probe_mode=finetune): its scores are ranked against the trainings too",
     )
     add_results_name(p, NAME)
     args = p.parse_args(argv)
     args.seed_list = parse_seeds(args.seeds, p)
-    if not Path(args.arch).is_file():
-        p.error(f"no arch file {args.arch}")
+    for path in (args.arch, args.compare_arch):
+        if path is not None and not Path(path).is_file():
+            p.error(f"no arch file {path}")
     return args
 
 
@@ -91,19 +93,44 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     return round(float(np.corrcoef(ra, rb)[0, 1]), 3)
 
 
+RANKINGS = ("probe_score", "log_prob", "compare_score")
+
+
 def summarise(children: list[dict]) -> dict:
     """The rankings' agreement with the trained accuracies, and the chosen child's regret.
 
-    `spearman_val_acc_by_epoch[e]`: how the children's validation accuracy after epoch e+1 of
-    their own training ranks them against their final test accuracy — what a short stand-alone
-    training (as keras-tuner's trials) would have known, though within the long schedule."""
+    `rankings[name]`: Spearman of each ranking the search had (its probe scores, the gates'
+    log-probabilities, and with --compare_arch another search's scores of the same children)
+    against the children's test accuracy and against their final validation accuracy — the
+    number a probe stands in for. `spearman_val_acc_by_epoch[e]`: how the validation accuracy
+    after epoch e+1 of their own training ranks them against test accuracy, i.e. what a short
+    stand-alone training (as keras-tuner's trials) would have known, within the long schedule.
+    """
     accuracy = [c["mean_test_acc"] for c in children]
+    final_val = [c["mean_val_acc_by_epoch"][-1] for c in children]
     epochs = min(len(c["mean_val_acc_by_epoch"]) for c in children)
     chosen = next(c for c in children if c["chosen"])
     best = max(children, key=lambda c: c["mean_test_acc"])
+    rankings = {
+        name: {
+            "vs_test": spearman([c[name] for c in children], accuracy),
+            "vs_final_val": spearman([c[name] for c in children], final_val),
+        }
+        for name in RANKINGS
+        if all(name in c for c in children)
+    }
+    compare_chosen = next((c for c in children if c.get("compare_chosen")), None)
     return {
-        "spearman_probe_score": spearman([c["probe_score"] for c in children], accuracy),
-        "spearman_log_prob": spearman([c["log_prob"] for c in children], accuracy),
+        "rankings": rankings,
+        **(
+            {
+                "compare_chosen_index": compare_chosen["index"],
+                "compare_chosen_test_acc": compare_chosen["mean_test_acc"],
+            }
+            if compare_chosen
+            else {}
+        ),
+        "spearman_final_val_vs_test": spearman(final_val, accuracy),
         "spearman_val_acc_by_epoch": [
             spearman([c["mean_val_acc_by_epoch"][e] for c in children], accuracy)
             for e in range(epochs)
@@ -117,6 +144,21 @@ def summarise(children: list[dict]) -> dict:
     }
 
 
+def compare_scores(path: str, probed: list[dict]) -> tuple[list[float], int]:
+    """Another search's probe scores of the same children, in `probed`'s order, and the index
+    of the child it chose (e.g. the same search with another --probe_mode)."""
+    other = ArchSpec.load(path).search.get("target_fit", {}).get("probed", [])
+    by_blocks = {tuple(entry.get("blocks", ())): entry for entry in other}
+    missing = [i for i, entry in enumerate(probed) if tuple(entry["blocks"]) not in by_blocks]
+    if missing or len(other) != len(probed):
+        raise SystemExit(
+            f"error: {path} did not probe the same children (children {missing} not among its "
+            f"{len(other)})"
+        )
+    entries = [by_blocks[tuple(entry["blocks"])] for entry in probed]
+    return [e["score"] for e in entries], next(i for i, e in enumerate(entries) if e["chosen"])
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     searched = ArchSpec.load(args.arch)
@@ -125,14 +167,8 @@ def main(argv=None) -> int:
         archs = [probed_child(searched, i) for i in range(len(probed) or 1)]
     except ValueError as err:
         raise SystemExit(f"error: {args.arch}: {err}") from None
-    splits = load_bench_splits(
-        args.dataset,
-        data_dir=args.data_dir,
-        image_size=args.image_size,
-        limit=args.limit,
-        seed=args.split_seed,
-        num_test=args.num_test,
-    )
+    compared = compare_scores(args.compare_arch, probed) if args.compare_arch else None
+    splits = seeded_training_splits(args)
     children = []
     for index, (entry, arch) in enumerate(zip(probed, archs)):
         out = Path(args.output_dir) / f"child{index}"
@@ -153,6 +189,9 @@ def main(argv=None) -> int:
                 "mean_val_acc_by_epoch": [round(float(v), 4) for v in val_by_epoch],
             }
         )
+        if compared:
+            children[-1]["compare_score"] = compared[0][index]
+            children[-1]["compare_chosen"] = index == compared[1]
         mark = " (chosen)" if entry["chosen"] else ""
         print(
             f"child {index}{mark}: probe {entry['score']:.4f}, log p {entry['log_prob']:.2f}, "

@@ -26,12 +26,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
-    add_child_training_args,
     add_results_name,
+    add_seeded_training_args,
     emit,
     host_space,
-    load_bench_splits,
     parse_seeds,
+    seeded_training_splits,
     spread,
     train_under_seeds,
 )
@@ -46,18 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--arch", default="all_3x3", help="a fixed child of the Pareto space, or an arch.json"
     )
-    p.add_argument("--seeds", default="1,2", help="comma-separated training seeds (default 1,2)")
-    add_child_training_args(p, epochs=10)
-    p.add_argument("--num_test", type=int, default=None, help="test images (default all)")
-    p.add_argument("--split_seed", type=int, default=0, help="seed of the data split (default 0)")
-    p.add_argument(
-        "--output_dir", default="runs/seed_spread", help="scratch (default runs/seed_spread)"
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="reuse a training already in --output_dir (seed<S>) when its network, recipe and "
-        "data are the same (a cut-off run goes on where it stopped)",
+    add_seeded_training_args(
+        p, seeds="1,2", output_dir="runs/seed_spread", layout="one seed<S> per seed"
     )
     add_results_name(p, NAME)
     args = p.parse_args(argv)
@@ -81,14 +71,7 @@ def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    splits = load_bench_splits(
-        args.dataset,
-        data_dir=args.data_dir,
-        image_size=args.image_size,
-        limit=args.limit,
-        seed=args.split_seed,
-        num_test=args.num_test,
-    )
+    splits = seeded_training_splits(args)
     arch = resolve_arch(args.arch, splits, args.width)
     runs = train_under_seeds(arch, splits, args, Path(args.output_dir), reuse=args.resume)
     figures = {

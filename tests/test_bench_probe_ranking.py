@@ -42,9 +42,16 @@ def test_summary_reads_the_regret_of_the_choice():
     assert summary["chosen_index"] == 1 and summary["best_index"] == 2
     assert summary["regret_pt"] == pytest.approx(2.0)
     assert summary["range_pt"] == pytest.approx(2.0)
-    assert summary["spearman_probe_score"] == -1.0
-    assert summary["spearman_log_prob"] == -0.5
+    assert summary["rankings"]["probe_score"] == {"vs_test": -1.0, "vs_final_val": -1.0}
+    assert summary["rankings"]["log_prob"]["vs_test"] == -0.5
+    assert "compare_score" not in summary["rankings"] and "compare_chosen_index" not in summary
     assert summary["spearman_val_acc_by_epoch"] == [-0.5, 1.0]
+    assert summary["spearman_final_val_vs_test"] == 1.0
+    for c, score in zip(children, (0.2, 0.1, 0.3)):
+        c.update(compare_score=score, compare_chosen=score == 0.3)
+    summary = probe_ranking.summarise(children)
+    assert summary["rankings"]["compare_score"]["vs_test"] == 1.0
+    assert summary["compare_chosen_index"] == 2 and summary["compare_chosen_test_acc"] == 0.92
 
 
 def _probed_arch(splits):
@@ -95,8 +102,20 @@ def test_every_probed_child_trained_on_synthetic(tmp_path, monkeypatch):
     # --resume reads the trainings back instead of training again; another recipe trains anew
     first = {c["index"]: c["mean_test_acc"] for c in children}
     monkeypatch.setattr(bench.common, "train_child", lambda *a, **k: pytest.fail("trained again"))
-    probe_ranking.main([*args, "--resume"])
+    # and --compare_arch ranks another search's scores of the same children (in its own order)
+    searched = ArchSpec.load(arch_path)
+    other = [dict(e, score=1 - e["score"], chosen=i == 2) for i, e in enumerate(
+        searched.search["target_fit"]["probed"])]
+    other_path = tmp_path / "other.json"
+    dataclasses.replace(searched, search={"target_fit": {"probed": other[::-1]}}).save(other_path)
+    probe_ranking.main([*args, "--resume", f"--compare_arch={other_path}"])
     assert {c["index"]: c["mean_test_acc"] for c in written["children"]} == first
+    assert [c["compare_score"] for c in written["children"]] == [0.5, 0.4, pytest.approx(0.3)]
+    assert written["compare_chosen_index"] == 2
+    short = dataclasses.replace(searched, search={"target_fit": {"probed": other[:2]}})
+    short.save(other_path)
+    with pytest.raises(SystemExit, match="same children"):
+        probe_ranking.main([*args, "--resume", f"--compare_arch={other_path}"])
     with pytest.raises(pytest.fail.Exception, match="trained again"):
         probe_ranking.main([*args, "--resume", "--epochs=2"])
 

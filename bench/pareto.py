@@ -80,6 +80,7 @@ from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.search.loop import SearchConfig  # noqa: E402
 from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
+from ednas_tf.search.runner import RunOptions  # noqa: E402
 from ednas_tf.search.schedules import make_schedule  # noqa: E402
 from ednas_tf.space import DEFAULT_KERNELS, SearchSpace  # noqa: E402
 from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
@@ -907,9 +908,10 @@ def main(argv=None) -> int:
                 steps=args.steps,
                 seed=args.seed,
                 probe_candidates=args.probe_candidates,
-                probe_mode=args.probe_mode or "supernet",
-                probe_steps=args.probe_steps or 200,
-                gate_mode=args.gate_mode or "soft",
+                # None (unset; kept so an earlier run's flags.json still matches): the default
+                probe_mode=args.probe_mode or RunOptions.probe_mode,
+                probe_steps=args.probe_steps or RunOptions.probe_steps,
+                gate_mode=args.gate_mode or RunOptions.gate_mode,
                 schedule=make_schedule(
                     args.temperature_schedule or "exponential",
                     initial=args.temperature_init,

@@ -305,9 +305,9 @@ def probed_child(arch: ArchSpec, index: int) -> ArchSpec:
         raise ValueError("this architecture records no probed children (search without probes)")
     if not 0 <= index < len(probed):
         raise ValueError(f"probed child {index} out of range: {len(probed)} were probed")
-    if "blocks" not in probed[index]:
-        raise ValueError("this search predates recording the probed children's blocks")
     entry = probed[index]
+    if "blocks" not in entry:
+        raise ValueError("this search predates recording the probed children's blocks")
     blocks = [BlockSpec.decode(text, f"probed[{index}]") for text in entry["blocks"]]
     return dataclasses.replace(
         arch,
@@ -407,9 +407,10 @@ def derive(
             shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
         probed = []
         if score is not None and len(shortlist) > 1:
+            children = [space.child(_decisions(c)) for c in shortlist]
             scores = [
-                float(score(dataclasses.replace(c.path, arch=space.child(_decisions(c)))))
-                for c in shortlist
+                float(score(dataclasses.replace(c.path, arch=child)))
+                for c, child in zip(shortlist, children)
             ]
             winner = next(i for i, v in enumerate(scores) if v >= max(scores) - score_tie)
             best = shortlist[winner]
@@ -422,9 +423,9 @@ def derive(
                     "score": round(value, 4),
                     "chosen": i == winner,
                     # the whole child, so any probed one can be trained (`probed_child`)
-                    "blocks": [b.encode() for b in space.child(_decisions(candidate)).blocks],
+                    "blocks": [b.encode() for b in child.blocks],
                 }
-                for i, (candidate, value) in enumerate(zip(shortlist, scores))
+                for i, (candidate, child, value) in enumerate(zip(shortlist, children, scores))
             ]
         fit = {
             "target_fit": {

@@ -1,0 +1,199 @@
+"""What does buying resolution cost on the host? A fixed child with its first stride moved later.
+
+Issue 5's Pareto runs left "a space that can buy resolution (a stride choice)" as a lever: the
+CIFAR-layout baselines, which keep more spatial extent, are the most accurate networks measured,
+but far slower. Before building a stride gate into the space, this measures what such a choice
+would cost: the Pareto space's all-3x3 child (the baseline every searched child must beat) and
+variants whose first strided stage runs at stride 1 —
+
+  stride_late           that stride moved to the last stage (the same final resolution; the
+                        stages between run at twice the side)
+  stride_late_e<E>      the same with every expansion above 1 lowered to E (fewer MACs)
+  stride_late_e<E>_n<N> and every stage but the last narrowed by N (MACs near the reference)
+  no_first_stride       the stride dropped (every later stage at twice the side)
+
+— each with its MACs, parameters, predicted (host table) and measured LiteRT latency (timed
+exactly as the table's rows were, `LookupTable.time_network`) and predicted TDA2x latency. Each
+variant's arch.json lands in --output_dir, so `bench/seed_spread.py --arch=<that file>` trains
+it with the Pareto recipe.
+
+  python bench/resolution_cost.py                    # the Pareto space (width 0.5, 32 px)
+  python bench/resolution_cost.py --expansion=4 --narrow=0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
+from bench.common import add_results_name, emit  # noqa: E402
+from bench.pareto import fixed_kernel_arch  # noqa: E402
+from ednas_tf.arch import ArchSpec, BlockSpec  # noqa: E402
+from ednas_tf.io_utils import atomic_write_text  # noqa: E402
+from ednas_tf.latency.expected import child_latency  # noqa: E402
+from ednas_tf.latency.lut import LookupTable  # noqa: E402
+from ednas_tf.latency.profiles import get_profile  # noqa: E402
+from ednas_tf.model import build  # noqa: E402
+from ednas_tf.run_summary import arch_macs  # noqa: E402
+from ednas_tf.space import preset_space  # noqa: E402
+
+NAME = "resolution_cost"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--image_size", type=int, default=32, help="input side in pixels (32)")
+    p.add_argument("--channels", type=int, default=1, help="input channels (1: Fashion-MNIST)")
+    p.add_argument("--num_classes", type=int, default=10, help="classes of the head (10)")
+    p.add_argument("--width", type=float, default=0.5, help="width of the Pareto space (0.5)")
+    p.add_argument(
+        "--expansion", type=float, default=3.0, help="expansion of the lowered variants (3)"
+    )
+    p.add_argument(
+        "--narrow",
+        type=float,
+        default=0.75,
+        help="channel multiplier of the narrowed variant, every stage but the last (0.75)",
+    )
+    p.add_argument(
+        "--output_dir", default="runs/resolution_cost", help="where each variant's arch.json goes"
+    )
+    add_results_name(p, NAME)
+    args = p.parse_args(argv)
+    if args.expansion < 1:
+        p.error(f"--expansion must be >= 1, got {args.expansion}")
+    if not 0 < args.narrow <= 1:
+        p.error(f"--narrow must be in (0, 1], got {args.narrow}")
+    return args
+
+
+def _variant(arch: ArchSpec, blocks: list[BlockSpec]) -> ArchSpec:
+    """`arch` with `blocks` and none of its search record (a hand-made network). Each block
+    keeps its residual flag: it adds its input wherever the new shapes allow (MobileNetV2's
+    rule, `InvertedResidual.adds_residual`)."""
+    return dataclasses.replace(
+        arch, blocks=blocks, gate_probs={}, search={}, predicted_latency_ms=None
+    )
+
+
+def _stages(blocks: list[BlockSpec]) -> list[list[int]]:
+    """Block indices grouped into stages: a stage starts where the channels change."""
+    stages: list[list[int]] = []
+    for i, b in enumerate(blocks):
+        if not stages or b.channels != blocks[stages[-1][-1]].channels:
+            stages.append([])
+        stages[-1].append(i)
+    return stages
+
+
+def _narrowed_channels(channels: float) -> int:
+    return max(8, int(round(channels / 4)) * 4)
+
+
+def resolution_variants(
+    reference: ArchSpec, expansion: float, narrow: float
+) -> dict[str, ArchSpec]:
+    """The reference and its variants with the first strided block's stride moved (see the
+    module docstring); names say what changed."""
+    blocks = list(reference.blocks)
+    strided = [i for i, b in enumerate(blocks) if b.stride == 2]
+    stages = _stages(blocks)
+    if not strided or len(stages) < 2 or blocks[stages[-1][0]].stride != 1:
+        raise ValueError(
+            "the reference needs a strided block and a last stage at stride 1 to move it to"
+        )
+    first, last_start = strided[0], stages[-1][0]
+    dropped = [dataclasses.replace(b, stride=1) if i == first else b for i, b in enumerate(blocks)]
+    moved = [
+        dataclasses.replace(b, stride=2) if i == last_start else b for i, b in enumerate(dropped)
+    ]
+    lowered = [
+        dataclasses.replace(b, expansion=min(b.expansion, expansion)) if b.expansion > 1 else b
+        for b in moved
+    ]
+    last_stage = set(stages[-1])
+    narrowed = [
+        b
+        if i in last_stage
+        else dataclasses.replace(b, channels=_narrowed_channels(b.channels * narrow))
+        for i, b in enumerate(lowered)
+    ]
+    tag_e, tag_n = f"e{expansion:g}", f"n{narrow:g}"
+    return {
+        "reference": _variant(reference, blocks),
+        "stride_late": _variant(reference, moved),
+        f"stride_late_{tag_e}": _variant(reference, lowered),
+        f"stride_late_{tag_e}_{tag_n}": _variant(reference, narrowed),
+        "no_first_stride": _variant(reference, dropped),
+    }
+
+
+def host_table(space) -> LookupTable:
+    """The space's measured host table (rows it lacks are measured on first use)."""
+    table = space.profile.latency()
+    if not isinstance(table, LookupTable):
+        raise SystemExit("error: the host profile is expected to be a measured lookup table")
+    return table
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    space = preset_space(
+        "small",
+        input_shape=(args.image_size, args.image_size, args.channels),
+        num_classes=args.num_classes,
+        profile="host",
+        width=args.width,
+    )
+    table = host_table(space)
+    tda2x = get_profile("tda2x").latency()
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    variants = resolution_variants(fixed_kernel_arch(space, 3), args.expansion, args.narrow)
+    rows = []
+    for name, arch in variants.items():
+        arch_path = out / f"{name}.json"
+        atomic_write_text(arch_path, arch.to_json())
+        row = {
+            "name": name,
+            "blocks": [b.encode() for b in arch.blocks],
+            "arch_file": str(arch_path),
+            "macs": int(arch_macs(arch)),
+            "params": int(build(arch).count_params()),
+            "host_predicted_ms": round(child_latency(arch, table), 4),
+            "host_latency_ms": round(table.time_network(build(arch)), 4),
+            "tda2x_latency_ms": round(child_latency(arch, tda2x), 3),
+        }
+        rows.append(row)
+        print(
+            f"{name:28s} {row['macs'] / 1e6:6.2f} MMACs {row['params']:8d} params  host "
+            f"{row['host_latency_ms']:.3f} ms (predicted {row['host_predicted_ms']:.3f})  "
+            f"tda2x {row['tda2x_latency_ms']:.2f} ms",
+            flush=True,
+        )
+    ref = rows[0]
+    for row in rows:
+        row["host_vs_reference"] = round(row["host_latency_ms"] / ref["host_latency_ms"], 3)
+        row["macs_vs_reference"] = round(row["macs"] / ref["macs"], 3)
+        row["host_us_per_mmac"] = round(1000 * row["host_latency_ms"] / (row["macs"] / 1e6), 2)
+    figures = {
+        "models": rows,
+        "table": table.name,
+        "config": vars(args),
+        "command": " ".join(
+            [".venv/bin/python", "bench/resolution_cost.py", *(argv or sys.argv[1:])]
+        ),
+    }
+    return emit(args.results_name, figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -225,11 +225,15 @@ def host_small_space(
 ) -> tuple[SearchSpace, LookupTable]:
     """`host_space` and this machine's measured table (the latency benchmarks compare searches
     and networks on it)."""
-    space = host_space(splits, width, stage_widths, kernels)
+    return host_space(splits, width, stage_widths, kernels), host_lookup_table()
+
+
+def host_lookup_table() -> LookupTable:
+    """This machine's measured host table (rows it lacks are measured on first use)."""
     table = get_profile("host").latency()
     if not isinstance(table, LookupTable):
         raise SystemExit("error: the host profile is expected to be a measured lookup table")
-    return space, table
+    return table
 
 
 def search_at_target(

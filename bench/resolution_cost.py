@@ -34,12 +34,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import add_results_name, emit  # noqa: E402
+from bench.common import add_results_name, emit, host_lookup_table  # noqa: E402
 from bench.pareto import fixed_kernel_arch  # noqa: E402
 from ednas_tf.arch import ArchSpec, BlockSpec  # noqa: E402
 from ednas_tf.io_utils import atomic_write_text  # noqa: E402
 from ednas_tf.latency.expected import child_latency  # noqa: E402
-from ednas_tf.latency.lut import LookupTable  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
@@ -95,6 +94,8 @@ def _stages(blocks: list[BlockSpec]) -> list[list[int]]:
 
 
 def _narrowed_channels(channels: float) -> int:
+    """A multiple of 4, at least 8: the space's rounding to 8 (`space._round_channels`) would
+    turn 0.75 x 16 back into 16."""
     return max(8, int(round(channels / 4)) * 4)
 
 
@@ -136,14 +137,6 @@ def resolution_variants(
     }
 
 
-def host_table(space) -> LookupTable:
-    """The space's measured host table (rows it lacks are measured on first use)."""
-    table = space.profile.latency()
-    if not isinstance(table, LookupTable):
-        raise SystemExit("error: the host profile is expected to be a measured lookup table")
-    return table
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     space = preset_space(
@@ -153,7 +146,7 @@ def main(argv=None) -> dict:
         profile="host",
         width=args.width,
     )
-    table = host_table(space)
+    table = host_lookup_table()
     tda2x = get_profile("tda2x").latency()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,14 +155,15 @@ def main(argv=None) -> dict:
     for name, arch in variants.items():
         arch_path = out / f"{name}.json"
         atomic_write_text(arch_path, arch.to_json())
+        model = build(arch)
         row = {
             "name": name,
             "blocks": [b.encode() for b in arch.blocks],
             "arch_file": str(arch_path),
             "macs": int(arch_macs(arch)),
-            "params": int(build(arch).count_params()),
+            "params": int(model.count_params()),
             "host_predicted_ms": round(child_latency(arch, table), 4),
-            "host_latency_ms": round(table.time_network(build(arch)), 4),
+            "host_latency_ms": round(table.time_network(model), 4),
             "tda2x_latency_ms": round(child_latency(arch, tda2x), 3),
         }
         rows.append(row)

@@ -70,7 +70,7 @@ class _MacsTable(MacsProxy):
 
 
 def test_main_writes_every_variant_and_the_ratios(tmp_path, monkeypatch):
-    monkeypatch.setattr(resolution_cost, "host_table", lambda space: _MacsTable())
+    monkeypatch.setattr(resolution_cost, "host_lookup_table", lambda: _MacsTable())
     monkeypatch.setattr(resolution_cost, "emit", lambda name, figures: figures)
     figures = resolution_cost.main(["--image_size=16", f"--output_dir={tmp_path}"])
     rows = figures["models"]

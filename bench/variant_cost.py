@@ -1,10 +1,11 @@
-"""What does buying resolution cost on the host? A fixed child with its first stride moved later.
+"""What would buying resolution or capacity cost on the host? Hand-made variants of a fixed child.
 
-Issue 5's Pareto runs left "a space that can buy resolution (a stride choice)" as a lever: the
-CIFAR-layout baselines, which keep more spatial extent, are the most accurate networks measured,
-but far slower. Before building a stride gate into the space, this measures what such a choice
-would cost: the Pareto space's all-3x3 child (the baseline every searched child must beat) and
-variants whose first strided stage runs at stride 1 —
+Issue 5's Pareto runs left two ways a space could spend latency that the searched one cannot:
+resolution (the CIFAR-layout baselines, which keep more spatial extent, are the most accurate
+networks measured, but far slower) and capacity at the low-resolution end (MobileNetV2's 160- and
+320-channel stages, which the `small` preset leaves out). Before building either into the space,
+this measures what it would cost, on the Pareto space's all-3x3 child (the baseline every searched
+child must beat) and variants of it. `--family=resolution`: the first strided stage at stride 1 —
 
   stride_late           that stride moved to the last stage (the same final resolution; the
                         stages between run at twice the side)
@@ -12,13 +13,23 @@ variants whose first strided stage runs at stride 1 —
   stride_late_e<E>_n<N> and every stage but the last narrowed by N (MACs near the reference)
   no_first_stride       the stride dropped (every later stage at twice the side)
 
+`--family=capacity`: more channels or blocks where the feature map is smallest (C: the last
+stage's channels) —
+
+  tail_c<4C/3>x2        two e6 blocks appended at 4/3 C channels
+  tail_c<5C/3>x3_e3     three e3 blocks appended at 5/3 C channels (MobileNetV2's 160 stage)
+  last_stage_c<2C>      the last stage at twice its channels
+  deeper                one more block in each of the last two stages
+
 — each with its MACs, parameters, predicted (host table) and measured LiteRT latency (timed
 exactly as the table's rows were, `LookupTable.time_network`) and predicted TDA2x latency. Each
 variant's arch.json lands in --output_dir, so `bench/seed_spread.py --arch=<that file>` trains
-it with the Pareto recipe.
+it with the Pareto recipe. (This was `bench/resolution_cost.py`; the resolution family and its
+figures, `bench/results/resolution_cost.json`, are unchanged.)
 
-  python bench/resolution_cost.py                    # the Pareto space (width 0.5, 32 px)
-  python bench/resolution_cost.py --expansion=4 --narrow=0.5
+  python bench/variant_cost.py                  # resolution, the Pareto space (width 0.5, 32 px)
+  python bench/variant_cost.py --expansion=4 --narrow=0.5
+  python bench/variant_cost.py --family=capacity
 """
 
 from __future__ import annotations
@@ -44,11 +55,18 @@ from ednas_tf.model import build  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
 from ednas_tf.space import preset_space  # noqa: E402
 
-NAME = "resolution_cost"
+FAMILIES = ("resolution", "capacity")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="resolution",
+        help="which variants: the first stride moved (resolution, default) or more channels "
+        "and blocks at the last stages (capacity)",
+    )
     p.add_argument("--image_size", type=int, default=32, help="input side in pixels (32)")
     p.add_argument("--channels", type=int, default=1, help="input channels (1: Fashion-MNIST)")
     p.add_argument("--num_classes", type=int, default=10, help="classes of the head (10)")
@@ -60,13 +78,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--narrow",
         type=float,
         default=0.75,
-        help="channel multiplier of the narrowed variant, every stage but the last (0.75)",
+        help="channel multiplier of the narrowed resolution variant, every stage but the last "
+        "(0.75)",
     )
     p.add_argument(
-        "--output_dir", default="runs/resolution_cost", help="where each variant's arch.json goes"
+        "--output_dir",
+        default="runs/<family>_cost",
+        help="where each variant's arch.json goes (default runs/<family>_cost)",
     )
-    add_results_name(p, NAME)
+    add_results_name(p, "<family>_cost")
     args = p.parse_args(argv)
+    args.output_dir = args.output_dir.replace("<family>", args.family)
+    args.results_name = args.results_name.replace("<family>", args.family)
     if args.expansion < 1:
         p.error(f"--expansion must be >= 1, got {args.expansion}")
     if not 0 < args.narrow <= 1:
@@ -137,6 +160,44 @@ def resolution_variants(
     }
 
 
+def capacity_variants(reference: ArchSpec) -> dict[str, ArchSpec]:
+    """The reference and its variants with more channels or blocks at its last stages (see the
+    module docstring): the cheapest place to add capacity, where the feature map is smallest."""
+    blocks = list(reference.blocks)
+    stages = _stages(blocks)
+    if len(stages) < 2:
+        raise ValueError("the reference needs at least two stages (by channels) to add capacity")
+    last = blocks[-1]
+    channels = last.channels
+
+    def appended(count: int, width: int, expansion: float) -> list[BlockSpec]:
+        # stride 1 at the last stage's resolution; each adds its input where the shapes
+        # allow, i.e. all but the first, which changes the channels
+        block = dataclasses.replace(
+            last, channels=width, expansion=expansion, stride=1, residual=True
+        )
+        return [block] * count
+
+    wide, wider = _narrowed_channels(channels * 4 / 3), _narrowed_channels(channels * 5 / 3)
+    widened = [
+        dataclasses.replace(b, channels=2 * channels) if i in set(stages[-1]) else b
+        for i, b in enumerate(blocks)
+    ]
+    ends = {stage[-1] for stage in stages[-2:]}
+    deeper = [
+        copy
+        for i, b in enumerate(blocks)
+        for copy in ([b, dataclasses.replace(b, stride=1, residual=True)] if i in ends else [b])
+    ]
+    return {
+        "reference": _variant(reference, blocks),
+        f"tail_c{wide}x2": _variant(reference, blocks + appended(2, wide, last.expansion)),
+        f"tail_c{wider}x3_e3": _variant(reference, blocks + appended(3, wider, 3.0)),
+        f"last_stage_c{2 * channels}": _variant(reference, widened),
+        "deeper": _variant(reference, deeper),
+    }
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     space = preset_space(
@@ -150,7 +211,12 @@ def main(argv=None) -> dict:
     tda2x = get_profile("tda2x").latency()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    variants = resolution_variants(fixed_kernel_arch(space, 3), args.expansion, args.narrow)
+    reference = fixed_kernel_arch(space, 3)
+    variants = (
+        resolution_variants(reference, args.expansion, args.narrow)
+        if args.family == "resolution"
+        else capacity_variants(reference)
+    )
     rows = []
     for name, arch in variants.items():
         arch_path = out / f"{name}.json"
@@ -182,9 +248,7 @@ def main(argv=None) -> dict:
         "models": rows,
         "table": table.name,
         "config": vars(args),
-        "command": " ".join(
-            [".venv/bin/python", "bench/resolution_cost.py", *(argv or sys.argv[1:])]
-        ),
+        "command": " ".join([".venv/bin/python", "bench/variant_cost.py", *(argv or sys.argv[1:])]),
     }
     return emit(args.results_name, figures)
 

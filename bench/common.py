@@ -204,10 +204,12 @@ def host_space(
     width: float,
     stage_widths: tuple[float, ...] = (),
     kernels: tuple[int, ...] = DEFAULT_KERNELS,
+    preset: str = "small",
 ) -> SearchSpace:
-    """The `small` space for `splits` with the `host` rules (no latency table needed)."""
+    """The `preset` space (`small`: the Pareto benchmarks') for `splits` with the `host` rules
+    (no latency table needed)."""
     return preset_space(
-        "small",
+        preset,
         input_shape=splits.input_shape,
         num_classes=splits.num_classes,
         profile=get_profile("host"),
@@ -222,10 +224,11 @@ def host_small_space(
     width: float,
     stage_widths: tuple[float, ...] = (),
     kernels: tuple[int, ...] = DEFAULT_KERNELS,
+    preset: str = "small",
 ) -> tuple[SearchSpace, LookupTable]:
     """`host_space` and this machine's measured table (the latency benchmarks compare searches
     and networks on it)."""
-    return host_space(splits, width, stage_widths, kernels), host_lookup_table()
+    return host_space(splits, width, stage_widths, kernels, preset), host_lookup_table()
 
 
 def host_lookup_table() -> LookupTable:

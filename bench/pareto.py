@@ -120,6 +120,7 @@ TRAINING_FLAGS = (
     "dataset",
     "image_size",
     "width",
+    "space",
     "limit",
     "num_test",
     "num_calibration",
@@ -174,6 +175,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="targets as fractions of the space's host latency range (default 0.2,0.5,0.8)",
     )
     p.add_argument("--width", type=float, default=0.5, help="width of the search space")
+    p.add_argument(
+        "--space",
+        choices=("small", "small_hires"),
+        default="small",
+        help="search-space preset (default small; small_hires: stage 2 at full resolution). "
+        "The targets and the fixed children (all_3x3, ...) are those of this space",
+    )
     p.add_argument(
         "--stage_widths",
         default="",
@@ -858,11 +866,15 @@ def main(argv=None) -> int:
     # the searched space; targets and fixed children come from it at the reference widths
     try:  # e.g. --kernels=7, which the host profile does not run
         space, latency_model = host_small_space(
-            splits, args.width, args.stage_width_list, args.kernel_list or DEFAULT_KERNELS
+            splits,
+            args.width,
+            args.stage_width_list,
+            args.kernel_list or DEFAULT_KERNELS,
+            preset=args.space,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    reference = host_space(splits, args.width)
+    reference = host_space(splits, args.width, preset=args.space)
     baselines = selected_baselines(reference, args.baselines)  # before hours of training
     bounds = space_latency_bounds(reference, latency_model)
     # every row a search or the tuner can read, measured before any clock starts: the first
@@ -998,7 +1010,7 @@ def main(argv=None) -> int:
             for key in ("runtime", "threads", "repeats", "warmup", "rounds", "speed_reference_ms")
         },
         targets_ms=targets,
-        space="small",
+        space=args.space,
         device_for_search="host",
         splits=splits.sizes,
         train_config=dataclasses.asdict(train_config),

@@ -76,7 +76,8 @@ def define_space_flags() -> None:
         "space",
         "small",
         sorted(PRESET_STAGES),
-        "Search-space preset: tiny (tests), small (28-64 px inputs), imagenet (224 px).",
+        "Search-space preset: tiny (tests), small (28-64 px inputs), small_hires (small with "
+        "stage 2 at full resolution: more accurate, ~3x the host latency), imagenet (224 px).",
         **main,
     )
     flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.", **main)

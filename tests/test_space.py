@@ -11,6 +11,7 @@ from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
     [
         ("small", (28, 28, 1)),
         ("small", (64, 64, 3)),
+        ("small_hires", (32, 32, 1)),
         ("imagenet", (224, 224, 3)),
         ("tiny", (32, 32, 1)),
     ],
@@ -102,3 +103,19 @@ def test_kernels_are_checked():
         preset_space("tiny", kernels=(3, 4))
     with pytest.raises(ValueError, match="no kernel option"):
         preset_space("small", input_shape=(32, 32, 1), profile="host", kernels=(7,))
+
+
+def test_small_hires_is_small_with_its_first_stride_moved_to_the_last_stage():
+    """The preset is the layout bench/variant_cost.py measured as `stride_late`."""
+    from bench.pareto import fixed_kernel_arch
+    from bench.variant_cost import resolution_variants
+
+    def all_3x3(preset):
+        space = preset_space(preset, input_shape=(32, 32, 1), profile="host", width=0.5)
+        return fixed_kernel_arch(space, 3)
+
+    moved = resolution_variants(all_3x3("small"), expansion=3, narrow=0.75)["stride_late"]
+    hires = all_3x3("small_hires")
+    assert [b.encode() for b in hires.blocks] == [b.encode() for b in moved.blocks]
+    space = preset_space("small_hires", input_shape=(32, 32, 1), profile="host", width=0.5)
+    assert [h for h, _ in space.input_resolutions()][:3] == [32, 32, 32]

@@ -30,7 +30,7 @@ from bench.common import (  # noqa: E402
     add_child_training_args,
     add_results_name,
     emit,
-    host_small_space,
+    host_lookup_table,
 )
 from bench.pareto import int8_accuracy, keras_app  # noqa: E402
 from bench.seed_spread import resolve_arch  # noqa: E402
@@ -38,7 +38,6 @@ from deploy.export import dataset_arrays  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.data import load_splits  # noqa: E402
 from ednas_tf.latency.expected import child_latency  # noqa: E402
-from ednas_tf.latency.lut import LookupTable  # noqa: E402
 from ednas_tf.latency.profiles import get_profile  # noqa: E402
 from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
 from ednas_tf.run_summary import arch_macs  # noqa: E402
@@ -89,12 +88,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def host_table(splits, width: float) -> LookupTable:
-    """This machine's host table: whole networks are timed as its rows were (bench/pareto.py's
-    scale), and it predicts the child's latency."""
-    return host_small_space(splits, width)[1]
-
-
 def verdict(figures: dict, target_acc: float, int8_tolerance_pt: float) -> dict:
     """Each part of the target on its own: accuracy, int8 drop, latency against each reference."""
     drop_pt = 100 * (figures["test_acc"] - figures["int8_acc"])
@@ -123,7 +116,9 @@ def main(argv=None) -> int:
     )
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
     arch = resolve_arch(args.arch, splits, args.width)
-    table = host_table(splits, args.width)
+    # this machine's host table: whole networks are timed as its rows were (bench/pareto.py's
+    # scale), and it predicts the child's latency
+    table = host_lookup_table()
     # the child's rows first: measures what the table lacks (a fresh machine has no table) and
     # records the timing settings that time_network repeats
     predicted_host_ms = float(child_latency(arch, table))

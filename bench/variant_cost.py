@@ -116,9 +116,9 @@ def _stages(blocks: list[BlockSpec]) -> list[list[int]]:
     return stages
 
 
-def _narrowed_channels(channels: float) -> int:
-    """A multiple of 4, at least 8: the space's rounding to 8 (`space._round_channels`) would
-    turn 0.75 x 16 back into 16."""
+def _channels_by_four(channels: float) -> int:
+    """Scaled channels rounded to a multiple of 4, at least 8 (narrowed or widened): the space's
+    rounding to 8 (`space._round_channels`) would turn 0.75 x 16 back into 16."""
     return max(8, int(round(channels / 4)) * 4)
 
 
@@ -147,7 +147,7 @@ def resolution_variants(
     narrowed = [
         b
         if i in last_stage
-        else dataclasses.replace(b, channels=_narrowed_channels(b.channels * narrow))
+        else dataclasses.replace(b, channels=_channels_by_four(b.channels * narrow))
         for i, b in enumerate(lowered)
     ]
     tag_e, tag_n = f"e{expansion:g}", f"n{narrow:g}"
@@ -178,9 +178,10 @@ def capacity_variants(reference: ArchSpec) -> dict[str, ArchSpec]:
         )
         return [block] * count
 
-    wide, wider = _narrowed_channels(channels * 4 / 3), _narrowed_channels(channels * 5 / 3)
+    wide, wider = _channels_by_four(channels * 4 / 3), _channels_by_four(channels * 5 / 3)
+    last_stage = set(stages[-1])
     widened = [
-        dataclasses.replace(b, channels=2 * channels) if i in set(stages[-1]) else b
+        dataclasses.replace(b, channels=2 * channels) if i in last_stage else b
         for i, b in enumerate(blocks)
     ]
     ends = {stage[-1] for stage in stages[-2:]}

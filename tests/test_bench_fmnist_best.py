@@ -44,7 +44,7 @@ def test_tiny_run_on_synthetic_writes_every_figure(tmp_path, monkeypatch):
         return figures
 
     monkeypatch.setattr(fmnist_best, "emit", capture)
-    monkeypatch.setattr(fmnist_best, "host_table", lambda splits, width: ParamsTimer())
+    monkeypatch.setattr(fmnist_best, "host_lookup_table", lambda: ParamsTimer())
     rc = fmnist_best.main(
         [
             "--arch=all_3x3",

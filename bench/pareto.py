@@ -112,10 +112,12 @@ FIELDS = (
     "train_minutes",
 )
 # Flags that change a model's figures: --resume reuses a finished model only when all the flags
-# it depends on match. (--baselines, --no_tuner and --tuner_at choose which models run, not what
-# they measure.) Every model depends on the data and training flags; the searched models (E-DNAS
-# and the tuner, whose budget is the search's time) also on the search flags, so a changed
-# search setting re-runs only them and keeps the hours of baselines.
+# it depends on match. (--baselines, --no_tuner, --tuner_at and --target_fractions choose which
+# models run, not what they measure: a searched model's name carries its fraction, and its
+# target follows from the fraction and the training flags — so targets can be added to a run.)
+# Every model depends on the data and training flags; the searched models (E-DNAS and the
+# tuner, whose budget is the search's time) also on the search flags, so a changed search
+# setting re-runs only them and keeps the hours of baselines.
 TRAINING_FLAGS = (
     "dataset",
     "image_size",
@@ -130,7 +132,6 @@ TRAINING_FLAGS = (
     "seed_list",
 )
 SEARCH_FLAGS = (
-    "target_fractions",
     "stage_widths",
     "kernels",
     "search_epochs",
@@ -414,7 +415,7 @@ def resumable_models(out: Path, args) -> dict[str, dict]:
                 f"--resume: {out} has no {FLAGS_FILE}, so what its models measured is unknown; "
                 "run without --resume or with another --output_dir"
             )
-        differ = sorted(k for k in set(flags) | set(before) if flags.get(k) != before.get(k))
+        differ = sorted(k for k in RESULT_FLAGS if flags.get(k) != before.get(k))
         changes = ", ".join(f"{k} {before.get(k)!r} (now {flags.get(k)!r})" for k in differ)
         if set(differ) - set(SEARCH_FLAGS):
             raise SystemExit(
@@ -572,6 +573,14 @@ class Bench:
     def run(self, name: str, family: str, fn, target_ms=None, search_minutes=None) -> dict:
         """`fn()`'s figures as one model's entry (its error, if it fails); a model the resumed
         run finished is reused as it was."""
+        earlier = self.finished.get(name)
+        if earlier and target_ms is not None and not np.isclose(earlier["target_ms"], target_ms):
+            print(  # a guard: the target follows from flags --resume has already compared
+                f"--> {name}: the resumed run searched it at {earlier['target_ms']:.4g} ms, "
+                f"not {target_ms:.4g} ms: it runs again",
+                flush=True,
+            )
+            del self.finished[name]
         if name in self.finished:
             print(f"--> {name} ({family}): finished by the resumed run, reused", flush=True)
             self.reused.append(name)

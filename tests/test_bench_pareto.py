@@ -207,6 +207,17 @@ def test_resume_with_other_search_flags_runs_only_the_searched_models_again(tmp_
     assert len(resumable_models(tmp_path, args)) == 3
 
 
+def test_resume_with_more_targets_keeps_the_models_searched_at_the_earlier_ones(tmp_path):
+    resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}", "--target_fractions=0.5"))
+    models = [
+        {"name": "ednas_t0.5", "family": "ednas", **_figures(0.9)},
+        {"name": "tuner_random_t0.5", "family": "tuner", **_figures(0.88)},
+    ]
+    (tmp_path / "partial.json").write_text(json.dumps(models))
+    args = _parsed(f"--output_dir={tmp_path}", "--resume", "--target_fractions=0.2,0.5,0.8")
+    assert list(resumable_models(tmp_path, args)) == ["ednas_t0.5", "tuner_random_t0.5"]
+
+
 def test_a_final_temperature_needs_the_linear_schedule():
     assert _parsed("--temperature_schedule=linear", "--temperature_final=0.2").temperature_final
     with pytest.raises(SystemExit):

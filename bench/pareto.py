@@ -299,6 +299,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         "first; quick: 3); 'none' runs only "
         "the searches, e.g. to compare search settings against an earlier run's baselines",
     )
+    p.add_argument(
+        "--baselines_from",
+        default="",
+        help="comma-separated results files of earlier bench/pareto.py runs (e.g. "
+        "bench/results/pareto_fmnist.json) whose baselines join this run's verdict, table and "
+        "plot without training again; they must have been trained with this run's data and "
+        "training flags and timed as its host table is (else the bench stops and says what "
+        "differs). Their space may differ: a fixed child of another space is renamed with it "
+        "(all_3x3_small); a baseline this run trains itself wins over an imported one",
+    )
     p.add_argument("--no_tuner", action="store_true", help="skip the keras-tuner baseline")
     p.add_argument(
         "--tuner_at",
@@ -700,6 +710,57 @@ def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str,
     return [(n, available[n]) for n in wanted]
 
 
+HOST_TIMING_KEYS = ("runtime", "threads", "repeats", "warmup", "rounds")
+
+
+def imported_baselines(paths: list[str], args, reference: SearchSpace, timing: dict) -> list[dict]:
+    """The baselines recorded in earlier runs' results files (`--baselines_from`), each marked
+    with the file it came from. Only a run that trained as this one does (`TRAINING_FLAGS`, its
+    space aside) and timed its latencies as this run's host table does is accepted: its
+    figures are then the ones this run would measure. A fixed child whose blocks differ from
+    this run's baseline of that name is renamed with its space."""
+    own = {
+        name: [b.encode() for b in spec.blocks]
+        for name, spec in baseline_list(reference)
+        if isinstance(spec, ArchSpec)
+    }
+    imported = []
+    for path in paths:
+        try:
+            results = json.loads(Path(path).read_text())
+            config, models = results["config"], results["models"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise SystemExit(
+                f"--baselines_from: {path} is not a bench/pareto.py results file: {err}"
+            ) from None
+        seeds = config.get("seeds")
+        earlier = dict(
+            config, seed_list=[int(s) for s in seeds.split(",")] if seeds else [config.get("seed")]
+        )
+        differ = [
+            f"{flag} {earlier.get(flag)!r} (here {getattr(args, flag)!r})"
+            for flag in TRAINING_FLAGS
+            if flag != "space" and earlier.get(flag) != getattr(args, flag)
+        ]
+        host_timing = config.get("host_timing") or {}
+        differ += [
+            f"host timing {key} {host_timing.get(key)!r} (here {timing.get(key)!r})"
+            for key in HOST_TIMING_KEYS
+            if host_timing.get(key) != timing.get(key)
+        ]
+        if differ:
+            raise SystemExit(f"--baselines_from: {path} measured otherwise: {', '.join(differ)}")
+        space = config.get("space", "small")
+        for m in models:
+            if m.get("family") != "baseline" or m.get("error"):
+                continue
+            name = m["name"]
+            if m.get("arch") is not None and m["arch"] != own.get(name):
+                name = f"{name}_{space}"
+            imported.append(dict(m, name=name, imported_from=str(path)))
+    return imported
+
+
 # ---------------------------------------------------------------------------------------------
 # verdict, table, plot
 
@@ -885,6 +946,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: {err}") from None
     reference = host_space(splits, args.width, preset=args.space)
     baselines = selected_baselines(reference, args.baselines)  # before hours of training
+    imported = imported_baselines(  # checked before hours of searching
+        [p for p in args.baselines_from.split(",") if p], args, reference, latency_model.metadata
+    )
     bounds = space_latency_bounds(reference, latency_model)
     # every row a search or the tuner can read, measured before any clock starts: the first
     # search must not be charged for the table (nor hand that time to its tuner as budget)
@@ -993,7 +1057,8 @@ def main(argv=None) -> int:
                 name, "baseline", lambda spec=spec, name=name: bench.keras_figures(*spec, name)
             )
 
-    models = bench.models
+    trained = {m["name"] for m in bench.models}
+    models = bench.models + [m for m in imported if m["name"] not in trained]
     print(table(models), flush=True)
     verdicts = verdict(models)
     for v in verdicts:

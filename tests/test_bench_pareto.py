@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from bench.pareto import (
     Bench,
+    baseline_list,
+    imported_baselines,
     keras_app,
     margin_standard_error,
     parse_args,
@@ -216,6 +218,79 @@ def test_resume_with_more_targets_keeps_the_models_searched_at_the_earlier_ones(
     (tmp_path / "partial.json").write_text(json.dumps(models))
     args = _parsed(f"--output_dir={tmp_path}", "--resume", "--target_fractions=0.2,0.5,0.8")
     assert list(resumable_models(tmp_path, args)) == ["ednas_t0.5", "tuner_random_t0.5"]
+
+
+_TIMING = {"runtime": "litert", "threads": 1, "repeats": 200, "warmup": 20, "rounds": 10}
+
+
+def _results_file(path, space, models, **config):
+    """An earlier run's results file: default flags (`_parsed()`), `space`, `models`."""
+    args = _parsed()
+    flags = {k: v for k, v in vars(args).items() if k not in ("seed_list", "stage_width_list")}
+    flags.update(space=space, host_timing=dict(_TIMING, speed_reference_ms=0.05), **config)
+    path.write_text(json.dumps({"config": flags, "models": models}))
+    return path
+
+
+def test_imported_baselines_keep_their_figures_and_fixed_children_of_another_space_renamed(
+    tmp_path,
+):
+    small = dict(baseline_list(_host_space()))
+    hires = preset_space("small_hires", input_shape=(32, 32, 1), num_classes=10, profile="host")
+    encoded = lambda arch: [b.encode() for b in arch.blocks]  # noqa: E731
+    models = [
+        {
+            "name": "all_3x3",
+            "family": "baseline",
+            "arch": encoded(small["all_3x3"]),
+            **_figures(0.91),
+        },
+        {
+            "name": "cifar_mbv2_w0.35",
+            "family": "baseline",
+            "arch": encoded(small["cifar_mbv2_w0.35"]),
+            **_figures(0.92),
+        },
+        {"name": "mbv2_a0.35_96px", "family": "baseline", **_figures(0.919)},
+        {"name": "ednas_t0.5", "family": "ednas", **_figures(0.93)},
+        {"name": "mbv2_a1_96px", "family": "baseline", "error": "OOM"},
+    ]
+    path = _results_file(tmp_path / "earlier.json", "small", models)
+    args = _parsed("--space=small_hires")
+    imported = imported_baselines([str(path)], args, hires, _TIMING)
+    assert [m["name"] for m in imported] == ["all_3x3_small", "cifar_mbv2_w0.35", "mbv2_a0.35_96px"]
+    assert [m["test_acc"] for m in imported] == [0.91, 0.92, 0.919]
+    assert all(m["imported_from"] == str(path) for m in imported)
+    # in its own space the fixed child keeps its name
+    assert (
+        imported_baselines([str(path)], _parsed(), _host_space(), _TIMING)[0]["name"] == "all_3x3"
+    )
+
+
+def test_imported_baselines_must_have_trained_and_been_timed_as_this_run(tmp_path):
+    other_epochs = _results_file(tmp_path / "e.json", "small", [], epochs=3)
+    with pytest.raises(SystemExit, match=r"epochs 3 \(here 2\)"):
+        imported_baselines([str(other_epochs)], _parsed(), _host_space(), _TIMING)
+    other_threads = _results_file(tmp_path / "t.json", "small", [])
+    with pytest.raises(SystemExit, match="host timing threads 1 \\(here 2\\)"):
+        imported_baselines([str(other_threads)], _parsed(), _host_space(), dict(_TIMING, threads=2))
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(SystemExit, match="not a bench/pareto.py results file"):
+        imported_baselines([str(tmp_path / "bad.json")], _parsed(), _host_space(), _TIMING)
+
+
+def test_a_resumed_searched_model_at_another_target_runs_again(tmp_path, capsys):
+    args = _parsed(f"--output_dir={tmp_path}")
+    finished = {"ednas_t0.5": {"name": "ednas_t0.5", "family": "ednas", "target_ms": 0.3}}
+    bench = Bench(args, None, None, None, None, lambda m: 0.1, finished)
+    fresh = {**_figures(0.9), "arch": []}
+    entry = bench.run("ednas_t0.5", "ednas", lambda: fresh, target_ms=0.2)
+    assert entry["target_ms"] == 0.2 and entry["test_acc"] == 0.9 and not bench.reused
+    assert "searched it at 0.3 ms, not 0.2 ms" in capsys.readouterr().out
+    same = {"name": "ednas_t0.5", "family": "ednas", "target_ms": 0.2, "test_acc": 0.8}
+    bench = Bench(args, None, None, None, None, lambda m: 0.1, {"ednas_t0.5": same})
+    assert bench.run("ednas_t0.5", "ednas", lambda: fresh, target_ms=0.2) is same
+    assert bench.reused == ["ednas_t0.5"]
 
 
 def test_a_final_temperature_needs_the_linear_schedule():

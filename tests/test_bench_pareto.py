@@ -287,7 +287,7 @@ def test_a_resumed_searched_model_at_another_target_runs_again(tmp_path, capsys)
     entry = bench.run("ednas_t0.5", "ednas", lambda: fresh, target_ms=0.2)
     assert entry["target_ms"] == 0.2 and entry["test_acc"] == 0.9 and not bench.reused
     assert "searched it at 0.3 ms, not 0.2 ms" in capsys.readouterr().out
-    same = {"name": "ednas_t0.5", "family": "ednas", "target_ms": 0.2, "test_acc": 0.8}
+    same = {"name": "ednas_t0.5", "family": "ednas", "target_ms": 0.2, **_figures(0.8)}
     bench = Bench(args, None, None, None, None, lambda m: 0.1, {"ednas_t0.5": same})
     assert bench.run("ednas_t0.5", "ednas", lambda: fresh, target_ms=0.2) is same
     assert bench.reused == ["ednas_t0.5"]

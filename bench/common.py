@@ -219,7 +219,7 @@ def host_space(
     )
 
 
-def host_small_space(
+def host_space_and_table(
     splits,
     width: float,
     stage_widths: tuple[float, ...] = (),

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit, host_small_space, search_at_target  # noqa: E402
+from bench.common import emit, host_space_and_table, search_at_target  # noqa: E402
 from deploy.merge import merge_model  # noqa: E402
 from ednas_tf.data import load_splits  # noqa: E402
 from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
         limit=args.limit,
         seed=args.seed,
     )
-    space, table = host_small_space(splits, args.width)
+    space, table = host_space_and_table(splits, args.width)
     bounds = space_latency_bounds(space, table)  # measures whatever the cached table lacks
     meta = table.metadata
     fractions = [float(f) for f in args.fractions.split(",")]

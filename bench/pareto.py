@@ -58,7 +58,7 @@ from bench.common import (  # noqa: E402
     RESULTS_DIR,
     add_results_name,
     emit,
-    host_small_space,
+    host_space_and_table,
     host_space,
     load_bench_splits,
     parse_seeds,
@@ -935,7 +935,7 @@ def main(argv=None) -> int:
 
     # the searched space; targets and fixed children come from it at the reference widths
     try:  # e.g. --kernels=7, which the host profile does not run
-        space, latency_model = host_small_space(
+        space, latency_model = host_space_and_table(
             splits,
             args.width,
             args.stage_width_list,

@@ -710,6 +710,8 @@ def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str,
     return [(n, available[n]) for n in wanted]
 
 
+# the host table's timing settings a results file records (with the speed yardstick, which
+# may differ between processes); --baselines_from accepts a file only where these agree
 HOST_TIMING_KEYS = ("runtime", "threads", "repeats", "warmup", "rounds")
 
 
@@ -1081,7 +1083,7 @@ def main(argv=None) -> int:
         space_bounds_ms=list(bounds),
         host_timing={
             key: latency_model.metadata.get(key)
-            for key in ("runtime", "threads", "repeats", "warmup", "rounds", "speed_reference_ms")
+            for key in (*HOST_TIMING_KEYS, "speed_reference_ms")
         },
         targets_ms=targets,
         space=args.space,

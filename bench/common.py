@@ -247,16 +247,17 @@ def search_at_target(
     target_ms: float,
     output_dir: str,
     schedule=None,
+    objective: str = "target",
     **options,
 ):
-    """The benchmarks' E-DNAS search: the target objective |LAT/T - 1| on `table`, the FBNet
-    temperature schedule unless `schedule` is given, no progress bar, no resume; `options` go
-    to RunOptions."""
+    """The benchmarks' E-DNAS search: the target objective |LAT/T - 1| (or `objective`, e.g.
+    the budget form) on `table`, the FBNet temperature schedule unless `schedule` is given, no
+    progress bar, no resume; `options` go to RunOptions."""
     return run_search(
         space,
         splits,
         config,
-        make_objective("target", target_ms=target_ms),
+        make_objective(objective, target_ms=target_ms),
         schedule or make_schedule("exponential"),
         table,
         RunOptions(output_dir=output_dir, progress=False, resume=False, **options),

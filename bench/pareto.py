@@ -5,7 +5,8 @@ keras-tuner random search, all trained with the same recipe (issue 5, part 2).
   python bench/pareto.py --quick          # smoke run (< 20 min on an idle 2-core machine)
 
 Models:
-  ednas        run_search (target objective, host latency table) at each target, then train_child
+  ednas        run_search (target objective, or with --objective=budget the at-most-target one;
+               host latency table) at each target, then train_child
   baseline     keras.applications MobileNetV2 (alpha 0.35/0.5/1.0) and MobileNetV3Small
                (minimalistic) at 32 px and 96 px (grey image repeated to 3 channels, resized);
                MobileNetV2's CIFAR layout as a child of our space (k3, e6 with MobileNetV2's e1
@@ -140,6 +141,7 @@ SEARCH_FLAGS = (
     "temperature_schedule",
     "temperature_init",
     "temperature_final",
+    "objective",
     "gate_mode",
     "probe_candidates",
     "probe_mode",
@@ -250,6 +252,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         default=None,
         help="last architecture epoch's temperature, linear schedule only (default 0.1)",
+    )
+    p.add_argument(
+        "--objective",
+        default=None,
+        choices=["target", "budget"],
+        help="architecture loss of the searches: target, CE + 0.5 |LAT/T - 1| (default; pulls "
+        "each search onto its target), or budget, CE + 0.5 max(0, LAT/T - 1) (latency costs only "
+        "above the target and the child is derived at or below it; the searched models are then "
+        "named ednas_budget_t...)",
     )
     p.add_argument(
         "--gate_mode",
@@ -756,11 +767,17 @@ def imported_baselines(paths: list[str], args, reference: SearchSpace, timing: d
         for m in models:
             if m.get("family") != "baseline" or m.get("error"):
                 continue
+            if m.get("imported_from"):  # imported there too: as named and sourced there
+                imported.append(m)
+                continue
             name = m["name"]
             if m.get("arch") is not None and m["arch"] != own.get(name):
                 name = f"{name}_{space}"
             imported.append(dict(m, name=name, imported_from=str(path)))
-    return imported
+    first = {}
+    for m in imported:  # the same baseline from two files: the first file listed wins
+        first.setdefault(m["name"], m)
+    return list(first.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -981,7 +998,9 @@ def main(argv=None) -> int:
     search_minutes: dict[float, float] = {}
     for fraction, target in zip(fractions, targets):
         kernel_tag = f"k{'+'.join(map(str, args.kernel_list))}_" if args.kernel_list else ""
-        name = f"ednas_{'w_' if args.stage_width_list else ''}{kernel_tag}t{fraction:g}"
+        width_tag = "w_" if args.stage_width_list else ""
+        objective_tag = "budget_" if args.objective == "budget" else ""
+        name = f"ednas_{width_tag}{objective_tag}{kernel_tag}t{fraction:g}"
 
         def ednas(target=target, name=name):
             start = time.time()
@@ -999,6 +1018,7 @@ def main(argv=None) -> int:
                 probe_mode=args.probe_mode or RunOptions.probe_mode,
                 probe_steps=args.probe_steps or RunOptions.probe_steps,
                 gate_mode=args.gate_mode or RunOptions.gate_mode,
+                objective=args.objective or "target",
                 schedule=make_schedule(
                     args.temperature_schedule or "exponential",
                     initial=args.temperature_init,

@@ -77,8 +77,10 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "objective",
     "auto",
-    ["auto", "fbnet", "additive", "target"],
-    "Architecture loss; auto = target when --target_latency_ms is set, else fbnet.",
+    ["auto", "fbnet", "additive", "target", "budget"],
+    "Architecture loss; auto = target when --target_latency_ms is set, else fbnet. target "
+    "pulls the latency onto the target from both sides; budget penalises only latency above "
+    "it and derives a child at or below it.",
 )
 flags.DEFINE_float("target_latency_ms", None, "Latency target (ms) on the device.")
 flags.DEFINE_float(
@@ -89,7 +91,9 @@ flags.DEFINE_float(
     "--target_latency_ms).",
 )
 flags.DEFINE_float(
-    "latency_weight", None, "λ of the additive/target objectives (default 0.1 / 0.5)."
+    "latency_weight",
+    None,
+    "λ of the additive / target and budget objectives (default 0.1 / 0.5).",
 )
 flags.DEFINE_float("fbnet_alpha", 0.2, "α of the FBNet objective.")
 flags.DEFINE_float("fbnet_beta", 0.6, "β of the FBNet objective.")
@@ -203,13 +207,17 @@ def main(argv):
             f" target {target_ms:.4g} ms",
             flush=True,
         )
-    objective = make_objective(
-        FLAGS.objective,
-        target_ms=target_ms,
-        latency_weight=FLAGS.latency_weight,
-        alpha=FLAGS.fbnet_alpha,
-        beta=FLAGS.fbnet_beta,
-    )
+    try:
+        objective = make_objective(
+            FLAGS.objective,
+            target_ms=target_ms,
+            latency_weight=FLAGS.latency_weight,
+            alpha=FLAGS.fbnet_alpha,
+            beta=FLAGS.fbnet_beta,
+        )
+    except ValueError as err:  # target/budget without a latency target
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     opts = RunOptions(
         output_dir=FLAGS.output_dir,
         steps=FLAGS.steps,

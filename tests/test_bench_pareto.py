@@ -267,6 +267,36 @@ def test_imported_baselines_keep_their_figures_and_fixed_children_of_another_spa
     )
 
 
+def test_a_baseline_imported_twice_keeps_its_first_name_and_source(tmp_path):
+    """The second file imported the first's baseline itself: listing both must not rename it
+    again (all_3x3_small_small_hires) nor count it twice."""
+    small = dict(baseline_list(_host_space()))
+    hires = preset_space("small_hires", input_shape=(32, 32, 1), num_classes=10, profile="host")
+    first = _results_file(
+        tmp_path / "small.json",
+        "small",
+        [
+            {
+                "name": "all_3x3",
+                "family": "baseline",
+                "arch": [b.encode() for b in small["all_3x3"].blocks],
+                **_figures(0.91),
+            }
+        ],
+    )
+    args = _parsed("--space=small_hires")
+    carried = imported_baselines([str(first)], args, hires, _TIMING)
+    second = _results_file(
+        tmp_path / "hires.json",
+        "small_hires",
+        carried + [{"name": "mbv2_a0.35", "family": "baseline", **_figures(0.86)}],
+    )
+    both = imported_baselines([str(first), str(second)], args, hires, _TIMING)
+    assert [m["name"] for m in both] == ["all_3x3_small", "mbv2_a0.35"]
+    assert both[0]["imported_from"] == str(first)
+    assert both[1]["imported_from"] == str(second)
+
+
 def test_imported_baselines_must_have_trained_and_been_timed_as_this_run(tmp_path):
     other_epochs = _results_file(tmp_path / "e.json", "small", [], epochs=3)
     with pytest.raises(SystemExit, match=r"epochs 3 \(here 2\)"):

@@ -50,6 +50,13 @@ def test_unreachable_target_is_refused_with_both_bounds(space):
         assert f"{low:.4g}" in str(err.value) and f"{high:.4g}" in str(err.value)
 
 
+def test_a_budget_above_the_slowest_child_is_reachable_but_not_one_below_the_fastest(space):
+    low, high = space_latency_bounds(space, MacsProxy())
+    check_target(high * 2, (low, high), at_most=True)
+    with pytest.raises(ValueError):
+        check_target(low / 2, (low, high), at_most=True)
+
+
 def test_objectives():
     ce, lat = tf.constant(1.0), tf.constant(4.0)
     assert float(make_objective(target_ms=2.0)(ce, lat)) == pytest.approx(1.0 + 0.5 * 1.0)
@@ -60,6 +67,20 @@ def test_objectives():
     assert float(additive(ce, lat)) == pytest.approx(1.0 + 0.2 * np.log(4.0))
     with pytest.raises(ValueError):
         make_objective("target")
+    with pytest.raises(ValueError, match="budget"):
+        make_objective("budget")
+
+
+def test_the_budget_objective_charges_only_latency_above_the_budget():
+    budget = make_objective("budget", target_ms=2.0)
+    assert budget.at_most and not make_objective(target_ms=2.0).at_most
+    ce = tf.constant(1.0)
+    assert float(budget(ce, tf.constant(4.0))) == pytest.approx(1.0 + 0.5 * 1.0)
+    latency = tf.Variable(1.5)
+    with tf.GradientTape() as tape:
+        under = budget(ce, latency)
+    assert float(under) == pytest.approx(1.0)
+    assert float(tape.gradient(under, latency)) == 0.0  # no pull up to the budget
 
 
 def test_target_from_fraction():
@@ -79,6 +100,24 @@ def test_derive_fits_the_child_to_a_latency_target(space):
         child = derive(model, space, latency, target_ms=target, tolerance=0.05)
         assert abs(child.predicted_latency_ms / target - 1) <= 0.05, (fraction, child)
         assert child.search["target_fit"]["target_ms"] == target
+
+
+def test_a_budget_fit_keeps_a_child_under_it_and_brings_one_over_it_under(space):
+    model = build(space, seed=0)
+    latency = MacsProxy()
+    argmax = derive(model, space, latency)
+    roomy = derive(
+        model, space, latency, target_ms=1.5 * argmax.predicted_latency_ms, target_at_most=True
+    )
+    assert roomy.blocks == argmax.blocks
+    assert roomy.search["target_fit"]["moves"] == 0 and roomy.search["target_fit"]["at_most"]
+    pulled = derive(model, space, latency, target_ms=1.5 * argmax.predicted_latency_ms)
+    assert pulled.predicted_latency_ms > argmax.predicted_latency_ms  # the target form grows it
+    low, _ = space_latency_bounds(space, latency)
+    tight = (low + argmax.predicted_latency_ms) / 2
+    fitted = derive(model, space, latency, target_ms=tight, tolerance=0.02, target_at_most=True)
+    assert fitted.predicted_latency_ms <= tight * 1.02
+    assert fitted.search["target_fit"]["moves"] >= 1
 
 
 def test_target_fit_changes_options_before_dropping_a_block_the_gates_keep(space):

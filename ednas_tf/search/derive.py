@@ -99,28 +99,43 @@ def _options(
     return options, chosen
 
 
-def _meets_target(latency_ms: float, target_ms: float, tolerance: float) -> bool:
-    """Within `tolerance` (a fraction of the target) of the target: what the fit aims for."""
-    return abs(latency_ms - target_ms) <= tolerance * target_ms
+@dataclasses.dataclass(frozen=True)
+class LatencyGoal:
+    """What a latency-target fit aims for: within `tolerance` (a fraction of the target) of
+    `target_ms`, or — `at_most` — anywhere up to that band's top, so a child the gates put
+    under a latency budget is kept as it is rather than grown to the budget."""
+
+    target_ms: float
+    tolerance: float = 0.02
+    at_most: bool = False
+
+    def met(self, latency_ms: float) -> bool:
+        if self.at_most:
+            return latency_ms <= self.target_ms * (1.0 + self.tolerance)
+        return abs(latency_ms - self.target_ms) <= self.tolerance * self.target_ms
+
+    def distance(self, latency_ms: float) -> float:
+        """How far `latency_ms` is from meeting the goal, in ms (0 when met)."""
+        if self.at_most:
+            return max(0.0, latency_ms - self.target_ms)
+        return abs(latency_ms - self.target_ms)
 
 
 def _fit_to_target(
     options: dict[str, list[_Option]],
     chosen: dict[str, int],
     fixed_ms: float,
-    target_ms: float,
-    tolerance: float,
+    goal: LatencyGoal,
     locked: frozenset[str] = frozenset(),
 ) -> int:
-    """Moves decisions (in place; never those of `locked` blocks) until the child is within
-    `tolerance` of the target.
+    """Moves decisions (in place; never those of `locked` blocks) until the child meets `goal`.
 
     Greedy on the probability given up per ms of distance removed: the result is (close to) the
     most probable child that meets the latency target. Returns the number of moves.
     """
     latency = fixed_ms + sum(options[n][i].latency_ms for n, i in chosen.items())
     moves = 0
-    while not _meets_target(latency, target_ms, tolerance):
+    while not goal.met(latency):
         best = None
         for name, index in chosen.items():
             if name in locked:
@@ -128,7 +143,7 @@ def _fit_to_target(
             current = options[name][index]
             for j, option in enumerate(options[name]):
                 new = latency - current.latency_ms + option.latency_ms
-                gain = abs(latency - target_ms) - abs(new - target_ms)
+                gain = goal.distance(latency) - goal.distance(new)
                 if j == index or gain <= 1e-12:
                     continue
                 cost = (current.log_prob - option.log_prob) / gain
@@ -240,7 +255,7 @@ def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, 
     return widths
 
 
-def _neighbours(candidate: _Candidate, target_ms: float, tolerance: float) -> list[_Candidate]:
+def _neighbours(candidate: _Candidate, goal: LatencyGoal) -> list[_Candidate]:
     """`candidate` with one block's decision changed — each other option of each block in
     turn — and the other blocks re-fitted to the target around it: the children one decision
     away from the fitted one, for probing when width assignments give too few. Their moves
@@ -252,12 +267,7 @@ def _neighbours(candidate: _Candidate, target_ms: float, tolerance: float) -> li
                 continue
             chosen = dict(candidate.chosen, **{name: other})
             refit = _fit_to_target(
-                candidate.options,
-                chosen,
-                candidate.fixed_ms,
-                target_ms,
-                tolerance,
-                frozenset({name}),
+                candidate.options, chosen, candidate.fixed_ms, goal, frozenset({name})
             )
             moves = candidate.moves + 1 + refit
             neighbours.append(dataclasses.replace(candidate, chosen=chosen, moves=moves))
@@ -270,14 +280,13 @@ def _decisions_key(candidate: _Candidate) -> str:
 
 def _shortlist(
     candidates: list[_Candidate],
-    target_ms: float,
-    tolerance: float,
+    goal: LatencyGoal,
     size: int,
     listed: tuple[_Candidate, ...] = (),
 ) -> list[_Candidate]:
     """`listed`, then the most probable distinct children of `candidates` that meet the target
     and are not in it, up to `size` in all."""
-    met = [c for c in candidates if _meets_target(c.latency_ms, target_ms, tolerance)]
+    met = [c for c in candidates if goal.met(c.latency_ms)]
     met.sort(key=lambda c: -c.log_prob)
     shortlist, seen = list(listed), {_decisions_key(c) for c in listed}
     for candidate in met:
@@ -347,6 +356,7 @@ def derive(
     provenance: dict[str, Any] | None = None,
     target_ms: float | None = None,
     tolerance: float = 0.02,
+    target_at_most: bool = False,
     score: Callable[[ChildPath], float] | None = None,
     probe_candidates: int = 0,
     score_tie: float = 0.0,
@@ -355,10 +365,12 @@ def derive(
 
     With `target_ms`, decisions are then moved, cheapest in probability first, until the child's
     latency is within `tolerance` of the target: the soft expected latency the search optimised
-    can sit on the target while the argmax child does not. With searched widths, this fit runs
-    for each width assignment (most probable first) and the most probable fitted child wins —
-    or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the best-scoring of
-    the `probe_candidates` most probable distinct fitted children that meet it: after a short
+    can sit on the target while the argmax child does not; `target_at_most` makes the target a
+    budget (`LatencyGoal.at_most`): only a child above it is moved. With searched widths, this
+    fit runs for each width assignment (most probable first) and the most probable fitted
+    child wins — or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the
+    best-scoring of the `probe_candidates` most probable distinct fitted children that meet it:
+    after a short
     search the gates favour every stage's widest option alike, and probability alone then keeps
     expensive full-resolution width over cheap late width. When the width assignments give
     fewer than `probe_candidates` (none searched: one fitted child), the most probable
@@ -387,23 +399,22 @@ def derive(
     ]
     best, fit = candidates[0], {}
     if target_ms is not None:
+        goal = LatencyGoal(target_ms, tolerance, target_at_most)
         gated_ms = best.latency_ms
         for candidate in candidates:
             candidate.moves = _fit_to_target(
-                candidate.options, candidate.chosen, candidate.fixed_ms, target_ms, tolerance
+                candidate.options, candidate.chosen, candidate.fixed_ms, goal
             )
 
         def rank(candidate: _Candidate) -> tuple[bool, float]:
-            met = _meets_target(candidate.latency_ms, target_ms, tolerance)
-            return (met, candidate.log_prob if met else -abs(candidate.latency_ms - target_ms))
+            met = goal.met(candidate.latency_ms)
+            return (met, candidate.log_prob if met else -goal.distance(candidate.latency_ms))
 
         best = max(candidates, key=rank)
-        shortlist = _shortlist(candidates, target_ms, tolerance, probe_candidates)
+        shortlist = _shortlist(candidates, goal, probe_candidates)
         if score is not None and 0 < len(shortlist) < probe_candidates:
-            neighbours = _neighbours(shortlist[0], target_ms, tolerance)
-            shortlist = _shortlist(
-                neighbours, target_ms, tolerance, probe_candidates, tuple(shortlist)
-            )
+            neighbours = _neighbours(shortlist[0], goal)
+            shortlist = _shortlist(neighbours, goal, probe_candidates, tuple(shortlist))
             shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
         probed = []
         if score is not None and len(shortlist) > 1:
@@ -431,6 +442,7 @@ def derive(
             "target_fit": {
                 "target_ms": target_ms,
                 "tolerance": tolerance,
+                "at_most": target_at_most,
                 "argmax_latency_ms": round(gated_ms, 6),
                 "moves": best.moves,
                 **({"probed": probed, "score_tie": round(score_tie, 4)} if probed else {}),

@@ -268,6 +268,7 @@ def run_step(
         threshold=opts.derive_threshold,
         provenance=provenance,
         target_ms=objective.target_ms if final else None,
+        target_at_most=objective.at_most,
         score=score,
         probe_candidates=opts.probe_candidates,
         score_tie=score_tie,
@@ -303,7 +304,7 @@ def run_search(
     """Runs step 1, step 2 or both and writes the final arch.json and gates.csv."""
     strategy = strategy or tf.distribute.get_strategy()
     output = Path(opts.output_dir)
-    check_target(objective.target_ms, space_latency_bounds(space, latency_model))
+    check_target(objective.target_ms, space_latency_bounds(space, latency_model), objective.at_most)
     steps = opts.steps
     if steps != "2" and not space.searches_early_kernels():
         if steps == "1":

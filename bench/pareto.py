@@ -155,6 +155,11 @@ PARTIAL_FILE = "partial.json"  # every model recorded so far, rewritten after ea
 FLAGS_FILE = "flags.json"  # RESULT_FLAGS of the run that wrote partial.json
 
 
+def seeds_of(flags: dict, parser: argparse.ArgumentParser) -> list[int]:
+    """The seeds a run trains every model under: its --seeds, else its --seed."""
+    return parse_seeds(flags["seeds"], parser) if flags.get("seeds") else [flags.get("seed")]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke configuration (see module doc)")
@@ -351,7 +356,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     add_results_name(p, NAME)  # .json and .png
     args = p.parse_args(argv)
-    args.seed_list = parse_seeds(args.seeds, p) if args.seeds else [args.seed]
+    args.seed_list = seeds_of(vars(args), p)
     if args.temperature_final is not None and args.temperature_schedule != "linear":
         p.error("--temperature_final needs --temperature_schedule=linear")
     try:  # the schedule's own check, before hours of baselines rather than at the search
@@ -746,10 +751,8 @@ def imported_baselines(paths: list[str], args, reference: SearchSpace, timing: d
             raise SystemExit(
                 f"--baselines_from: {path} is not a bench/pareto.py results file: {err}"
             ) from None
-        seeds = config.get("seeds")
-        earlier = dict(
-            config, seed_list=[int(s) for s in seeds.split(",")] if seeds else [config.get("seed")]
-        )
+        # a results file records the flags, not the seed list derived from them
+        earlier = dict(config, seed_list=seeds_of(config, argparse.ArgumentParser(prog=path)))
         differ = [
             f"{flag} {earlier.get(flag)!r} (here {getattr(args, flag)!r})"
             for flag in TRAINING_FLAGS

@@ -265,8 +265,10 @@ class SearchSpace:
         decision is held at a reference value (kernel `default_kernel` — or the block's smallest
         size when it does not offer that one —, largest expansion, no skip, reference width).
         Step 2 fixes the early kernels (from step 1's `fixed_kernels`, else that reference
-        kernel) and searches one joint (kernel, expansion) gate per remaining block, plus skips
-        and stage widths.
+        kernel) and searches one joint (kernel, expansion) gate per remaining block, every
+        block's skip (the early ones' too: dropping a high-resolution block is the largest
+        saving a skip offers, and a black-box search over the whole space can take it) and
+        stage widths.
         """
         early = set(self.early_block_names())
         fixed_kernels = fixed_kernels or {}
@@ -286,7 +288,7 @@ class SearchSpace:
             elif step == 2:
                 if b.name in early:
                     kernel = fixed_kernels.get(b.name, reference_kernel(b))
-                    blocks.append(b.fixed(kernel=kernel, skip=False))
+                    blocks.append(b.fixed(kernel=kernel, skip=b.skip))
                 else:
                     blocks.append(dataclasses.replace(b, joint=True))
             else:

@@ -61,6 +61,11 @@ def test_step_spaces():
     s1b1 = step2.blocks[0]
     assert s1b1.kernel_options == [(3, 7)] and not s1b1.searches_kernel
     assert all(b.joint for b in step2.blocks if b.name not in early)
+    # step 2 searches every skip the space offers, the high-resolution blocks' included
+    assert [b.name for b in step2.blocks if b.searches_skip] == [
+        b.name for b in space.blocks if b.searches_skip
+    ]
+    assert any(b.searches_skip for b in step2.blocks if b.name in early)
 
 
 def test_one_builder_for_supernet_and_child():

@@ -110,6 +110,7 @@ def test_one_kernel_size_runs_step_2_alone(tmp_path):
     [
         ("--temperature_init=0", "error: initial temperature must be > 0"),
         ("--kernels=3,4", "kernel sizes must be odd"),
+        ("--objective=budget", "the budget objective needs target_ms > 0"),
     ],
 )
 def test_bad_flag_is_a_clear_error(tmp_path, flag, message):

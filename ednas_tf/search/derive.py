@@ -370,12 +370,11 @@ def derive(
     fit runs for each width assignment (most probable first) and the most probable fitted
     child wins — or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the
     best-scoring of the `probe_candidates` most probable distinct fitted children that meet it:
-    after a short
-    search the gates favour every stage's widest option alike, and probability alone then keeps
-    expensive full-resolution width over cheap late width. When the width assignments give
-    fewer than `probe_candidates` (none searched: one fitted child), the most probable
-    children one block decision away from the first fill the list (`_neighbours`). Scores
-    within `score_tie` of the best count as tied and the most probable of those wins: a
+    after a short search the gates favour every stage's widest option alike, and probability
+    alone then keeps expensive full-resolution width over cheap late width. When the width
+    assignments give fewer than `probe_candidates` (none searched: one fitted child), the most
+    probable children one block decision away from the first fill the list (`_neighbours`).
+    Scores within `score_tie` of the best count as tied and the most probable of those wins: a
     probe's noise (one binomial standard error of the validation accuracy) is no reason to
     leave the gates' choice.
     """

@@ -21,6 +21,7 @@ import math
 import tensorflow as tf
 
 KINDS = ("fbnet", "additive", "target", "budget")
+TARGETED_KINDS = ("target", "budget")  # the forms that need a latency target (weight 0.5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Objective:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown objective {self.kind!r} ({', '.join(KINDS)})")
-        if self.kind in ("target", "budget") and (self.target_ms is None or self.target_ms <= 0):
+        if self.kind in TARGETED_KINDS and (self.target_ms is None or self.target_ms <= 0):
             raise ValueError(f"the {self.kind} objective needs target_ms > 0")
 
     @property
@@ -64,7 +65,7 @@ def make_objective(
     """'auto' is the target form when a target is given, else FBNet's."""
     if kind == "auto":
         kind = "target" if target_ms else "fbnet"
-    default_weight = 0.5 if kind in ("target", "budget") else 0.1
+    default_weight = 0.5 if kind in TARGETED_KINDS else 0.1
     weight = default_weight if latency_weight is None else latency_weight
     return Objective(kind=kind, alpha=alpha, beta=beta, weight=weight, target_ms=target_ms)
 

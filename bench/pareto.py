@@ -138,6 +138,7 @@ SEARCH_FLAGS = (
     "search_epochs",
     "search_steps_per_epoch",
     "arch_lr",
+    "stop_when_committed",
     "temperature_schedule",
     "temperature_init",
     "temperature_final",
@@ -237,6 +238,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=SearchConfig.arch_lr,
         help=f"learning rate of the architecture logits (default {SearchConfig.arch_lr:g}); a "
         "short search warns when arch steps x arch_lr is too small for its gates to commit",
+    )
+    p.add_argument(
+        "--stop_when_committed",
+        type=float,
+        default=SearchConfig.stop_when_committed,
+        help="a search step ends after an architecture epoch at which every gate puts at least "
+        f"this on the option it led with an epoch before (default "
+        f"{SearchConfig.stop_when_committed:g}; 0: every epoch runs)",
     )
     p.add_argument(
         "--temperature_schedule",
@@ -993,6 +1002,7 @@ def main(argv=None) -> int:
         warmup_epochs=min(1, args.search_epochs),
         steps_per_epoch=args.search_steps_per_epoch,
         arch_lr=args.arch_lr,
+        stop_when_committed=args.stop_when_committed,
     )
     data = (calibration, images, labels)
     bench = Bench(args, splits, reference, data, train_config, latency_model.time_network, finished)

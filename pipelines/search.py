@@ -44,6 +44,15 @@ flags.DEFINE_float("weight_lr", 0.05, "Initial learning rate of the weights (SGD
 flags.DEFINE_float("weight_decay", 4e-5, "L2 on conv kernels (not BN, biases or gates).")
 flags.DEFINE_float("arch_lr", 0.01, "Learning rate of the architecture logits (Adam).")
 flags.DEFINE_integer("arch_update_every", 1, "One architecture step every N weight steps.")
+flags.DEFINE_float(
+    "stop_when_committed",
+    0.9,
+    "A step ends early after an architecture epoch at which every gate puts at least this "
+    "probability on the option it also led with the epoch before: more epochs would derive the "
+    "same child. 0: always run every epoch.",
+    lower_bound=0.0,
+    upper_bound=1.0,
+)
 flags.DEFINE_integer(
     "bn_recalibration_steps",
     20,
@@ -190,6 +199,7 @@ def main(argv):
         arch_lr=FLAGS.arch_lr,
         arch_update_every=FLAGS.arch_update_every,
         bn_recalibration_steps=FLAGS.bn_recalibration_steps,
+        stop_when_committed=FLAGS.stop_when_committed,
     )
     latency_model = profile.latency()
     target_ms = FLAGS.target_latency_ms

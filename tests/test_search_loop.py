@@ -1,4 +1,5 @@
-"""SearchLoop.evaluate: the argmax path is scored with batch-norm statistics of its own."""
+"""SearchLoop: the argmax path is scored with batch-norm statistics of its own; a search stops
+once its gates have committed."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from ednas_tf.latency.expected import ExpectedLatency
 from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
-from ednas_tf.search.loop import SearchConfig, SearchLoop
+from ednas_tf.search.loop import GateCommitment, SearchConfig, SearchLoop
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import preset_space
@@ -89,3 +90,70 @@ def test_without_recalibration_the_supernet_statistics_score(searched):
     assert all(np.array_equal(s, v.numpy()) for s, v in zip(spy.seen, loop._moving_stats))
     with pytest.raises(ValueError):
         SearchConfig(bn_recalibration_steps=-1)
+
+
+# ------------------------------------------------------------------- stopping once committed
+def _tiny_loop(config: SearchConfig, leader_logit: float):
+    """A tiny supernet whose gates all lead with option 0 by `leader_logit`."""
+    splits = load_splits("synthetic", image_size=16, limit=200)
+    space = preset_space(
+        "tiny", input_shape=splits.input_shape, num_classes=splits.num_classes
+    ).step_space(2)
+    model = build(space, seed=0)
+    for gate in gates_of(model):
+        gate.logits.assign(np.eye(gate.num_options, dtype="float32")[0] * leader_logit)
+    loop = SearchLoop(
+        model,
+        ExpectedLatency(model, space, MacsProxy()),
+        make_objective(),
+        make_schedule("exponential"),
+        config,
+    )
+    train = batched(splits.train, 16, training=True, drop_remainder=True)
+    return loop, train, batched(splits.arch, 16, training=True)
+
+
+def test_gate_commitment_needs_the_same_confident_leader_twice():
+    loop, _, _ = _tiny_loop(SearchConfig(), leader_logit=6.0)
+    gates = gates_of(loop.model)
+    commitment = GateCommitment(loop.model, threshold=0.9)
+    assert not commitment.check()  # nothing to compare with yet
+    assert commitment.check()
+    gates[0].logits.assign(np.eye(gates[0].num_options, dtype="float32")[-1] * 6.0)
+    assert not commitment.check()  # one gate changed its leader
+    assert commitment.check()
+    gates[-1].logits.assign(np.zeros(gates[-1].num_options, dtype="float32"))
+    assert not commitment.check()  # one gate back to uniform: not committed
+    assert not GateCommitment(loop.model, threshold=0.99).check()
+
+
+@pytest.mark.parametrize("threshold,epochs_run", [(0.9, 3), (0.0, 5)])
+def test_fit_stops_after_the_gates_commit(threshold, epochs_run):
+    """Committed gates (and an architecture step too small to move them) stop the search after
+    the second architecture epoch; the epoch counter says finished, so a resume runs nothing."""
+    config = SearchConfig(
+        epochs=5,
+        warmup_epochs=1,
+        steps_per_epoch=2,
+        arch_lr=1e-6,
+        bn_recalibration_steps=0,
+        stop_when_committed=threshold,
+    )
+    loop, train, arch = _tiny_loop(config, leader_logit=6.0)
+    logs = loop.fit(train, arch, progress=False)
+    assert len(logs) == epochs_run
+    assert [entry["committed"] for entry in logs] == [False] * (epochs_run - 1) + [bool(threshold)]
+    assert loop.stopped_early_after == (epochs_run if threshold else None)
+    assert int(loop.epoch.numpy()) == 5
+    assert loop.fit(train, arch, progress=False) == []
+
+
+def test_uncommitted_gates_run_every_epoch():
+    config = SearchConfig(epochs=3, warmup_epochs=1, steps_per_epoch=2, bn_recalibration_steps=0)
+    loop, train, arch = _tiny_loop(config, leader_logit=0.0)
+    assert len(loop.fit(train, arch, progress=False)) == 3
+
+
+def test_stop_threshold_must_be_a_probability():
+    with pytest.raises(ValueError, match="stop_when_committed"):
+        SearchConfig(stop_when_committed=1.5)

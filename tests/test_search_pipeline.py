@@ -67,6 +67,7 @@ def test_search_writes_all_outputs(two_runs):
         "s3",
     }
     assert set(arch["search"]["widths"]) <= {"s1", "s2", "s3"}
+    assert arch["search"]["epochs_run"] == 2  # one architecture epoch: too few to commit
     assert "derived architecture" in stdout and "outputs in" in stdout
 
 
@@ -120,6 +121,7 @@ def test_bad_flag_is_a_clear_error(tmp_path, flag, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()  # refused before anything is written
+
 
 MIRRORED = textwrap.dedent("""
     import os, sys

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
@@ -20,6 +21,7 @@ from ednas_tf.latency.expected import ExpectedLatency
 from ednas_tf.layers.gumbel import (
     arch_variables,
     gate_modes,
+    gates_of,
     set_temperature,
     weight_variables,
 )
@@ -45,10 +47,17 @@ class SearchConfig:
     # forward passes on training batches that re-estimate batch-norm statistics on the argmax
     # path before it is evaluated (0: evaluate with the statistics of the sampled mixtures)
     bn_recalibration_steps: int = 20
+    # ends the search after an architecture epoch at which every gate puts at least this on the
+    # option it also led with an epoch before (GateCommitment); 0: always run every epoch
+    stop_when_committed: float = 0.9
 
     def __post_init__(self):
         if self.epochs < 1 or self.steps_per_epoch < 1:
             raise ValueError("epochs and steps_per_epoch must be >= 1")
+        if not 0 <= self.stop_when_committed <= 1:
+            raise ValueError(
+                f"stop_when_committed must be in [0, 1], got {self.stop_when_committed}"
+            )
         if self.bn_recalibration_steps < 0:
             raise ValueError("bn_recalibration_steps must be >= 0")
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -79,6 +88,35 @@ class SearchConfig:
 
 
 EpochHook = Callable[[int, dict], None]
+
+
+class GateCommitment:
+    """Tells when every gate of a supernet has committed to one option.
+
+    A gate has committed when its most probable option holds at least `threshold` and led at
+    the previous check too, so one epoch's swing does not end a search. Once all have, further
+    epochs would derive the same child (with derive's threshold at or above 1 − `threshold`,
+    parallel kernels keep the leader alone) and only cost time. Step 1's few kernel gates often
+    commit early: in run 18 (docs/RESULTS.md) they held >= 0.9 from the third of five epochs on
+    at the low and middle targets.
+    """
+
+    def __init__(self, model: tf.keras.Model, threshold: float):
+        self.gates = gates_of(model)
+        self.threshold = threshold
+        self._leaders: list[int] | None = None
+
+    def check(self) -> bool:
+        """Records the current leaders; True when all have committed since the last check."""
+        probs = [gate.probs().numpy() for gate in self.gates]
+        leaders = [int(np.argmax(p)) for p in probs]
+        committed = (
+            bool(probs)
+            and leaders == self._leaders
+            and all(p.max() >= self.threshold for p in probs)
+        )
+        self._leaders = leaders
+        return committed
 
 
 def _decayed_kernels(model: tf.keras.Model) -> list[tf.Variable]:
@@ -126,6 +164,7 @@ class SearchLoop:
             }
             self.metrics["acc"] = tf.keras.metrics.SparseCategoricalAccuracy("acc")
             self.metrics["arch_acc"] = tf.keras.metrics.SparseCategoricalAccuracy("arch_acc")
+        self.stopped_early_after: int | None = None  # the epoch fit() stopped after, if it did
         self.loss_fn = tf.keras.losses.CategoricalCrossentropy(
             from_logits=True,
             label_smoothing=config.label_smoothing,
@@ -249,7 +288,12 @@ class SearchLoop:
         recalibration_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
         history = []
         cfg = self.config
-        for epoch in range(int(self.epoch.numpy()), cfg.epochs):
+        first = int(self.epoch.numpy())
+        commitment = GateCommitment(self.model, cfg.stop_when_committed)
+        if cfg.stop_when_committed and first > cfg.warmup_epochs:
+            commitment.check()  # resumed: the gates as the last architecture epoch left them
+        self.stopped_early_after = None
+        for epoch in range(first, cfg.epochs):
             tau = self.temperature_for(epoch)
             set_temperature(self.model, tau)
             warmup = epoch < cfg.warmup_epochs
@@ -277,10 +321,16 @@ class SearchLoop:
             )
             if val_ds is not None:
                 logs["val_acc"] = self.evaluate(val_ds, recalibration_it)
-            self.epoch.assign(epoch + 1)
+            committed = bool(cfg.stop_when_committed) and not warmup and commitment.check()
+            logs["committed"] = committed
+            # a committed search counts as finished, so a checkpoint written now resumes as done
+            self.epoch.assign(cfg.epochs if committed else epoch + 1)
             history.append(logs)
             for hook in hooks:
                 hook(epoch + 1, logs)
+            if committed:
+                self.stopped_early_after = epoch + 1
+                break
         return history
 
     def _postfix(self, tau: float, warmup: bool) -> dict:

@@ -236,6 +236,12 @@ def run_step(
     val = batched(splits.val, opts.batch_size * 2, training=False)
     start = time.time()
     loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
+    if loop.stopped_early_after:
+        print(
+            f"step {step}: every gate committed (>= {config.stop_when_committed:g}) after epoch "
+            f"{loop.stopped_early_after} of {config.epochs}; stopped there",
+            flush=True,
+        )
     provenance = {
         "step": step,
         "dataset": splits.name,
@@ -248,6 +254,8 @@ def run_step(
         "latency_model": latency_model.name,
         "search_seconds": round(time.time() - start, 1),
         "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
+        # fewer than `epochs` where every gate committed first (SearchConfig.stop_when_committed)
+        "epochs_run": len(recorder.history),
     }
     score, score_tie = None, 0.0
     if final and opts.probe_candidates > 1:

@@ -7,6 +7,8 @@ Compares the weight-training step (forward, backward, SGD update) of
     candidate of a block is its own block, all are computed and their outputs mixed by the gate.
 
 Targets (issue 2): supernet / largest child <= 1.15, multi-path / supernet >= 3.
+`--jit_compile` times every step compiled by XLA as well, against the same step without it
+(on CPU, XLA's depthwise convolutions make training steps slower: docs/RESULTS.md).
 
   python bench/supernet_cost.py [--image_size=32 --batch_size=64 --repeats=30]
 """
@@ -26,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.common import emit  # noqa: E402
+from bench.common import add_results_name, emit  # noqa: E402
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial  # noqa: E402
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
@@ -69,13 +71,13 @@ def build_multipath(space: SearchSpace) -> tf.keras.Model:
     return tf.keras.Model(inputs, SqueezeSpatial()(x), name="multipath")
 
 
-def make_train_step(model: tf.keras.Model):
+def make_train_step(model: tf.keras.Model, jit_compile: bool = False):
     """The weight step of the search loop (without the distribution wrapper)."""
     variables = weight_variables(model)
     optimizer = tf.keras.optimizers.SGD(0.01, momentum=0.9)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step(images, labels):
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(images, training=True))
@@ -108,12 +110,24 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per model")
     parser.add_argument("--device", default="tda2x", help="device profile of the space")
+    parser.add_argument(
+        "--stage_widths",
+        default="",
+        help="comma-separated stage-width multipliers the space searches (default: none)",
+    )
+    parser.add_argument(
+        "--jit_compile",
+        action="store_true",
+        help="also time each model's step compiled by XLA (ratio xla_over_graph per model)",
+    )
+    add_results_name(parser, "supernet_cost")
     args = parser.parse_args()
 
     tf.keras.utils.set_random_seed(0)
     space = preset_space(args.preset, input_shape=(args.image_size, args.image_size,
                                                    args.channels),
-                         profile=args.device, width=args.width)
+                         profile=args.device, width=args.width,
+                         stage_widths=[float(w) for w in args.stage_widths.split(",") if w])
     models = {
         "supernet": build(space, seed=0),
         "supernet_joint": build(space.replace_blocks(
@@ -124,10 +138,16 @@ def main() -> None:
     images = tf.random.uniform((args.batch_size, args.image_size, args.image_size,
                                 args.channels))
     labels = tf.random.uniform((args.batch_size,), 0, space.num_classes, dtype=tf.int32)
-    seconds = time_steps({n: make_train_step(m) for n, m in models.items()}, images, labels,
-                         args.repeats)
+    steps = {n: make_train_step(m) for n, m in models.items()}
+    if args.jit_compile:  # the multi-path reference is left out: XLA takes minutes to compile it
+        steps.update({
+            f"{n}_xla": make_train_step(m, jit_compile=True)
+            for n, m in models.items() if n != "multipath"
+        })
+    seconds = time_steps(steps, images, labels, args.repeats)
     for name, s in seconds.items():
-        print(f"{name:>15}: {s * 1000:8.1f} ms/step  ({models[name].count_params():,} params)")
+        params = models[name.removesuffix("_xla")].count_params()
+        print(f"{name:>18}: {s * 1000:8.1f} ms/step  ({params:,} params)")
     figures = {
         "supernet_over_child": round(seconds["supernet"] / seconds["largest_child"], 3),
         "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"],
@@ -138,7 +158,11 @@ def main() -> None:
         "candidates_per_block": max(len(b.kernel_options) * len(b.expansion_options)
                                     for b in space.blocks),
     }
-    emit("supernet_cost", figures)
+    if args.jit_compile:
+        figures["xla_over_graph"] = {
+            n: round(seconds[f"{n}_xla"] / seconds[n], 3) for n in models if f"{n}_xla" in seconds
+        }
+    emit(args.results_name, figures)
 
 
 if __name__ == "__main__":

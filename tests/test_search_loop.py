@@ -26,14 +26,17 @@ class StatsSpy:
         return iter(self.dataset)
 
 
-@pytest.fixture(scope="module")
-def searched():
+def _tiny_loop(config: SearchConfig, leader_logit: float | None = None):
+    """A search loop over the tiny space on synthetic data, with its training, architecture and
+    validation batches; `leader_logit`: every gate starts leading with option 0 by that much."""
     splits = load_splits("synthetic", image_size=16, limit=300)
     space = preset_space(
         "tiny", input_shape=splits.input_shape, num_classes=splits.num_classes
     ).step_space(2)
     model = build(space, seed=0)
-    config = SearchConfig(epochs=1, warmup_epochs=1, steps_per_epoch=3, bn_recalibration_steps=4)
+    if leader_logit is not None:
+        for gate in gates_of(model):
+            gate.logits.assign(np.eye(gate.num_options, dtype="float32")[0] * leader_logit)
     loop = SearchLoop(
         model,
         ExpectedLatency(model, space, MacsProxy()),
@@ -42,8 +45,15 @@ def searched():
         config,
     )
     train = batched(splits.train, 16, training=True, drop_remainder=True)
-    val = batched(splits.val, 32, training=False)
-    logs = loop.fit(train, batched(splits.arch, 16, training=True), val, progress=False)
+    arch = batched(splits.arch, 16, training=True)
+    return loop, train, arch, batched(splits.val, 32, training=False)
+
+
+@pytest.fixture(scope="module")
+def searched():
+    config = SearchConfig(epochs=1, warmup_epochs=1, steps_per_epoch=3, bn_recalibration_steps=4)
+    loop, train, arch, val = _tiny_loop(config)
+    logs = loop.fit(train, arch, val, progress=False)
     return loop, train, val, logs
 
 
@@ -93,28 +103,8 @@ def test_without_recalibration_the_supernet_statistics_score(searched):
 
 
 # ------------------------------------------------------------------- stopping once committed
-def _tiny_loop(config: SearchConfig, leader_logit: float):
-    """A tiny supernet whose gates all lead with option 0 by `leader_logit`."""
-    splits = load_splits("synthetic", image_size=16, limit=200)
-    space = preset_space(
-        "tiny", input_shape=splits.input_shape, num_classes=splits.num_classes
-    ).step_space(2)
-    model = build(space, seed=0)
-    for gate in gates_of(model):
-        gate.logits.assign(np.eye(gate.num_options, dtype="float32")[0] * leader_logit)
-    loop = SearchLoop(
-        model,
-        ExpectedLatency(model, space, MacsProxy()),
-        make_objective(),
-        make_schedule("exponential"),
-        config,
-    )
-    train = batched(splits.train, 16, training=True, drop_remainder=True)
-    return loop, train, batched(splits.arch, 16, training=True)
-
-
 def test_gate_commitment_needs_the_same_confident_leader_twice():
-    loop, _, _ = _tiny_loop(SearchConfig(), leader_logit=6.0)
+    loop, *_ = _tiny_loop(SearchConfig(), leader_logit=6.0)
     gates = gates_of(loop.model)
     commitment = GateCommitment(loop.model, threshold=0.9)
     assert not commitment.check()  # nothing to compare with yet
@@ -139,7 +129,7 @@ def test_fit_stops_after_the_gates_commit(threshold, epochs_run):
         bn_recalibration_steps=0,
         stop_when_committed=threshold,
     )
-    loop, train, arch = _tiny_loop(config, leader_logit=6.0)
+    loop, train, arch, _ = _tiny_loop(config, leader_logit=6.0)
     logs = loop.fit(train, arch, progress=False)
     assert len(logs) == epochs_run
     assert [entry["committed"] for entry in logs] == [False] * (epochs_run - 1) + [bool(threshold)]
@@ -150,7 +140,7 @@ def test_fit_stops_after_the_gates_commit(threshold, epochs_run):
 
 def test_uncommitted_gates_run_every_epoch():
     config = SearchConfig(epochs=3, warmup_epochs=1, steps_per_epoch=2, bn_recalibration_steps=0)
-    loop, train, arch = _tiny_loop(config, leader_logit=0.0)
+    loop, train, arch, _ = _tiny_loop(config, leader_logit=0.0)
     assert len(loop.fit(train, arch, progress=False)) == 3
 
 

@@ -156,6 +156,16 @@ def train_under_seeds(arch: ArchSpec, splits, args, out: Path, reuse: bool = Fal
     return runs
 
 
+def parse_comma_separated(text: str, convert, flag: str, parser) -> tuple:
+    """The values of a comma-separated `--flag` (empty entries skipped), each through `convert`
+    (int or float); a value it refuses is `parser.error`, one line naming the flag."""
+    try:
+        return tuple(convert(v) for v in text.split(",") if v)
+    except ValueError:
+        kind = "integers" if convert is int else "numbers"
+        parser.error(f"--{flag} must be comma-separated {kind}, got {text!r}")
+
+
 def parse_seeds(text: str, parser) -> list[int]:
     """Comma-separated integer seeds of a `--seeds` flag; a bad value is `parser.error`."""
     try:

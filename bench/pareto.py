@@ -62,6 +62,7 @@ from bench.common import (  # noqa: E402
     host_space,
     host_space_and_table,
     load_bench_splits,
+    parse_comma_separated,
     parse_seeds,
     search_at_target,
     spread,
@@ -380,15 +381,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
     if args.probe_steps is not None and args.probe_steps < 1:
         p.error(f"--probe_steps must be >= 1, got {args.probe_steps}")
-    for flag, convert, kind, parsed in (
-        ("stage_widths", float, "numbers", "stage_width_list"),
-        ("kernels", int, "integers", "kernel_list"),
-    ):
-        text = getattr(args, flag)
-        try:
-            setattr(args, parsed, tuple(convert(v) for v in text.split(",") if v))
-        except ValueError:
-            p.error(f"--{flag} must be comma-separated {kind}, got {text!r}")
+    args.stage_width_list = parse_comma_separated(args.stage_widths, float, "stage_widths", p)
+    args.kernel_list = parse_comma_separated(args.kernels, int, "kernels", p)
     quick = dict(
         target_fractions="0.5",
         limit=3000,

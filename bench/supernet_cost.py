@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.common import add_results_name, emit  # noqa: E402
+from bench.common import add_results_name, emit, parse_comma_separated  # noqa: E402
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial  # noqa: E402
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables  # noqa: E402
 from ednas_tf.model import build  # noqa: E402
@@ -122,12 +122,15 @@ def main() -> None:
     )
     add_results_name(parser, "supernet_cost")
     args = parser.parse_args()
+    stage_widths = parse_comma_separated(args.stage_widths, float, "stage_widths", parser)
 
     tf.keras.utils.set_random_seed(0)
-    space = preset_space(args.preset, input_shape=(args.image_size, args.image_size,
-                                                   args.channels),
-                         profile=args.device, width=args.width,
-                         stage_widths=[float(w) for w in args.stage_widths.split(",") if w])
+    try:
+        space = preset_space(args.preset, input_shape=(args.image_size, args.image_size,
+                                                       args.channels),
+                             profile=args.device, width=args.width, stage_widths=stage_widths)
+    except ValueError as err:  # e.g. an unknown preset or a width <= 0
+        parser.error(str(err))
     models = {
         "supernet": build(space, seed=0),
         "supernet_joint": build(space.replace_blocks(

@@ -164,7 +164,6 @@ class SearchLoop:
             }
             self.metrics["acc"] = tf.keras.metrics.SparseCategoricalAccuracy("acc")
             self.metrics["arch_acc"] = tf.keras.metrics.SparseCategoricalAccuracy("arch_acc")
-        self.stopped_early_after: int | None = None  # the epoch fit() stopped after, if it did
         self.loss_fn = tf.keras.losses.CategoricalCrossentropy(
             from_logits=True,
             label_smoothing=config.label_smoothing,
@@ -281,7 +280,8 @@ class SearchLoop:
         hooks: Iterable[EpochHook] = (),
         progress: bool = True,
     ) -> list[dict]:
-        """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs."""
+        """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs, the
+        last with `committed` true where every gate committed before the final epoch."""
         train_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
         arch_it = iter(self.strategy.experimental_distribute_dataset(arch_ds.repeat()))
         # its own stream, so evaluating leaves the weight steps' batches as they were
@@ -292,7 +292,6 @@ class SearchLoop:
         commitment = GateCommitment(self.model, cfg.stop_when_committed)
         if cfg.stop_when_committed and first > cfg.warmup_epochs:
             commitment.check()  # resumed: the gates as the last architecture epoch left them
-        self.stopped_early_after = None
         for epoch in range(first, cfg.epochs):
             tau = self.temperature_for(epoch)
             set_temperature(self.model, tau)
@@ -329,7 +328,6 @@ class SearchLoop:
             for hook in hooks:
                 hook(epoch + 1, logs)
             if committed:
-                self.stopped_early_after = epoch + 1
                 break
         return history
 

@@ -235,11 +235,11 @@ def run_step(
     )
     val = batched(splits.val, opts.batch_size * 2, training=False)
     start = time.time()
-    loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
-    if loop.stopped_early_after:
+    logs = loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
+    if logs and logs[-1]["committed"]:
         print(
             f"step {step}: every gate committed (>= {config.stop_when_committed:g}) after epoch "
-            f"{loop.stopped_early_after} of {config.epochs}; stopped there",
+            f"{logs[-1]['epoch']} of {config.epochs}; stopped there",
             flush=True,
         )
     provenance = {

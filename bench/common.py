@@ -22,6 +22,9 @@ from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
 from ednas_tf.training import METRICS_FILE, TrainConfig, train_child
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# The search-space presets the Pareto benchmarks compare (`--space`): `small`, and `small_hires`
+# (its first stride moved to the last stage, so stage 2 runs at full resolution).
+BENCH_SPACES = ("small", "small_hires")
 
 
 def emit(name: str, figures: dict) -> dict:

@@ -56,6 +56,7 @@ import tensorflow as tf  # noqa: E402
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
+    BENCH_SPACES,
     RESULTS_DIR,
     add_results_name,
     emit,
@@ -187,7 +188,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--width", type=float, default=0.5, help="width of the search space")
     p.add_argument(
         "--space",
-        choices=("small", "small_hires"),
+        choices=BENCH_SPACES,
         default="small",
         help="search-space preset (default small; small_hires: stage 2 at full resolution). "
         "The targets and the fixed children (all_3x3, ...) are those of this space",

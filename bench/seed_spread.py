@@ -6,10 +6,12 @@ so a margin can be read against it.
 
   python bench/seed_spread.py --arch=all_3x3 --limit=16000 --epochs=5 --seeds=1,2
   python bench/seed_spread.py --arch=runs/pareto/ednas_t0.6/arch.json --seeds=0,1,2
+  python bench/seed_spread.py --arch=all_3x3 --space=small_hires --seeds=1
 
-`--arch` is a fixed child of bench/pareto.py's space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...)
-or an arch.json. The data split is always the one bench/pareto.py uses with `--split_seed`;
-only the training seed (initialisation, augmentation, batch order) changes. Writes
+`--arch` is a fixed child of bench/pareto.py's space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...;
+`--space` picks the preset, as in bench/pareto.py) or an arch.json. The data split is always
+the one bench/pareto.py uses with `--split_seed`; only the training seed (initialisation,
+augmentation, batch order) changes. Writes
 bench/results/seed_spread.json (another name with --results_name).
 """
 
@@ -26,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
 from bench.common import (  # noqa: E402
+    BENCH_SPACES,
     add_results_name,
     add_seeded_training_args,
     emit,
@@ -46,6 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--arch", default="all_3x3", help="a fixed child of the Pareto space, or an arch.json"
     )
+    p.add_argument(
+        "--space",
+        choices=BENCH_SPACES,
+        default="small",
+        help="the space whose fixed child --arch names (default small; an arch.json needs none)",
+    )
     add_seeded_training_args(
         p, seeds="1,2", output_dir="runs/seed_spread", layout="one seed<S> per seed"
     )
@@ -55,15 +64,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
-    """A named fixed child of the Pareto space, or the ArchSpec saved at a path."""
+def resolve_arch(name_or_path: str, splits, width: float, space: str = "small") -> ArchSpec:
+    """A named fixed child of the Pareto benchmark's `space` preset, or the ArchSpec saved at a
+    path."""
     if name_or_path.endswith(".json"):
         if not Path(name_or_path).is_file():
             raise SystemExit(f"error: no arch file {name_or_path}")
         return ArchSpec.load(name_or_path)
     if "," in name_or_path:
         raise SystemExit(f"error: --arch takes one child, got {name_or_path!r}")
-    [(_, spec)] = selected_baselines(host_space(splits, width), name_or_path)
+    [(_, spec)] = selected_baselines(host_space(splits, width, preset=space), name_or_path)
     if not isinstance(spec, ArchSpec):
         raise SystemExit(f"error: {name_or_path} is a keras.applications model, not our child")
     return spec
@@ -72,7 +82,7 @@ def resolve_arch(name_or_path: str, splits, width: float) -> ArchSpec:
 def main(argv=None) -> int:
     args = parse_args(argv)
     splits = seeded_training_splits(args)
-    arch = resolve_arch(args.arch, splits, args.width)
+    arch = resolve_arch(args.arch, splits, args.width, args.space)
     runs = train_under_seeds(arch, splits, args, Path(args.output_dir), reuse=args.resume)
     figures = {
         "arch": args.arch,

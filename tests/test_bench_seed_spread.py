@@ -1,10 +1,13 @@
 """bench/seed_spread.py: one child, several training seeds, one split; the spread."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from bench import seed_spread
+from bench.pareto import fixed_kernel_arch
+from ednas_tf.space import preset_space
 
 
 def test_spread_in_points():
@@ -51,3 +54,19 @@ def test_bad_arguments_fail_clearly(tmp_path):
         seed_spread.resolve_arch(str(tmp_path / "missing.json"), None, 0.5)
     with pytest.raises(SystemExit, match="one child"):
         seed_spread.resolve_arch("all_3x3,all_5x5", None, 0.5)
+
+
+def test_a_named_child_comes_from_the_space_asked_for():
+    """all_3x3 of small_hires (stage 2 at full resolution) is not small's all_3x3: --space
+    decides which network a named --arch trains."""
+    splits = SimpleNamespace(input_shape=(32, 32, 1), num_classes=10)
+    small = seed_spread.resolve_arch("all_3x3", splits, 0.5)
+    hires = seed_spread.resolve_arch("all_3x3", splits, 0.5, "small_hires")
+    hires_space = preset_space(
+        "small_hires", input_shape=(32, 32, 1), num_classes=10, profile="host", width=0.5
+    )
+    expected = fixed_kernel_arch(hires_space, 3)
+    assert [b.encode() for b in hires.blocks] == [b.encode() for b in expected.blocks]
+    assert [b.stride for b in hires.blocks] != [b.stride for b in small.blocks]
+    with pytest.raises(SystemExit):
+        seed_spread.parse_args(["--space=no_such_space"])

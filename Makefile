@@ -11,12 +11,13 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 		{ echo "warning: ednas_tf is pinned and verified for Python 3.11"; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist package, unpacked without root into .cache/.

@@ -17,20 +17,15 @@ Targets (issue 4): int8 within 0.5 pt of float; merge diff <= 1e-4.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bench.common import emit  # noqa: E402
-from deploy.export import (  # noqa: E402
+from bench.common import emit
+from deploy.export import (
     check_onnx,
     check_tflite,
     dataset_arrays,
@@ -38,11 +33,11 @@ from deploy.export import (  # noqa: E402
     export_tflite_float,
     export_tflite_int8,
 )
-from deploy.merge import merge_model  # noqa: E402
-from deploy.qat import QatConfig, run_qat  # noqa: E402
-from ednas_tf.data import load_splits  # noqa: E402
-from ednas_tf.latency.probes import time_tflite, to_tflite  # noqa: E402
-from ednas_tf.training import load_trained  # noqa: E402
+from deploy.merge import merge_model
+from deploy.qat import QatConfig, run_qat
+from ednas_tf.data import load_splits
+from ednas_tf.latency.probes import time_tflite, to_tflite
+from ednas_tf.training import load_trained
 
 
 def main() -> None:

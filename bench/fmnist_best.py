@@ -16,32 +16,26 @@ Writes bench/results/fmnist_best.json (another name with --results_name).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import (  # noqa: E402
+from bench.common import (
     add_child_training_args,
     add_results_name,
     emit,
     host_lookup_table,
 )
-from bench.pareto import int8_accuracy, keras_app  # noqa: E402
-from bench.seed_spread import resolve_arch  # noqa: E402
-from deploy.export import dataset_arrays  # noqa: E402
-from deploy.merge import merge_model  # noqa: E402
-from ednas_tf.data import load_splits  # noqa: E402
-from ednas_tf.latency.expected import child_latency  # noqa: E402
-from ednas_tf.latency.profiles import get_profile  # noqa: E402
-from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
-from ednas_tf.run_summary import arch_macs  # noqa: E402
-from ednas_tf.training import TrainConfig, load_trained, train_child  # noqa: E402
+from bench.pareto import int8_accuracy, keras_app
+from bench.seed_spread import resolve_arch
+from deploy.export import dataset_arrays
+from deploy.merge import merge_model
+from ednas_tf.data import load_splits
+from ednas_tf.latency.expected import child_latency
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.latency.tda2x import AnalyticTDA2x
+from ednas_tf.run_summary import arch_macs
+from ednas_tf.training import TrainConfig, load_trained, train_child
 
 NAME = "fmnist_best"
 REFERENCE_SIZES = (32, 96)  # MobileNetV2-0.35 input sides the Pareto benchmark runs

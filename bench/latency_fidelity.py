@@ -15,24 +15,18 @@ ednas_tf/latency/lut.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of chi
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from scipy import stats
 
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from bench.common import emit  # noqa: E402
-from ednas_tf.latency.expected import child_latency  # noqa: E402
-from ednas_tf.latency.lut import LookupTable, space_configs  # noqa: E402
-from ednas_tf.latency.profiles import get_profile  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
-from ednas_tf.space import PRESET_STAGES, preset_space  # noqa: E402
+from bench.common import emit
+from ednas_tf.latency.expected import child_latency
+from ednas_tf.latency.lut import LookupTable, space_configs
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.model import build
+from ednas_tf.space import PRESET_STAGES, preset_space
 
 
 def parse_args(argv=None) -> argparse.Namespace:

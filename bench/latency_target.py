@@ -14,25 +14,18 @@ against the same speed yardstick) and the relative errors. Target (issue 3): pre
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import emit, host_space_and_table, search_at_target  # noqa: E402
-from deploy.merge import merge_model  # noqa: E402
-from ednas_tf.data import load_splits  # noqa: E402
-from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
-from ednas_tf.search.loop import SearchConfig  # noqa: E402
-from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
+from bench.common import emit, host_space_and_table, search_at_target
+from deploy.merge import merge_model
+from ednas_tf.data import load_splits
+from ednas_tf.latency.expected import child_latency, space_latency_bounds
+from ednas_tf.model import build
+from ednas_tf.search.loop import SearchConfig
+from ednas_tf.search.objectives import target_from_fraction
 
 TOLERANCE = 0.05  # issue 3: predicted within ±5 % of the target
 

@@ -17,19 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from bench.common import emit  # noqa: E402
-from ednas_tf.latency.layer_desc import describe_keras_model, total_macs  # noqa: E402
-from ednas_tf.latency.reference_nets import REFERENCE_NETS  # noqa: E402
-from ednas_tf.latency.tda2x import (  # noqa: E402
+from bench.common import emit
+from ednas_tf.latency.layer_desc import describe_keras_model, total_macs
+from ednas_tf.latency.reference_nets import REFERENCE_NETS
+from ednas_tf.latency.tda2x import (
     CHECK_NETWORKS,
     FIT_NETWORKS,
     PUBLISHED,

@@ -47,15 +47,10 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import (  # noqa: E402
+from bench.common import (
     BENCH_SPACES,
     RESULTS_DIR,
     add_results_name,
@@ -68,26 +63,26 @@ from bench.common import (  # noqa: E402
     search_at_target,
     spread,
 )
-from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs  # noqa: E402
-from deploy.merge import merge_model  # noqa: E402
-from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec  # noqa: E402
-from ednas_tf.data import DataSplits  # noqa: E402
-from ednas_tf.io_utils import atomic_write_text  # noqa: E402
-from ednas_tf.latency.expected import child_latency, space_latency_bounds  # noqa: E402
-from ednas_tf.latency.layer_desc import describe_keras_model  # noqa: E402
-from ednas_tf.latency.lut import space_configs  # noqa: E402
-from ednas_tf.latency.profiles import get_profile  # noqa: E402
-from ednas_tf.latency.tda2x import AnalyticTDA2x  # noqa: E402
-from ednas_tf.layers.blocks import BN_MOMENTUM  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
-from ednas_tf.run_summary import arch_macs  # noqa: E402
-from ednas_tf.search.loop import SearchConfig  # noqa: E402
-from ednas_tf.search.objectives import target_from_fraction  # noqa: E402
-from ednas_tf.search.runner import RunOptions  # noqa: E402
-from ednas_tf.search.schedules import make_schedule  # noqa: E402
-from ednas_tf.space import DEFAULT_KERNELS, SearchSpace  # noqa: E402
-from ednas_tf.training import TrainConfig, fit_best, train_child  # noqa: E402
-from ednas_tf.tune import LatencyConstraint, TuneConfig, tune  # noqa: E402
+from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs
+from deploy.merge import merge_model
+from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec
+from ednas_tf.data import DataSplits
+from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.latency.expected import child_latency, space_latency_bounds
+from ednas_tf.latency.layer_desc import describe_keras_model
+from ednas_tf.latency.lut import space_configs
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.latency.tda2x import AnalyticTDA2x
+from ednas_tf.layers.blocks import BN_MOMENTUM
+from ednas_tf.model import build
+from ednas_tf.run_summary import arch_macs
+from ednas_tf.search.loop import SearchConfig
+from ednas_tf.search.objectives import target_from_fraction
+from ednas_tf.search.runner import RunOptions
+from ednas_tf.search.schedules import make_schedule
+from ednas_tf.space import DEFAULT_KERNELS, SearchSpace
+from ednas_tf.training import TrainConfig, fit_best, train_child
+from ednas_tf.tune import LatencyConstraint, TuneConfig, tune
 
 NAME = "pareto_fmnist"
 MARGIN = 0.005  # E-DNAS must beat a baseline by 0.5 pt (accuracies are fractions)

@@ -23,18 +23,12 @@ bench/results/probe_ranking.json (another name with --results_name).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import (  # noqa: E402
+from bench.common import (
     add_results_name,
     add_seeded_training_args,
     emit,
@@ -42,8 +36,8 @@ from bench.common import (  # noqa: E402
     seeded_training_splits,
     train_under_seeds,
 )
-from ednas_tf.arch import ArchSpec  # noqa: E402
-from ednas_tf.search.derive import probed_child  # noqa: E402
+from ednas_tf.arch import ArchSpec
+from ednas_tf.search.derive import probed_child
 
 NAME = "probe_ranking"
 

@@ -18,16 +18,10 @@ bench/results/seed_spread.json (another name with --results_name).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import (  # noqa: E402
+from bench.common import (
     BENCH_SPACES,
     add_results_name,
     add_seeded_training_args,
@@ -38,8 +32,8 @@ from bench.common import (  # noqa: E402
     spread,
     train_under_seeds,
 )
-from bench.pareto import selected_baselines  # noqa: E402
-from ednas_tf.arch import ArchSpec  # noqa: E402
+from bench.pareto import selected_baselines
+from ednas_tf.arch import ArchSpec
 
 NAME = "seed_spread"
 

@@ -17,22 +17,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bench.common import add_results_name, emit, parse_comma_separated  # noqa: E402
-from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial  # noqa: E402
-from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
-from ednas_tf.space import BlockSpace, SearchSpace, preset_space  # noqa: E402
+from bench.common import add_results_name, emit, parse_comma_separated
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
+from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables
+from ednas_tf.model import build
+from ednas_tf.space import BlockSpace, SearchSpace, preset_space
 
 
 class MultiPathBlock(tf.keras.layers.Layer):

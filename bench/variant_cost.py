@@ -36,24 +36,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import ednas_tf  # noqa: E402, F401  (sets the legacy-Keras environment first)
-from bench.common import add_results_name, emit, host_lookup_table  # noqa: E402
-from bench.pareto import fixed_kernel_arch  # noqa: E402
-from ednas_tf.arch import ArchSpec, BlockSpec  # noqa: E402
-from ednas_tf.io_utils import atomic_write_text  # noqa: E402
-from ednas_tf.latency.expected import child_latency  # noqa: E402
-from ednas_tf.latency.profiles import get_profile  # noqa: E402
-from ednas_tf.model import build  # noqa: E402
-from ednas_tf.run_summary import arch_macs  # noqa: E402
-from ednas_tf.space import preset_space  # noqa: E402
+from bench.common import add_results_name, emit, host_lookup_table
+from bench.pareto import fixed_kernel_arch
+from ednas_tf.arch import ArchSpec, BlockSpec
+from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.latency.expected import child_latency
+from ednas_tf.latency.profiles import get_profile
+from ednas_tf.model import build
+from ednas_tf.run_summary import arch_macs
+from ednas_tf.space import preset_space
 
 FAMILIES = ("resolution", "capacity")
 

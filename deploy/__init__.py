@@ -1,3 +1,6 @@
-"""Deploy stage: merge kernels and fold BN, quantization-aware training, export, TIDL checks."""
+"""Deploy stage: merge kernels and fold BN, quantization-aware training, export, TIDL checks.
 
-import ednas_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+Importing `ednas_tf` first selects Keras 2 for TensorFlow (the one place that is decided).
+"""
+
+import ednas_tf  # noqa: F401

@@ -6,7 +6,7 @@ per searched decision of a block), builds it with `ednas_tf.model.build`, trains
 scored on validation accuracy under the device's latency (`child_latency`): over-budget children
 are either refused untrained (`reject`) or have their score lowered (`penalty`).
 
-keras-tuner 1.4.8 imports Keras 3 (`import keras`) whatever `TF_USE_LEGACY_KERAS` says, so its
+keras-tuner 1.4.8 imports Keras 3 (`import keras`) whatever Keras tf.keras is set to, so its
 Keras-facing `Tuner` would train our tf.keras (Keras 2) models with Keras-3 callbacks. We use only
 its framework-free half: an `Oracle` proposes hyperparameters and `BaseTuner` drives the loop,
 while `ArchTuner.run_trial` builds and trains the tf.keras child itself and returns a plain score.

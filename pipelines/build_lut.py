@@ -13,17 +13,12 @@ Examples:
 
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
-
-from ednas_tf.space import PRESET_STAGES  # noqa: E402
-from pipelines.common_flags import define_stage_widths_flag, stage_widths  # noqa: E402
+from ednas_tf.space import PRESET_STAGES
+from pipelines.common_flags import define_stage_widths_flag, stage_widths
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -155,5 +150,10 @@ def main(argv):
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -17,10 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -150,7 +147,7 @@ def _summary(formats: dict[str, dict], tidl_reports) -> str:
     return "\n".join(lines)
 
 
-def run() -> int:
+def _run_stage() -> int:
     import json
 
     from deploy import tidl
@@ -239,11 +236,16 @@ def main(argv):
     from ednas_tf.data import DatasetError
 
     try:
-        return run()
+        return _run_stage()
     except (ArchSpecError, DatasetError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

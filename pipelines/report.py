@@ -18,23 +18,20 @@ import html
 import io
 import json
 import math
-import os
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from absl import app, flags  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from absl import app, flags
+from matplotlib.ticker import MaxNLocator
 
-from ednas_tf.io_utils import atomic_write_text  # noqa: E402
+from ednas_tf.io_utils import atomic_write_text
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Output directory of a search / tune / train / export run.")
@@ -756,5 +753,10 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -6,16 +6,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
-
-from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space  # noqa: E402
+from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out for validation.")
@@ -258,5 +254,10 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

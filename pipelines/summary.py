@@ -7,13 +7,9 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -40,5 +36,10 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "arch.json written by pipelines/search.py (or by hand).")
@@ -89,5 +86,10 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

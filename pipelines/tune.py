@@ -12,15 +12,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
-
-from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space  # noqa: E402
+from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out to score trials.")
@@ -72,7 +68,7 @@ flags.DEFINE_string(
 flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each trial's training.")
 
 
-def run() -> int:
+def _run_stage() -> int:
     from ednas_tf.latency.expected import space_latency_bounds
     from ednas_tf.search.runner import summary_table
     from ednas_tf.tune import LatencyConstraint, TuneConfig, resolve_budget, tune
@@ -133,11 +129,16 @@ def main(argv):
     from ednas_tf.data import DatasetError
 
     try:
-        return run()
+        return _run_stage()
     except (DatasetError, ValueError) as err:  # bad flags, data or budget: a message
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point (see pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

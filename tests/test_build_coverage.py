@@ -154,6 +154,7 @@ FAKE_TREE = {
     "bench/common.py": "",
     "pipelines/__init__.py": "",
     "pipelines/search.py": MAIN,
+    "tests/cli.py": "",
     "tests/conftest.py": "",
     "tests/test_blocks.py": "",
     "tools/bazel_pytest.py": MAIN,
@@ -168,7 +169,7 @@ py_library(name = "pipelines", srcs = ["pipelines/__init__.py"])
 py_binary(name = "search", srcs = ["pipelines/search.py"], main = "pipelines/search.py")
 py_test(
     name = "test_blocks",
-    srcs = ["tests/test_blocks.py", "tests/conftest.py", "tools/bazel_pytest.py"],
+    srcs = ["tests/test_blocks.py", "tests/cli.py", "tests/conftest.py", "tools/bazel_pytest.py"],
     main = "tools/bazel_pytest.py",
     args = ["tests/test_blocks.py"],
 )

@@ -1,8 +1,6 @@
 """Tests of ednas_tf.data: splits, determinism, resizing, pipelines and every source's loader."""
 
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import gzip
 import sys

@@ -6,8 +6,6 @@ runs once.
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.data import load_splits
 from ednas_tf.model import build
 from ednas_tf.training import TrainConfig, load_trained, train_child
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = {
@@ -61,10 +60,9 @@ def test_data():
 @pytest.fixture(scope="module")
 def pipeline(run_dir):
     output = run_dir / "export"
-    result = subprocess.run(
+    result = run_cli(
         [
-            sys.executable,
-            str(ROOT / "pipelines" / "export.py"),
+            "pipelines/export.py",
             f"--train_dir={run_dir}",
             "--dataset=synthetic",
             f"--limit={LIMIT}",
@@ -72,9 +70,6 @@ def pipeline(run_dir):
             f"--num_test={NUM_TEST}",
             "--latency_repeats=5",
         ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

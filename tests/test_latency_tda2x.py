@@ -1,8 +1,6 @@
 """Analytic TDA2x latency model: layer description, sanity of the costs, the published fit."""
 
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import math  # noqa: E402
 from collections import Counter  # noqa: E402

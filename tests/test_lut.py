@@ -2,9 +2,6 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,7 @@ from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
 from ednas_tf.search.derive import derive
 from ednas_tf.space import preset_space
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -272,10 +270,7 @@ def test_host_table_measures_missing_keys_lazily(tmp_path, monkeypatch, capsys):
 
 
 def _run(args, timeout=300):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_cli(args, timeout=timeout)
 
 
 def test_imported_measurements_drive_a_search(tmp_path):

@@ -2,13 +2,12 @@
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -29,10 +28,7 @@ WIDTHS = ["--stage_widths=0.5,1.5"]
 
 
 def _run(args, timeout=300):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_cli(args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +120,7 @@ def test_bad_flag_is_a_clear_error(tmp_path, flag, message):
 
 
 MIRRORED = textwrap.dedent("""
-    import os, sys
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    sys.path.insert(0, os.getcwd())
+    import ednas_tf
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

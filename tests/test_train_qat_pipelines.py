@@ -1,10 +1,9 @@
 """train -> qat -> export -> summary pipelines on a tiny synthetic run (subprocesses)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = {
@@ -17,10 +16,7 @@ DATA = ["--dataset=synthetic", "--limit=300", "--batch_size=16", "--verbose=0"]
 
 
 def _run(args):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
+    return run_cli(args, timeout=600)
 
 
 def test_train_qat_export_summary(tmp_path):

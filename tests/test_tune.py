@@ -1,9 +1,6 @@
 """keras-tuner baseline: the pipeline end to end (2 tiny trials) and the latency constraint."""
 
 import csv
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from ednas_tf.latency.expected import child_latency, space_latency_bounds
 from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
 from ednas_tf.space import preset_space
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -31,15 +29,7 @@ TINY = [
 
 
 def _run(args, timeout=300):
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "pipelines/tune.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(["pipelines/tune.py", *args], timeout=timeout)
 
 
 def test_pipeline_writes_a_buildable_arch_and_trials_csv(tmp_path):

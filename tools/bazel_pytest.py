@@ -34,7 +34,6 @@ def main(argv: list[str]) -> int:
     if not os.environ.get("HOME") or not os.access(os.environ["HOME"], os.W_OK):
         os.environ["HOME"] = str(home)
     os.environ.setdefault("MPLCONFIGDIR", str(home / ".matplotlib"))
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     # No __pycache__ next to sources: they are symlinks into the (read-only) source tree.
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     sys.dont_write_bytecode = True

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import tensorflow as tf  # ednas_tf/__init__ has selected Keras 2 (TF_USE_LEGACY_KERAS=1)
+import tensorflow as tf  # ednas_tf/__init__ has selected Keras 2
 
 OPS = (
     "conv", "depthwise", "deconv", "pool", "global_pool", "add", "concat", "fc", "softmax", "other",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import tensorflow as tf  # ednas_tf/__init__ has selected Keras 2 (TF_USE_LEGACY_KERAS=1)
+import tensorflow as tf  # ednas_tf/__init__ has selected Keras 2
 
 L = tf.keras.layers
 

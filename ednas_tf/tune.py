@@ -36,9 +36,9 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency, space_latency_bounds
+from ednas_tf.latency.expected import child_latency
 from ednas_tf.model import build
-from ednas_tf.search.objectives import target_from_fraction
+from ednas_tf.search.targets import resolve_target_ms
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import WEIGHTS_FILE, TrainConfig, compile_for_training
 
@@ -152,14 +152,15 @@ def resolve_budget(
 
     Refuses a budget no child can meet, naming the space's bounds.
     """
-    if budget_ms is not None and fraction is not None:
-        raise ValueError("give a latency budget in ms or as a fraction of the range, not both")
-    if budget_ms is None and fraction is None:
+    budget, (low, high) = resolve_target_ms(
+        space,
+        latency_model,
+        budget_ms,
+        fraction,
+        names=("a latency budget in ms", "as a fraction of the range"),
+    )
+    if budget is None:
         return None
-    if fraction is not None and not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"latency budget fraction must be in [0, 1], got {fraction}")
-    low, high = space_latency_bounds(space, latency_model)
-    budget = target_from_fraction((low, high), fraction) if fraction is not None else budget_ms
     if not budget > 0 or budget < low:
         raise ValueError(
             f"latency budget {budget:.4g} ms is below the fastest child of this space on this "

@@ -1,0 +1,167 @@
+"""The run directory: where each stage's files go, and the facts each stage leaves for the next.
+
+One `ednas-search --output_dir=RUN` creates a run directory; every later stage takes
+`--run_dir=RUN` and finds there what it needs:
+
+    RUN/run.json                      the facts record: per stage, what it used (below)
+    RUN/arch.json                     the derived child (search)
+    RUN/gates.csv, history.json       per-epoch gate probabilities and losses (search)
+    RUN/step1/, step2/                each search step's checkpoints, logs and its own arch.json
+    RUN/train/                        child.weights.h5, train_metrics.json, arch.json (train)
+    RUN/train/qat/<scheme>/           qat_model.h5, qat_metrics.json (qat)
+    RUN/export/                       model files, tidl_import.txt, export_summary.json (export)
+    RUN/report.md, report.html, ...   (report)
+
+Why a record: the dataset, its location, the image size, the seed, the device and the space are
+decided once, at the search; a later stage that asked for them again would let a user train on
+one dataset what was searched on another without a word. Each stage reads the facts the earlier
+stages recorded, lets a flag given on its command line override one (and records that), and
+refuses a contradiction it can detect (another class count or image size than the network's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ednas_tf.io_utils import atomic_write_text
+
+FACTS_FILE = "run.json"
+ARCH_FILE = "arch.json"
+GATES_FILE = "gates.csv"
+HISTORY_FILE = "history.json"
+STEP_CONFIG_FILE = "run_config.json"  # a search step's settings, checked on resume
+WEIGHTS_FILE = "child.weights.h5"
+TRAIN_METRICS_FILE = "train_metrics.json"
+QAT_MODEL_FILE = "qat_model.h5"
+QAT_METRICS_FILE = "qat_metrics.json"
+TIDL_IMPORT_FILE = "tidl_import.txt"
+EXPORT_SUMMARY_FILE = "export_summary.json"
+TRAIN_DIR = "train"
+QAT_DIR = "qat"
+EXPORT_DIR = "export"
+REPORT_FILES = ("report.md", "report.html", "gates.png", "curves.png")
+
+# What the search decides and every later stage inherits, in the order a summary lists them.
+CARRIED_FACTS = ("dataset", "data_dir", "image_size", "limit", "seed", "device", "space")
+STAGES = ("search", "tune", "train", "qat", "export")
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot serve a stage: missing files, a broken record, a contradiction.
+
+    A ValueError, so every entry point's one-line `error: ...` handling covers it."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory and the paths of its parts (nothing is created until a stage writes)."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | Path) -> RunDir:
+        return cls(Path(path))
+
+    @property
+    def arch(self) -> Path:
+        return self.root / ARCH_FILE
+
+    @property
+    def facts_file(self) -> Path:
+        return self.root / FACTS_FILE
+
+    @property
+    def train(self) -> Path:
+        return self.root / TRAIN_DIR
+
+    @property
+    def export(self) -> Path:
+        return self.root / EXPORT_DIR
+
+    def qat(self, scheme: str) -> Path:
+        return self.train / QAT_DIR / scheme
+
+    def qat_model(self, scheme: str) -> Path:
+        return self.qat(scheme) / QAT_MODEL_FILE
+
+    def stage_records(self) -> dict[str, dict[str, Any]]:
+        """Per stage that ran, the facts it recorded ({} before any stage has)."""
+        if not self.facts_file.exists():
+            return {}
+        try:
+            data = json.loads(self.facts_file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise RunDirError(f"{self.facts_file}: unreadable run record ({err})") from None
+        stages = data.get("stages") if isinstance(data, dict) else None
+        if not isinstance(stages, dict):
+            raise RunDirError(f"{self.facts_file}: not a run record (no 'stages' object)")
+        return stages
+
+    def carried(self) -> dict[str, Any]:
+        """The facts a new stage inherits: each one as the latest stage that recorded it had it."""
+        facts: dict[str, Any] = {}
+        records = self.stage_records()
+        for stage in sorted(records, key=_stage_order):
+            facts.update({k: v for k, v in records[stage].items() if k in CARRIED_FACTS})
+        return facts
+
+    def record(self, stage: str, facts: Mapping[str, Any]) -> None:
+        """Write (or replace) `stage`'s entry of the record, atomically."""
+        records = self.stage_records()
+        records[stage] = {k: _jsonable(v) for k, v in facts.items()}
+        ordered = {s: records[s] for s in sorted(records, key=_stage_order)}
+        atomic_write_text(self.facts_file, json.dumps({"stages": ordered}, indent=2) + "\n")
+
+
+def resolve_facts(
+    inherited: Mapping[str, Any], given: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The facts a stage uses, and the names it overrode.
+
+    A fact given on the command line (`given`) wins over the earlier stage's (`inherited`), which
+    wins over the stage's own default; an override that equals the inherited value is not one."""
+    facts = {**defaults, **inherited, **given}
+    overridden = sorted(k for k in given if k in inherited and inherited[k] != given[k])
+    return facts, overridden
+
+
+def check_data_matches(
+    what: str, input_shape: tuple[int, ...], num_classes: int, splits_shape, splits_classes
+) -> None:
+    """Refuse data another network was built for: one line naming both figures."""
+    if int(num_classes) != int(splits_classes):
+        raise RunDirError(
+            f"the data has {splits_classes} classes but {what} was built for {num_classes}: "
+            "use the dataset the run was searched on (or search again on this one)"
+        )
+    if tuple(int(d) for d in input_shape) != tuple(int(d) for d in splits_shape):
+        raise RunDirError(
+            f"the data's images are {list(splits_shape)} but {what} was built for "
+            f"{list(input_shape)}: give the --image_size the run used"
+        )
+
+
+def absolute_data_dir(data_dir: str | None) -> str | None:
+    """A data location as the record keeps it: absolute, so a stage run from elsewhere finds it.
+
+    `tfds:`-style names and other non-paths are kept as given."""
+    if not data_dir:
+        return None
+    path = Path(data_dir).expanduser()
+    return str(path.resolve()) if path.exists() else data_dir
+
+
+def _stage_order(stage: str) -> int:
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -6,8 +6,8 @@ from ednas_tf.latency.expected import ExpectedLatency, child_latency, space_late
 from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
-from ednas_tf.search.derive import derive
-from ednas_tf.search.objectives import check_target, make_objective
+from ednas_tf.search.derive import DeriveOptions, derive
+from ednas_tf.search.objectives import Objective, check_target, make_objective
 from ednas_tf.space import preset_space
 
 
@@ -23,7 +23,7 @@ def test_expected_latency_equals_child_latency_when_one_hot(space):
         gate.logits.assign(tf.one_hot(rng.integers(gate.num_options), gate.num_options) * 30.0)
     latency = MacsProxy()
     expected = float(ExpectedLatency(model, space, latency)())
-    child = derive(model, space, latency, mode="argmax")
+    child = derive(model, space, latency)
     assert expected == pytest.approx(child_latency(child, latency), rel=1e-5)
     assert child.predicted_latency_ms == pytest.approx(expected, rel=1e-5)
 
@@ -97,7 +97,13 @@ def test_derive_fits_the_child_to_a_latency_target(space):
     low, high = space_latency_bounds(space, latency)
     for fraction in (0.2, 0.5, 0.8):
         target = low + fraction * (high - low)
-        child = derive(model, space, latency, target_ms=target, tolerance=0.05)
+        child = derive(
+            model,
+            space,
+            latency,
+            Objective("target", target_ms=target),
+            DeriveOptions(tolerance=0.05),
+        )
         assert abs(child.predicted_latency_ms / target - 1) <= 0.05, (fraction, child)
         assert child.search["target_fit"]["target_ms"] == target
 
@@ -107,15 +113,19 @@ def test_a_budget_fit_keeps_a_child_under_it_and_brings_one_over_it_under(space)
     latency = MacsProxy()
     argmax = derive(model, space, latency)
     roomy = derive(
-        model, space, latency, target_ms=1.5 * argmax.predicted_latency_ms, target_at_most=True
+        model, space, latency, Objective("budget", target_ms=1.5 * argmax.predicted_latency_ms)
     )
     assert roomy.blocks == argmax.blocks
     assert roomy.search["target_fit"]["moves"] == 0 and roomy.search["target_fit"]["at_most"]
-    pulled = derive(model, space, latency, target_ms=1.5 * argmax.predicted_latency_ms)
+    pulled = derive(
+        model, space, latency, Objective("target", target_ms=1.5 * argmax.predicted_latency_ms)
+    )
     assert pulled.predicted_latency_ms > argmax.predicted_latency_ms  # the target form grows it
     low, _ = space_latency_bounds(space, latency)
     tight = (low + argmax.predicted_latency_ms) / 2
-    fitted = derive(model, space, latency, target_ms=tight, tolerance=0.02, target_at_most=True)
+    fitted = derive(
+        model, space, latency, Objective("budget", target_ms=tight), DeriveOptions(tolerance=0.02)
+    )
     assert fitted.predicted_latency_ms <= tight * 1.02
     assert fitted.search["target_fit"]["moves"] >= 1
 
@@ -136,7 +146,9 @@ def test_target_fit_changes_options_before_dropping_a_block_the_gates_keep(space
     argmax = derive(model, space, latency)
     assert [b.name for b in space.blocks if b.searches_skip]  # the space has a skippable block
     target = 0.8 * argmax.predicted_latency_ms
-    child = derive(model, space, latency, target_ms=target, tolerance=0.02)
+    child = derive(
+        model, space, latency, Objective("target", target_ms=target), DeriveOptions(tolerance=0.02)
+    )
     assert abs(child.predicted_latency_ms / target - 1) <= 0.02
     assert child.search["target_fit"]["moves"] >= 1
     assert child.search["source_blocks"] == [b.name for b in space.blocks]  # none dropped

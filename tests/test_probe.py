@@ -15,9 +15,9 @@ from ednas_tf.latency.expected import space_latency_bounds
 from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, searchable_blocks, width_gates
-from ednas_tf.search.derive import derive, probed_child
+from ednas_tf.search.derive import DeriveOptions, derive, probed_child
 from ednas_tf.search.loop import SearchConfig
-from ednas_tf.search.objectives import make_objective, target_from_fraction
+from ednas_tf.search.objectives import Objective, make_objective, target_from_fraction
 from ednas_tf.search.probe import (
     ChildPath,
     accuracy_standard_error,
@@ -60,7 +60,7 @@ def test_pinned_path_is_the_child_and_restores_the_logits(space, seed):
     path = _random_path(supernet, rng)
     set_gate_mode(supernet, inference="argmax")
     with pinned_path(supernet, path):
-        arch = derive(supernet, space, MacsProxy(), mode="argmax")
+        arch = derive(supernet, space, MacsProxy())
         got = supernet(x, training=False).numpy()
     kept = [name for name, pair in path.blocks.items() if pair is not None]
     assert arch.search["source_blocks"] == kept
@@ -92,6 +92,7 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
     supernet(tf.zeros((1, *space.input_shape)))
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
+    at_target = Objective("target", target_ms=target)
     seen: list[ChildPath] = []
 
     def narrow_first_stage(path: ChildPath) -> float:
@@ -99,15 +100,14 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
         seen.append(path)
         return -float(path.widths["s1"]) + 0.01 * len(seen)
 
-    plain = derive(supernet, space, latency, target_ms=target, tolerance=0.05)
+    plain = derive(supernet, space, latency, at_target, DeriveOptions(tolerance=0.05))
     probed = derive(
         supernet,
         space,
         latency,
-        target_ms=target,
-        tolerance=0.05,
+        at_target,
+        DeriveOptions(tolerance=0.05, probe_candidates=4),
         score=narrow_first_stage,
-        probe_candidates=4,
     )
     record = probed.search["target_fit"]["probed"]
     assert 1 < len(record) == len(seen) <= 4
@@ -123,18 +123,16 @@ def test_derive_keeps_the_best_scored_child_that_meets_the_target(space):
     assert "probed" not in plain.search["target_fit"]
     assert plain.search["widths"] == record[0]["widths"]
     with pytest.raises(ValueError, match="probe_candidates"):
-        derive(supernet, space, latency, target_ms=target, probe_candidates=-1)
+        derive(supernet, space, latency, at_target, DeriveOptions(probe_candidates=-1))
     # scores within score_tie of the best are tied, and the most probable of them wins
     scores = iter([0.50, 0.58, 0.60, 0.10])
     tied = derive(
         supernet,
         space,
         latency,
-        target_ms=target,
-        tolerance=0.05,
+        at_target,
+        DeriveOptions(tolerance=0.05, probe_candidates=4, score_tie=0.025),
         score=lambda path: next(scores),
-        probe_candidates=4,
-        score_tie=0.025,
     )
     assert [r["chosen"] for r in tied.search["target_fit"]["probed"]] == [False, True, False, False]
     assert tied.search["target_fit"]["score_tie"] == 0.025
@@ -146,9 +144,12 @@ def test_every_probed_child_can_be_rebuilt_for_training(space):
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(space, latency), 0.5)
     scores = iter([0.1, 0.9, 0.2, 0.3])
-    kwargs = dict(target_ms=target, tolerance=0.05, probe_candidates=4)
-    plain = derive(supernet, space, latency, **kwargs)
-    arch = derive(supernet, space, latency, score=lambda path: next(scores), **kwargs)
+    args = (
+        Objective("target", target_ms=target),
+        DeriveOptions(tolerance=0.05, probe_candidates=4),
+    )
+    plain = derive(supernet, space, latency, *args)
+    arch = derive(supernet, space, latency, *args, score=lambda path: next(scores))
     record = arch.search["target_fit"]["probed"]
     chosen = next(i for i, entry in enumerate(record) if entry["chosen"])
     assert probed_child(arch, chosen).blocks == arch.blocks
@@ -172,7 +173,8 @@ def test_derive_without_widths_probes_children_one_decision_away():
         gate.logits.assign(rng.normal(size=gate.num_options))
     latency = MacsProxy()
     target = target_from_fraction(space_latency_bounds(plain, latency), 0.5)
-    plain_child = derive(supernet, plain, latency, target_ms=target, tolerance=0.05)
+    at_target = Objective("target", target_ms=target)
+    plain_child = derive(supernet, plain, latency, at_target, DeriveOptions(tolerance=0.05))
     paths: list[ChildPath] = []
 
     def last_listed(path: ChildPath) -> float:
@@ -183,10 +185,9 @@ def test_derive_without_widths_probes_children_one_decision_away():
         supernet,
         plain,
         latency,
-        target_ms=target,
-        tolerance=0.05,
+        at_target,
+        DeriveOptions(tolerance=0.05, probe_candidates=5),
         score=last_listed,
-        probe_candidates=5,
     )
     fit = probed_child.search["target_fit"]
     record = fit["probed"]
@@ -282,7 +283,7 @@ def test_finetune_scorer_trains_a_copy_and_leaves_the_supernet(space):
     before = [w.copy() for w in supernet.get_weights()]
     path = _random_path(supernet, np.random.default_rng(5))
     with pinned_path(supernet, path):
-        arch = derive(supernet, space, MacsProxy(), mode="argmax")
+        arch = derive(supernet, space, MacsProxy())
     train = batched(splits.train, 16, training=True, seed=0, drop_remainder=True).repeat()
     val = batched(splits.val, 32, training=False)
     score = finetune_scorer(supernet, train, val, steps=3, config=TrainConfig())

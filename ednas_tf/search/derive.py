@@ -23,6 +23,7 @@ from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import searchable_blocks, width_gates
+from ednas_tf.search.objectives import Objective
 from ednas_tf.search.probe import ChildPath
 from ednas_tf.space import SearchSpace
 
@@ -347,106 +348,73 @@ def _changed_blocks(candidate: _Candidate, reference: _Candidate) -> dict[str, s
     return changed
 
 
+@dataclasses.dataclass(frozen=True)
+class DeriveOptions:
+    """How a child is read off the gates (the objective says what latency it must meet).
+
+    mode/threshold: argmax or parallel kernel sets (module docstring); tolerance: the latency
+    fit's band, a fraction of the target; probe_candidates: how many fitted children a `score`
+    ranks; score_tie: scores within this of the best count as tied (the most probable wins)."""
+
+    mode: str = "argmax"
+    threshold: float = 0.3
+    tolerance: float = 0.02
+    probe_candidates: int = 0
+    score_tie: float = 0.0
+
+    def __post_init__(self):
+        if self.probe_candidates < 0:
+            raise ValueError(f"probe_candidates must be >= 0, got {self.probe_candidates}")
+        if self.score_tie < 0:
+            raise ValueError(f"score_tie must be >= 0, got {self.score_tie}")
+        if self.mode not in ("argmax", "parallel"):
+            raise ValueError(f"mode must be 'argmax' or 'parallel', got {self.mode!r}")
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+
+
 def derive(
     supernet: tf.keras.Model,
     space: SearchSpace,
     latency_model: LatencyModel,
-    mode: str = "argmax",
-    threshold: float = 0.3,
-    provenance: dict[str, Any] | None = None,
-    target_ms: float | None = None,
-    tolerance: float = 0.02,
-    target_at_most: bool = False,
+    objective: Objective | None = None,
+    options: DeriveOptions = DeriveOptions(),
     score: Callable[[ChildPath], float] | None = None,
-    probe_candidates: int = 0,
-    score_tie: float = 0.0,
+    provenance: dict[str, Any] | None = None,
 ) -> ArchSpec:
     """The child architecture the supernet's gates point to, with its predicted latency.
 
-    With `target_ms`, decisions are then moved, cheapest in probability first, until the child's
-    latency is within `tolerance` of the target: the soft expected latency the search optimised
-    can sit on the target while the argmax child does not; `target_at_most` makes the target a
-    budget (`LatencyGoal.at_most`): only a child above it is moved. With searched widths, this
-    fit runs for each width assignment (most probable first) and the most probable fitted
-    child wins — or, given `score` (e.g. `probe.path_scorer`) and `probe_candidates` > 1, the
-    best-scoring of the `probe_candidates` most probable distinct fitted children that meet it:
-    after a short search the gates favour every stage's widest option alike, and probability
-    alone then keeps expensive full-resolution width over cheap late width. When the width
-    assignments give fewer than `probe_candidates` (none searched: one fitted child), the most
-    probable children one block decision away from the first fill the list (`_neighbours`).
-    Scores within `score_tie` of the best count as tied and the most probable of those wins: a
-    probe's noise (one binomial standard error of the validation accuracy) is no reason to
-    leave the gates' choice.
+    With an objective that has a latency target, decisions are then moved, cheapest in
+    probability first, until the child's latency is within `options.tolerance` of the target:
+    the soft expected latency the search optimised can sit on the target while the argmax child
+    does not; a budget objective (`Objective.at_most`) makes the target a ceiling: only a child
+    above it is moved. With searched widths, this fit runs for each width assignment (most
+    probable first) and the most probable fitted child wins — or, given `score` (e.g.
+    `probe.path_scorer`) and `options.probe_candidates` > 1, the best-scoring of the
+    `probe_candidates` most probable distinct fitted children that meet it: after a short search
+    the gates favour every stage's widest option alike, and probability alone then keeps
+    expensive full-resolution width over cheap late width. When the width assignments give fewer
+    than `probe_candidates` (none searched: one fitted child), the most probable children one
+    block decision away from the first fill the list (`_neighbours`). Scores within
+    `options.score_tie` of the best count as tied and the most probable of those wins: a probe's
+    noise (one binomial standard error of the validation accuracy) is no reason to leave the
+    gates' choice.
     """
-    if probe_candidates < 0:
-        raise ValueError(f"probe_candidates must be >= 0, got {probe_candidates}")
-    if score_tie < 0:
-        raise ValueError(f"score_tie must be >= 0, got {score_tie}")
-    if mode not in ("argmax", "parallel"):
-        raise ValueError(f"mode must be 'argmax' or 'parallel', got {mode!r}")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     by_name = {layer.name: layer for layer in searchable_blocks(supernet)}
     missing = [b.name for b in space.blocks if b.name not in by_name]
     if missing:
         raise ValueError(f"supernet has no block(s) {missing}: was it built from this space?")
     blocks = [by_name[b.name] for b in space.blocks]
+    target_ms = objective.target_ms if objective is not None else None
     assignments = _width_assignments(supernet, every=target_ms is not None)
     candidates = [
-        _candidate(blocks, space, log_prob, index, mode, threshold, latency_model)
+        _candidate(blocks, space, log_prob, index, options.mode, options.threshold, latency_model)
         for log_prob, index in assignments
     ]
     best, fit = candidates[0], {}
     if target_ms is not None:
-        goal = LatencyGoal(target_ms, tolerance, target_at_most)
-        gated_ms = best.latency_ms
-        for candidate in candidates:
-            candidate.moves = _fit_to_target(
-                candidate.options, candidate.chosen, candidate.fixed_ms, goal
-            )
-
-        def rank(candidate: _Candidate) -> tuple[bool, float]:
-            met = goal.met(candidate.latency_ms)
-            return (met, candidate.log_prob if met else -goal.distance(candidate.latency_ms))
-
-        best = max(candidates, key=rank)
-        shortlist = _shortlist(candidates, goal, probe_candidates)
-        if score is not None and 0 < len(shortlist) < probe_candidates:
-            neighbours = _neighbours(shortlist[0], goal)
-            shortlist = _shortlist(neighbours, goal, probe_candidates, tuple(shortlist))
-            shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
-        probed = []
-        if score is not None and len(shortlist) > 1:
-            children = [space.child(_decisions(c)) for c in shortlist]
-            scores = [
-                float(score(dataclasses.replace(c.path, arch=child)))
-                for c, child in zip(shortlist, children)
-            ]
-            winner = next(i for i, v in enumerate(scores) if v >= max(scores) - score_tie)
-            best = shortlist[winner]
-            probed = [
-                {
-                    "widths": _widths(candidate, blocks),
-                    "changed": _changed_blocks(candidate, shortlist[0]),
-                    "log_prob": round(candidate.log_prob, 4),
-                    "latency_ms": round(candidate.latency_ms, 6),
-                    "score": round(value, 4),
-                    "chosen": i == winner,
-                    # the whole child, so any probed one can be trained (`probed_child`)
-                    "blocks": [b.encode() for b in child.blocks],
-                }
-                for i, (candidate, child, value) in enumerate(zip(shortlist, children, scores))
-            ]
-        fit = {
-            "target_fit": {
-                "target_ms": target_ms,
-                "tolerance": tolerance,
-                "at_most": target_at_most,
-                "argmax_latency_ms": round(gated_ms, 6),
-                "moves": best.moves,
-                **({"probed": probed, "score_tie": round(score_tie, 4)} if probed else {}),
-            }
-        }
+        goal = LatencyGoal(target_ms, options.tolerance, objective.at_most)
+        best, fit = _fit_and_probe(candidates, goal, space, blocks, options, score)
     decisions = _decisions(best)
     gate_probs = {
         b.name: block_probabilities(by_name[b.name])
@@ -461,8 +429,8 @@ def derive(
         gate_probs=gate_probs,
         search=dict(
             provenance or {},
-            derive_mode=mode,
-            derive_threshold=threshold,
+            derive_mode=options.mode,
+            derive_threshold=options.threshold,
             source_blocks=kept,
             **({"widths": widths} if widths else {}),
             **fit,
@@ -470,3 +438,76 @@ def derive(
     )
     arch.predicted_latency_ms = round(child_latency(arch, latency_model), 6)
     return arch
+
+
+def _fit_and_probe(
+    candidates: list[_Candidate],
+    goal: LatencyGoal,
+    space: SearchSpace,
+    blocks: list[InvertedResidual],
+    options: DeriveOptions,
+    score: Callable[[ChildPath], float] | None,
+) -> tuple[_Candidate, dict[str, Any]]:
+    """Fit every candidate to the latency goal, pick the winner (by probability, or by `score`
+    among the shortlist), and the `target_fit` record arch.json keeps of how it was chosen."""
+    gated_ms = candidates[0].latency_ms
+    for candidate in candidates:
+        candidate.moves = _fit_to_target(
+            candidate.options, candidate.chosen, candidate.fixed_ms, goal
+        )
+
+    def rank(candidate: _Candidate) -> tuple[bool, float]:
+        met = goal.met(candidate.latency_ms)
+        return (met, candidate.log_prob if met else -goal.distance(candidate.latency_ms))
+
+    best = max(candidates, key=rank)
+    wanted = options.probe_candidates
+    shortlist = _shortlist(candidates, goal, wanted)
+    if score is not None and 0 < len(shortlist) < wanted:
+        neighbours = _neighbours(shortlist[0], goal)
+        shortlist = _shortlist(neighbours, goal, wanted, tuple(shortlist))
+        shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
+    probed = []
+    if score is not None and len(shortlist) > 1:
+        best, probed = _probe(shortlist, space, blocks, score, options.score_tie)
+    fit = {
+        "target_fit": {
+            "target_ms": goal.target_ms,
+            "tolerance": goal.tolerance,
+            "at_most": goal.at_most,
+            "argmax_latency_ms": round(gated_ms, 6),
+            "moves": best.moves,
+            **({"probed": probed, "score_tie": round(options.score_tie, 4)} if probed else {}),
+        }
+    }
+    return best, fit
+
+
+def _probe(
+    shortlist: list[_Candidate],
+    space: SearchSpace,
+    blocks: list[InvertedResidual],
+    score: Callable[[ChildPath], float],
+    score_tie: float,
+) -> tuple[_Candidate, list[dict[str, Any]]]:
+    """Score each shortlisted child; the first within `score_tie` of the best wins."""
+    children = [space.child(_decisions(c)) for c in shortlist]
+    scores = [
+        float(score(dataclasses.replace(c.path, arch=child)))
+        for c, child in zip(shortlist, children)
+    ]
+    winner = next(i for i, v in enumerate(scores) if v >= max(scores) - score_tie)
+    probed = [
+        {
+            "widths": _widths(candidate, blocks),
+            "changed": _changed_blocks(candidate, shortlist[0]),
+            "log_prob": round(candidate.log_prob, 4),
+            "latency_ms": round(candidate.latency_ms, 6),
+            "score": round(value, 4),
+            "chosen": i == winner,
+            # the whole child, so any probed one can be trained (`probed_child`)
+            "blocks": [b.encode() for b in child.blocks],
+        }
+        for i, (candidate, child, value) in enumerate(zip(shortlist, children, scores))
+    ]
+    return shortlist[winner], probed

@@ -28,7 +28,12 @@ from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import ExpectedLatency, space_latency_bounds
 from ednas_tf.model import build, searchable_blocks
-from ednas_tf.search.derive import block_probabilities, derive, width_probabilities
+from ednas_tf.search.derive import (
+    DeriveOptions,
+    block_probabilities,
+    derive,
+    width_probabilities,
+)
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
 from ednas_tf.search.probe import (
@@ -268,18 +273,21 @@ def run_step(
             score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
         score_tie = accuracy_standard_error(splits.sizes["val"])
     derive_start = time.time()
+    options = DeriveOptions(
+        mode=opts.derive_mode,
+        threshold=opts.derive_threshold,
+        probe_candidates=opts.probe_candidates,
+        score_tie=score_tie,
+    )
+    # only the final step's child is fitted to the latency target
     derived = derive(
         supernet,
         space,
         latency_model,
-        mode=opts.derive_mode,
-        threshold=opts.derive_threshold,
-        provenance=provenance,
-        target_ms=objective.target_ms if final else None,
-        target_at_most=objective.at_most,
+        objective if final else None,
+        options,
         score=score,
-        probe_candidates=opts.probe_candidates,
-        score_tie=score_tie,
+        provenance=provenance,
     )
     derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
     fit = derived.search.get("target_fit", {})

@@ -3,7 +3,7 @@
 Why a static check: TIDL's import tool ships inside TI's (registration-gated) SDK and runs on
 TI's host tools, so a graph that will not import should be caught where it is exported, layer by
 layer, with the reason. The rules (op tables per import format, layer constraints) are the
-Processor SDK Linux TIDL chapter's and TI E2E threads' (notes/tidl.md), with the device limits
+Processor SDK Linux TIDL chapter's and TI E2E threads' (docs/TIDL.md), with the device limits
 taken from the device profile (`ednas_tf.latency.profiles`, `tda2x`).
 
 Format matters: ReLU6 is `Relu6` in a TF graph (TIDL's TF import maps it) but `Clip` in ONNX,

@@ -3,7 +3,7 @@
 * ``tfmot``: TFMOT's default 8-bit scheme (per-channel weights, asymmetric activations) — what the
   TFLite int8 converter expects.
 * ``pow2``: TIDL-faithful. TDA2x quantizes with power-of-two scales (a right shift per layer),
-  symmetric and per tensor, for weights and activations (notes/tidl.md; TI's own QAT for TDA4
+  symmetric and per tensor, for weights and activations (docs/TIDL.md; TI's own QAT for TDA4
   does the same in PyTorch). No public Keras tool offers this, so it is written here as TFMOT
   quantizers. Scales are `2^n`: the fake-quant range is `[-128, 127]·2^n` (signed) or
   `[0, 255]·2^n` (after ReLU), expressed through `fake_quant_with_min_max_vars`, so TFLite's

@@ -390,7 +390,8 @@ def _round_channels(channels: float, divisor: int = 8) -> int:
 
 # Below this many channels a stage's width options round to multiples of 4, not 8: at width 0.5
 # the first stage has 8 channels, and "1.25x" rounded to a multiple of 8 is 16 — a doubling at
-# full resolution that the latency fit then buys instead of keeping blocks (docs/RESULTS.md).
+# full resolution that the latency fit then buys instead of keeping blocks
+# (docs/results/09-runs04-06-stage-widths.md).
 FINE_ROUNDING_BELOW = 32
 
 
@@ -510,7 +511,8 @@ def _first_stride_moved_last(preset: tuple[int, tuple[StageDef, ...], int | None
 
 # `small` with stage 2 at full resolution (ending at the same 4x4 at 32 px). Its children cost
 # ~3x the host latency of `small`'s, little more on the TDA2x model (per-layer overhead dominates
-# there), and are more accurate on Fashion-MNIST (docs/RESULTS.md, run 16)
+# there), and are more accurate on Fashion-MNIST
+# (docs/results/19-run16-capacity-resolution-hires.md)
 PRESET_STAGES["small_hires"] = _first_stride_moved_last(PRESET_STAGES["small"])
 
 

@@ -114,7 +114,7 @@ def _random_erase(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.
 
     Why: occluding part of the object makes the network use features spread over the whole
     image; Zhong et al. report about 1 pt on Fashion-MNIST over schedules of hundreds of epochs.
-    In 30 epochs it bought nothing measurable here (docs/RESULTS.md, the 94.5 % attempts).
+    In 30 epochs it bought nothing measurable here (docs/results/10-fmnist-94.5-target.md).
     """
     height, width = images.shape[1], images.shape[2]
     batch = tf.shape(images)[0]

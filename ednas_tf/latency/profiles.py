@@ -140,7 +140,7 @@ def _host_lut() -> "LatencyModel":
     return host_table()
 
 
-# TIDL (Processor SDK Linux, "Constraints on layer parameters"; notes/tidl.md): kernels up to 7x7,
+# TIDL (Processor SDK Linux, "Constraints on layer parameters"; docs/TIDL.md): kernels up to 7x7,
 # stride 1 or 2, <= 1024 channels, ReLU/ReLU6 only. Depthwise 3x3 at stride 1 and 2 is what TI
 # validated (MobileNet V1/V2); 5x5 and 7x7 at stride 1 are within the generic rule.
 @register_profile("tda2x")
@@ -162,7 +162,8 @@ def _tda2x() -> DeviceProfile:
 # several delegate partitions. Measured on the 2-vCPU development machine, 32x32x32 input, 1
 # thread: 3x3 0.055 ms, 5x5 0.081 ms, 7x7 0.90 ms (the same as with no delegate at all), and the
 # 7x7 path times ±15 % from one run to the next, so no table predicts networks containing it well
-# (bench/latency_fidelity.py: 37-67 % within ±10 % with 7x7, 100 % without; docs/RESULTS.md).
+# (bench/latency_fidelity.py: 37-67 % within ±10 % with 7x7, 100 % without;
+# docs/results/01-latency-models.md).
 # Like TIDL's rules, the profile offers only what the runtime runs on its fast path.
 HOST_DEPTHWISE_KERNELS = (3, 5)
 

@@ -1,7 +1,7 @@
 """Analytic latency model of TIDL on TI TDA2x/AM57x: EVE and C66x DSP, one or several cores.
 
 Why analytic: TI publishes only whole-network timings (Processor SDK Linux, TIDL chapter, AM5729
-table; /work/shared/notes/tidl.md), and MACs alone are off by up to 4x (the EVE reaches 21-40 % of
+table; docs/TIDL.md), and MACs alone are off by up to 4x (the EVE reaches 21-40 % of
 its peak on 224x224 classifiers but 81 % on a 1024x512 segmentation net). The per-layer cost has
 one term per effect behind that spread; its free constants are fitted to TI's figures by
 ``fit_parameters()`` and the shipped values are what it returns (4 significant digits).
@@ -65,7 +65,7 @@ class CoreParams:
 
 # --- Shipped constants ----------------------------------------------------------------------
 # Hardware facts: EVE = 16 8-bit MACs/cycle at 650 MHz (10.4 GMAC/s), C66x DSP at 750 MHz
-# (TIDL chapter of Processor SDK Linux; notes/tidl.md); the C66x does 32 16x16-bit MACs/cycle
+# (TIDL chapter of Processor SDK Linux; docs/TIDL.md); the C66x does 32 16x16-bit MACs/cycle
 # (TI C66x CorePac user guide), the rate TIDL's 8-bit DSP kernels can use. The "dense kernels on
 # EVE" fact is from the TIDL datasheet (Nov 2019): "dense convolution kernels (1xN and 3x3) on EVE
 # to optimize small ROI processing".
@@ -74,7 +74,7 @@ class CoreParams:
 # re-runs the fit and prints any difference from these values. What the fit says: the EVE sustains
 # ~97 % of its peak on large maps (consistent with 81 % overall on JSegNet21, a check net); a TIDL
 # layer costs ~0.6 ms fixed; the sparse flow halves its speed at ~420 output pixels (20x20);
-# concat costs ~14 ms/MB on the EVE; softmax on the EVE (its scalar core, notes/tidl.md) costs
+# concat costs ~14 ms/MB on the EVE; softmax on the EVE (its scalar core, docs/TIDL.md) costs
 # ~68 ms per 1000 classes, which is what the MobileNetV2 EVE+DSP figure (78.1 vs 146 ms) demands.
 #
 # Set by design, not fitted: EVE taps0 = 0 (fitting it gives 0.001: the EVE figures show no
@@ -296,7 +296,7 @@ def format_breakdown(rows: list[dict], top: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class PublishedFigure:
-    """One number TI published for AM5729 (Processor SDK Linux, TIDL chapter; notes/tidl.md).
+    """One number TI published for AM5729 (Processor SDK Linux, TIDL chapter; docs/TIDL.md).
 
     kind: "ms" one-frame latency on ``placement``; "split_ms" best EVE+DSP layer-group latency;
     "fps" throughput on ``eve_cores`` EVEs + ``dsp_cores`` DSPs.

@@ -97,8 +97,8 @@ class GateCommitment:
     the previous check too, so one epoch's swing does not end a search. Once all have, further
     epochs would derive the same child (with derive's threshold at or above 1 − `threshold`,
     parallel kernels keep the leader alone) and only cost time. Step 1's few kernel gates often
-    commit early: in run 18 (docs/RESULTS.md) they held >= 0.9 from the third of five epochs on
-    at the low and middle targets.
+    commit early: they held >= 0.9 from the third of five epochs on at the low and middle
+    targets of docs/results/21-run18-budget-objective-early-skips.md (read in 22-run19-*.md).
     """
 
     def __init__(self, model: tf.keras.Model, threshold: float):

@@ -22,9 +22,8 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.model import build
-
-WEIGHTS_FILE = "child.weights.h5"
-METRICS_FILE = "train_metrics.json"
+from ednas_tf.rundir import ARCH_FILE, WEIGHTS_FILE
+from ednas_tf.rundir import TRAIN_METRICS_FILE as METRICS_FILE
 
 
 @dataclasses.dataclass
@@ -180,7 +179,7 @@ def train_child(
     fit = fit_best(model, splits, config, best_path, verbose=verbose)
     history, steps = fit["history"], fit["steps_per_epoch"]
     best_path.replace(output / WEIGHTS_FILE)
-    arch.save(output / "arch.json")
+    arch.save(output / ARCH_FILE)
     metrics = {
         "test_acc": fit["test_acc"],
         "test_loss": fit["test_loss"],
@@ -202,10 +201,10 @@ def train_child(
 def load_trained(run_dir: str | Path) -> tuple[ArchSpec, tf.keras.Model]:
     """The arch and trained child written by `train_child` (for merge, QAT, export)."""
     run = Path(run_dir)
-    for name in ("arch.json", WEIGHTS_FILE):
+    for name in (ARCH_FILE, WEIGHTS_FILE):
         if not (run / name).exists():
-            raise FileNotFoundError(f"{run / name} not found: run pipelines/train.py first")
-    arch = ArchSpec.load(run / "arch.json")
+            raise FileNotFoundError(f"{run / name} not found: run ednas-train first")
+    arch = ArchSpec.load(run / ARCH_FILE)
     model = build(arch)
     model.load_weights(str(run / WEIGHTS_FILE))
     return arch, model

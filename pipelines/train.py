@@ -1,21 +1,31 @@
-"""Train a derived architecture from scratch (weights, arch.json, train_metrics.json).
+"""Train the run's derived architecture from scratch (weights, metrics) into RUN/train.
+
+The dataset, its location, the example limit and the seed come from what the search recorded in
+the run directory; a flag overrides one (and is recorded).
 
 Example:
-  python pipelines/train.py --arch=runs/demo/arch.json --output_dir=runs/demo/train
+  ednas-train --run_dir=runs/demo
+  ednas-train --arch=my_arch.json --dataset=image_folder --data_dir=imgs   # an arch by hand
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 from absl import app, flags, logging
 
+from ednas_tf.arch import ArchSpec, ArchSpecError
+from ednas_tf.data import DatasetError
+from ednas_tf.rundir import RunDir
+from ednas_tf.training import TrainConfig, train_child
+from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, "arch.json written by pipelines/search.py (or by hand).")
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see pipelines/search.py --help).")
-flags.DEFINE_string("data_dir", None, "Where the dataset lives (default: its usual places).")
-flags.DEFINE_integer("limit", None, "Use at most this many training (and test) examples.")
+define_run_flags("Run directory written by ednas-search: its arch.json is trained into RUN/train.")
+flags.DEFINE_string(
+    "arch", None, "An arch.json to train instead of the run's (its folder is then the run)."
+)
 flags.DEFINE_float(
     "val_fraction", 0.1, "Share of the training data held out to pick the best epoch."
 )
@@ -35,31 +45,30 @@ flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=1.0,
 )
-flags.DEFINE_string("output_dir", None, "Where outputs go (default: <arch dir>/train).")
-flags.DEFINE_integer("seed", 0, "Seed of data order and initialisation.")
+flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/train).")
 flags.DEFINE_integer(
     "verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch."
 )
-flags.mark_flag_as_required("arch")
+
+
+def _run_and_arch() -> tuple[RunDir, ArchSpec]:
+    if not FLAGS.run_dir and not FLAGS.arch:
+        raise ValueError("give --run_dir (a search's output) or --arch (an arch.json)")
+    run = RunDir.at(FLAGS.run_dir or Path(FLAGS.arch).parent)
+    arch_path = Path(FLAGS.arch) if FLAGS.arch else run.arch
+    if not arch_path.is_file():
+        raise FileNotFoundError(f"{arch_path} not found: run ednas-search first (or give --arch)")
+    return run, ArchSpec.load(arch_path)
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from ednas_tf.arch import ArchSpec, ArchSpecError
-    from ednas_tf.data import DatasetError, load_splits
-    from ednas_tf.training import TrainConfig, train_child
-
     try:
-        arch = ArchSpec.load(FLAGS.arch)
-        splits = load_splits(
-            FLAGS.dataset,
-            data_dir=FLAGS.data_dir,
-            image_size=arch.input_shape[0],
-            val_fraction=FLAGS.val_fraction,
-            arch_fraction=0.0,
-            limit=FLAGS.limit,
-            seed=FLAGS.seed,
+        run, arch = _run_and_arch()
+        facts = stage_facts(run)
+        splits = load_stage_data(
+            facts, arch, f"the network ({run.arch})", val_fraction=FLAGS.val_fraction
         )
         config = TrainConfig(
             epochs=FLAGS.epochs,
@@ -71,10 +80,11 @@ def main(argv):
             steps_per_epoch=FLAGS.steps_per_epoch,
             augment=FLAGS.augment,
             random_erasing=FLAGS.random_erasing,
-            seed=FLAGS.seed,
+            seed=facts["seed"],
         )
-        output = FLAGS.output_dir or os.path.join(os.path.dirname(FLAGS.arch) or ".", "train")
+        output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
         metrics = train_child(arch, splits, config, output, verbose=FLAGS.verbose)
+        record_stage(run, "train", facts, arch, output=str(output))
     except (ArchSpecError, DatasetError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -40,16 +40,17 @@ def _splits():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A child trained for 2 tiny epochs: real BN statistics, what the pipeline reads."""
+    """A run whose child is trained for 2 tiny epochs (RUN/train): real BN statistics, what the
+    pipeline reads."""
     output = tmp_path_factory.mktemp("run")
     config = TrainConfig(epochs=2, batch_size=32, steps_per_epoch=3, warmup_epochs=0)
-    train_child(ArchSpec.from_dict(ARCH), _splits(), config, output, verbose=0)
+    train_child(ArchSpec.from_dict(ARCH), _splits(), config, output / "train", verbose=0)
     return output
 
 
 @pytest.fixture(scope="module")
 def merged(run_dir):
-    return merge_model(load_trained(run_dir)[1])
+    return merge_model(load_trained(run_dir / "train")[1])
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def pipeline(run_dir):
     result = run_cli(
         [
             "pipelines/export.py",
-            f"--train_dir={run_dir}",
+            f"--run_dir={run_dir}",
             "--dataset=synthetic",
             f"--limit={LIMIT}",
             f"--num_calibration={NUM_CALIBRATION}",

@@ -1,0 +1,118 @@
+"""Flags and facts of the stages that follow the search (train, qat, export).
+
+They take `--run_dir` and inherit the facts the run recorded (`ednas_tf.rundir`): the dataset,
+where it lives, the example limit, the seed and the device. A flag given on the command line
+overrides the recorded fact and is recorded in turn; a different `--dataset`, or data whose class
+count or image size is not the network's, is a one-line error rather than a silent mismatch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from absl import flags
+
+from ednas_tf.arch import ArchSpec
+from ednas_tf.data import DataSplits, load_splits
+from ednas_tf.rundir import (
+    RunDir,
+    RunDirError,
+    absolute_data_dir,
+    check_data_matches,
+    resolve_facts,
+)
+
+FLAGS = flags.FLAGS
+# A stage's own default for a fact no earlier stage recorded (e.g. an arch.json written by hand).
+DATA_DEFAULTS: dict[str, Any] = {
+    "dataset": "fashion_mnist",
+    "data_dir": None,
+    "limit": None,
+    "seed": 0,
+}
+CONTRADICTIONS = ("dataset",)  # facts a later stage may not change: the network was searched for it
+
+
+def define_run_flags(run_help: str) -> None:
+    """`--run_dir` and the data flags that override what the run recorded (default: inherit)."""
+    main = {"module_name": sys.argv[0]}
+    flags.DEFINE_string("run_dir", None, run_help, **main)
+    inherit = "Default: what the run recorded (run.json), else {}."
+    flags.DEFINE_string(
+        "dataset", None, "Dataset name. " + inherit.format(DATA_DEFAULTS["dataset"]), **main
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "Where the dataset lives, when it has moved since the search. "
+        + inherit.format("its usual places"),
+        **main,
+    )
+    flags.DEFINE_integer(
+        "limit",
+        None,
+        "Use at most this many training (and test) examples. " + inherit.format("all"),
+        **main,
+    )
+    flags.DEFINE_integer(
+        "seed", None, "Seed of the data split and initialisation. " + inherit.format(0), **main
+    )
+
+
+def given_on_command_line(names) -> dict[str, Any]:
+    """The flags among `names` the user gave (on the command line or in a --flagfile)."""
+    return {name: FLAGS[name].value for name in names if FLAGS[name].present}
+
+
+def stage_facts(run: RunDir, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The facts this stage uses: given flags, else the run's record, else `defaults`.
+
+    Prints one line per overridden fact, so a log shows what differs from the search."""
+    defaults = {**DATA_DEFAULTS, **(defaults or {})}
+    inherited = run.carried()
+    given = given_on_command_line(defaults)
+    if "data_dir" in given:
+        given["data_dir"] = absolute_data_dir(given["data_dir"])
+    for name in CONTRADICTIONS:
+        if name in given and name in inherited and given[name] != inherited[name]:
+            raise RunDirError(
+                f"--{name}={given[name]} contradicts the run, which was searched on "
+                f"{name} {inherited[name]} ({run.facts_file}); search again to use another"
+            )
+    facts, overridden = resolve_facts(inherited, given, defaults)
+    for name in overridden:
+        print(f"note: --{name}={facts[name]} overrides the run's {inherited[name]}", flush=True)
+    facts["overridden"] = overridden
+    return facts
+
+
+def load_stage_data(facts: dict[str, Any], arch: ArchSpec, what: str, **kwargs) -> DataSplits:
+    """The data a stage trains or checks `arch` on, refused when it is not the network's data."""
+    splits = load_splits(
+        facts["dataset"],
+        data_dir=facts["data_dir"],
+        image_size=arch.input_shape[0],
+        arch_fraction=0.0,
+        limit=facts["limit"],
+        seed=facts["seed"],
+        **kwargs,
+    )
+    check_data_matches(
+        what, arch.input_shape, arch.num_classes, splits.input_shape, splits.num_classes
+    )
+    return splits
+
+
+def record_stage(run: RunDir, stage: str, facts: dict[str, Any], arch: ArchSpec, **more) -> None:
+    """What this stage used, for the stages after it and for the summary."""
+    run.record(
+        stage,
+        {
+            **facts,
+            "image_size": int(arch.input_shape[0]),
+            "input_shape": list(arch.input_shape),
+            "num_classes": int(arch.num_classes),
+            **more,
+        },
+    )

@@ -34,7 +34,7 @@ from ednas_tf.data import load_splits
 from ednas_tf.latency.expected import child_latency
 from ednas_tf.latency.profiles import get_profile
 from ednas_tf.latency.tda2x import AnalyticTDA2x
-from ednas_tf.run_summary import arch_macs
+from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.training import TrainConfig, load_trained, train_child
 
 NAME = "fmnist_best"

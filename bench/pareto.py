@@ -75,7 +75,7 @@ from ednas_tf.latency.profiles import get_profile
 from ednas_tf.latency.tda2x import AnalyticTDA2x
 from ednas_tf.layers.blocks import BN_MOMENTUM
 from ednas_tf.model import build
-from ednas_tf.run_summary import arch_macs
+from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import target_from_fraction
 from ednas_tf.search.runner import RunOptions

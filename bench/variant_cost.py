@@ -46,7 +46,7 @@ from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.expected import child_latency
 from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
-from ednas_tf.run_summary import arch_macs
+from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.space import preset_space
 
 FAMILIES = ("resolution", "capacity")

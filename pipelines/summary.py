@@ -1,5 +1,7 @@
 """Print the summary table of a run directory (search → train → qat → export outputs).
 
+The library is `ednas_tf.reporting.summary`; this is its command line.
+
 Example:
   python pipelines/summary.py --run_dir=runs/demo
 """
@@ -10,6 +12,9 @@ import json
 import sys
 
 from absl import app, flags
+
+from ednas_tf.arch import ArchSpecError
+from ednas_tf.reporting.summary import collect, format_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -22,11 +27,8 @@ flags.DEFINE_bool("json", False, "Print the summary as JSON instead of a table."
 flags.mark_flag_as_required("run_dir")
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     del argv
-    from ednas_tf.arch import ArchSpecError
-    from ednas_tf.run_summary import collect, format_table
-
     try:
         summary = collect(FLAGS.run_dir)
     except (ArchSpecError, FileNotFoundError) as err:

@@ -147,3 +147,18 @@ def test_single_step_layout(search_run, tmp_path):
 def test_missing_run_dir_is_a_clear_error(tmp_path):
     result = _run("pipelines/report.py", [f"--run_dir={tmp_path / 'nope'}"])
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_not_a_run_dir_is_refused_without_writing(tmp_path):
+    """A folder no stage wrote to (no arch.json anywhere, no run.json) gets no report.md."""
+    (tmp_path / "notes.txt").write_text("not a run")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.json").write_text("{}")
+    result = _run("pipelines/report.py", [f"--run_dir={tmp_path}"])
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: {tmp_path} is not a run directory (no arch.json, run.json or other "
+        "stage output in it or below)"
+    ]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data.json", "notes.txt", "sub"]

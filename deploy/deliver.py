@@ -20,7 +20,7 @@ import tensorflow as tf
 from deploy import export, tidl
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.probes import time_tflite
-from ednas_tf.rundir import TIDL_IMPORT_FILE
+from ednas_tf.rundir import EXPORT_REPORT_FILE, TIDL_IMPORT_FILE, TIDL_REPORT_FILE
 
 FILES = {
     "tflite_float": "model.tflite",
@@ -29,8 +29,6 @@ FILES = {
     "tf_frozen": "model.pb",
 }
 TIDL_FORMATS = {"tf": ("tf_frozen", 1), "onnx": ("onnx", 2)}  # format -> (file key, modelType)
-REPORT_FILE = "export_report.json"
-TIDL_REPORT_FILE = "tidl_report.json"
 SAMPLE_FILE = "sample_in.raw"
 
 
@@ -184,5 +182,5 @@ def deliver(
             "import_config_format": fmt,
         },
     }
-    atomic_write_text(output / REPORT_FILE, json.dumps(report, indent=2))
+    atomic_write_text(output / EXPORT_REPORT_FILE, json.dumps(report, indent=2))
     return Delivery(output, report, tidl_reports, fmt)

@@ -9,7 +9,7 @@ One `ednas-search --output_dir=RUN` creates a run directory; every later stage t
     RUN/step1/, step2/                each search step's checkpoints, logs and its own arch.json
     RUN/train/                        child.weights.h5, train_metrics.json, arch.json (train)
     RUN/train/qat/<scheme>/           qat_model.h5, qat_metrics.json (qat)
-    RUN/export/                       model files, tidl_import.txt, export_summary.json (export)
+    RUN/export/                       model files, tidl_import.txt, export_report.json (export)
     RUN/report.md, report.html, ...   (report)
 
 Why a record: the dataset, its location, the image size, the seed, the device and the space are
@@ -39,7 +39,6 @@ TRAIN_METRICS_FILE = "train_metrics.json"
 QAT_MODEL_FILE = "qat_model.h5"
 QAT_METRICS_FILE = "qat_metrics.json"
 TIDL_IMPORT_FILE = "tidl_import.txt"
-EXPORT_SUMMARY_FILE = "export_summary.json"
 EXPORT_REPORT_FILE = "export_report.json"  # per format: size, agreement, accuracy, latency
 TIDL_REPORT_FILE = "tidl_report.json"  # per format: the TIDL checker's per-layer verdicts
 TRIALS_FILE = "trials.csv"  # the keras-tuner baseline's trials (tune)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ednas_tf.rundir import RunDir
 from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,11 @@ def test_search_writes_all_outputs(two_runs):
     assert set(arch["search"]["widths"]) <= {"s1", "s2", "s3"}
     assert arch["search"]["epochs_run"] == 2  # one architecture epoch: too few to commit
     assert "derived architecture" in stdout and "outputs in" in stdout
+    # the facts the later stages inherit instead of asking again
+    facts = RunDir.at(out).stage_records()["search"]
+    assert facts["dataset"] == "synthetic" and facts["limit"] == 600 and facts["seed"] == 3
+    assert facts["image_size"] == 16 and facts["num_classes"] == arch["num_classes"]
+    assert facts["device"] == arch["device"] and facts["space"] == "tiny"
 
 
 def test_same_seed_same_arch(two_runs):

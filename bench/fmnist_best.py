@@ -10,26 +10,28 @@ float and int8 (post-training, 200 calibration images) test accuracy on all 10,0
 images, the merged child's host LiteRT latency, and MobileNetV2-0.35's at 32 px and 96 px timed
 the same way in the same process (untrained: latency does not depend on the weights), plus
 predicted TDA2x latencies. The verdict names each part of the target separately.
-Writes bench/results/fmnist_best.json (another name with --results_name).
+Writes bench/results/fmnist_best.json (another name with --results_name). Flags may come from
+a file: --flagfile=<file>.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
-from bench.common import (
-    add_child_training_args,
-    add_results_name,
-    emit,
-    host_lookup_table,
-)
-from bench.pareto import int8_accuracy, keras_app
+from absl import flags
+
+from bench import cli
+from bench.common import emit, host_lookup_table
+from bench.flags_common import define_child_training_flags, fail, parse_flags
+from bench.harness.measure import int8_accuracy
 from bench.seed_spread import resolve_arch
 from deploy.export import dataset_arrays
 from deploy.merge import merge_model
+from ednas_tf.baselines.keras_apps import keras_app
 from ednas_tf.data import load_splits
 from ednas_tf.latency.expected import child_latency
 from ednas_tf.latency.profiles import get_profile
@@ -39,46 +41,40 @@ from ednas_tf.training import TrainConfig, load_trained, train_child
 
 NAME = "fmnist_best"
 REFERENCE_SIZES = (32, 96)  # MobileNetV2-0.35 input sides the Pareto benchmark runs
+FV = cli.new_flags()
+flags.DEFINE_string(
+    "arch",
+    None,
+    "The child: an arch.json (e.g. a Pareto run's search/arch.json) or a fixed child of the "
+    "Pareto space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...).",
+    flag_values=FV,
+)
+flags.mark_flag_as_required("arch", flag_values=FV)
+define_child_training_flags(FV, epochs=15)
+flags.DEFINE_integer("seed", 0, "Split and training seed.", flag_values=FV)
+flags.DEFINE_float(
+    "random_erasing",
+    0.0,
+    "Probability per training image of random erasing, on top of flip/crop (default 0: the "
+    "Pareto recipe).",
+    flag_values=FV,
+)
+flags.DEFINE_integer("num_calibration", 200, "int8 calibration images.", flag_values=FV)
+flags.DEFINE_float("target_acc", 0.945, "Float test accuracy target.", flag_values=FV)
+flags.DEFINE_float(
+    "int8_tolerance_pt", 0.3, "int8 may be this many points below float.", flag_values=FV
+)
+flags.DEFINE_string("output_dir", "runs/fmnist_best", "Training run.", flag_values=FV)
+cli.define_results_name(FV, NAME)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--arch",
-        required=True,
-        help="the child: an arch.json (e.g. a Pareto run's search/arch.json) or a fixed child "
-        "of the Pareto space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...)",
-    )
-    add_child_training_args(p, epochs=15)
-    p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
-    p.add_argument(
-        "--random_erasing",
-        type=float,
-        default=0.0,
-        help="probability per training image of random erasing, on top of flip/crop (default 0: "
-        "the Pareto recipe)",
-    )
-    p.add_argument(
-        "--num_calibration", type=int, default=200, help="int8 calibration images (default 200)"
-    )
-    p.add_argument(
-        "--target_acc", type=float, default=0.945, help="float test accuracy target (0.945)"
-    )
-    p.add_argument(
-        "--int8_tolerance_pt",
-        type=float,
-        default=0.3,
-        help="int8 may be this many points below float (default 0.3)",
-    )
-    p.add_argument(
-        "--output_dir", default="runs/fmnist_best", help="training run (default runs/fmnist_best)"
-    )
-    add_results_name(p, NAME)
-    args = p.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
+    """The flags (`argv` without the program; None: sys.argv), checked."""
+    args = parse_flags(FV, argv, __doc__, "bench/fmnist_best.py")
     if args.epochs < 1:
-        p.error("--epochs must be >= 1")
+        fail("--epochs must be >= 1")
     if not 0 <= args.random_erasing <= 1:
-        p.error("--random_erasing must be in [0, 1]")
+        fail("--random_erasing must be in [0, 1]")
     return args
 
 
@@ -97,7 +93,8 @@ def verdict(figures: dict, target_acc: float, int8_tolerance_pt: float) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Flags → the child trained, quantized and timed → bench/results/<results_name>.json."""
     args = parse_args(argv)
     start = time.time()
     splits = load_splits(

@@ -11,50 +11,54 @@ so a margin can be read against it.
 `--arch` is a fixed child of bench/pareto.py's space (all_3x3, all_5x5, cifar_mbv2_w0.35, ...;
 `--space` picks the preset, as in bench/pareto.py) or an arch.json. The data split is always
 the one bench/pareto.py uses with `--split_seed`; only the training seed (initialisation,
-augmentation, batch order) changes. Writes
-bench/results/seed_spread.json (another name with --results_name).
+augmentation, batch order) changes. Writes bench/results/seed_spread.json (another name with
+--results_name). Flags may come from a file: --flagfile=<file>.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
+from absl import flags
+
+from bench import cli
 from bench.common import (
     BENCH_SPACES,
-    add_results_name,
-    add_seeded_training_args,
     emit,
     host_space,
-    parse_seeds,
     seeded_training_splits,
     spread,
     train_under_seeds,
 )
-from bench.pareto import selected_baselines
+from bench.flags_common import define_seeded_training_flags, parse_flags, seed_list
 from ednas_tf.arch import ArchSpec
+from ednas_tf.baselines.fixed import selected_baselines
 
 NAME = "seed_spread"
+FV = cli.new_flags()
+flags.DEFINE_string(
+    "arch", "all_3x3", "A fixed child of the Pareto space, or an arch.json.", flag_values=FV
+)
+flags.DEFINE_enum(
+    "space",
+    "small",
+    list(BENCH_SPACES),
+    "The space whose fixed child --arch names (an arch.json needs none).",
+    flag_values=FV,
+)
+define_seeded_training_flags(
+    FV, seeds="1,2", output_dir="runs/seed_spread", layout="one seed<S> per seed"
+)
+cli.define_results_name(FV, NAME)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--arch", default="all_3x3", help="a fixed child of the Pareto space, or an arch.json"
-    )
-    p.add_argument(
-        "--space",
-        choices=BENCH_SPACES,
-        default="small",
-        help="the space whose fixed child --arch names (default small; an arch.json needs none)",
-    )
-    add_seeded_training_args(
-        p, seeds="1,2", output_dir="runs/seed_spread", layout="one seed<S> per seed"
-    )
-    add_results_name(p, NAME)
-    args = p.parse_args(argv)
-    args.seed_list = parse_seeds(args.seeds, p)
+def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
+    """The flags (`argv` without the program; None: sys.argv) and the seed list."""
+    args = parse_flags(FV, argv, __doc__, "bench/seed_spread.py")
+    args.seed_list = seed_list(args)
     return args
 
 
@@ -73,7 +77,8 @@ def resolve_arch(name_or_path: str, splits, width: float, space: str = "small") 
     return spec
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Flags → one child trained under each seed → bench/results/<results_name>.json."""
     args = parse_args(argv)
     splits = seeded_training_splits(args)
     arch = resolve_arch(args.arch, splits, args.width, args.space)

@@ -30,18 +30,25 @@ figures, `bench/results/resolution_cost.json`, are unchanged.)
   python bench/variant_cost.py                  # resolution, the Pareto space (width 0.5, 32 px)
   python bench/variant_cost.py --expansion=4 --narrow=0.5
   python bench/variant_cost.py --family=capacity
+
+Flags may come from a file: --flagfile=<file>.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
-from bench.common import add_results_name, emit, host_lookup_table
-from bench.pareto import fixed_kernel_arch
+from absl import flags
+
+from bench import cli
+from bench.common import emit, host_lookup_table
+from bench.flags_common import fail, parse_flags
 from ednas_tf.arch import ArchSpec, BlockSpec
+from ednas_tf.baselines.fixed import fixed_kernel_arch
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.expected import child_latency
 from ednas_tf.latency.profiles import get_profile
@@ -50,44 +57,44 @@ from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.space import preset_space
 
 FAMILIES = ("resolution", "capacity")
+FV = cli.new_flags()
+flags.DEFINE_enum(
+    "family",
+    "resolution",
+    list(FAMILIES),
+    "Which variants: the first stride moved (resolution) or more channels and blocks at the "
+    "last stages (capacity).",
+    flag_values=FV,
+)
+flags.DEFINE_integer("image_size", 32, "Input side in pixels.", flag_values=FV)
+flags.DEFINE_integer("channels", 1, "Input channels (1: Fashion-MNIST).", flag_values=FV)
+flags.DEFINE_integer("num_classes", 10, "Classes of the head.", flag_values=FV)
+flags.DEFINE_float("width", 0.5, "Width of the Pareto space.", flag_values=FV)
+flags.DEFINE_float("expansion", 3.0, "Expansion of the lowered variants.", flag_values=FV)
+flags.DEFINE_float(
+    "narrow",
+    0.75,
+    "Channel multiplier of the narrowed resolution variant, every stage but the last.",
+    flag_values=FV,
+)
+flags.DEFINE_string(
+    "output_dir",
+    "runs/<family>_cost",
+    "Where each variant's arch.json goes (<family>: --family).",
+    flag_values=FV,
+)
+cli.define_results_name(FV, "<family>_cost")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--family",
-        choices=FAMILIES,
-        default="resolution",
-        help="which variants: the first stride moved (resolution, default) or more channels "
-        "and blocks at the last stages (capacity)",
-    )
-    p.add_argument("--image_size", type=int, default=32, help="input side in pixels (32)")
-    p.add_argument("--channels", type=int, default=1, help="input channels (1: Fashion-MNIST)")
-    p.add_argument("--num_classes", type=int, default=10, help="classes of the head (10)")
-    p.add_argument("--width", type=float, default=0.5, help="width of the Pareto space (0.5)")
-    p.add_argument(
-        "--expansion", type=float, default=3.0, help="expansion of the lowered variants (3)"
-    )
-    p.add_argument(
-        "--narrow",
-        type=float,
-        default=0.75,
-        help="channel multiplier of the narrowed resolution variant, every stage but the last "
-        "(0.75)",
-    )
-    p.add_argument(
-        "--output_dir",
-        default="runs/<family>_cost",
-        help="where each variant's arch.json goes (default runs/<family>_cost)",
-    )
-    add_results_name(p, "<family>_cost")
-    args = p.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
+    """The flags (`argv` without the program; None: sys.argv), checked, `<family>` filled in."""
+    args = parse_flags(FV, argv, __doc__, "bench/variant_cost.py")
     args.output_dir = args.output_dir.replace("<family>", args.family)
     args.results_name = args.results_name.replace("<family>", args.family)
     if args.expansion < 1:
-        p.error(f"--expansion must be >= 1, got {args.expansion}")
+        fail(f"--expansion must be >= 1, got {args.expansion}")
     if not 0 < args.narrow <= 1:
-        p.error(f"--narrow must be in (0, 1], got {args.narrow}")
+        fail(f"--narrow must be in (0, 1], got {args.narrow}")
     return args
 
 
@@ -193,7 +200,9 @@ def capacity_variants(reference: ArchSpec) -> dict[str, ArchSpec]:
     }
 
 
-def main(argv=None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Flags → every variant built, costed and timed → bench/results/<results_name>.json;
+    returns the figures."""
     args = parse_args(argv)
     space = preset_space(
         "small",

@@ -69,9 +69,9 @@ flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each tri
 
 
 def _run_stage() -> int:
+    from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, resolve_budget, tune
     from ednas_tf.latency.expected import space_latency_bounds
     from ednas_tf.search.runner import summary_table
-    from ednas_tf.tune import LatencyConstraint, TuneConfig, resolve_budget, tune
 
     config = TuneConfig(
         tuner=FLAGS.tuner,

@@ -7,19 +7,15 @@ import json
 import pytest
 import tensorflow as tf
 
-from bench.pareto import (
-    Bench,
-    baseline_list,
-    imported_baselines,
-    keras_app,
-    margin_standard_error,
-    parse_args,
-    resumable_models,
-    selected_baselines,
-    tuner_targets,
-    verdict,
-)
+from bench.harness.imported import imported_baselines
+from bench.harness.models import Bench
+from bench.harness.pareto_run import tuner_targets
+from bench.harness.record import resumable_models
+from bench.harness.verdict import margin_standard_error, verdict
+from bench.pareto import parse_args
 from ednas_tf.arch import ArchSpec
+from ednas_tf.baselines.fixed import baseline_list, selected_baselines
+from ednas_tf.baselines.keras_apps import keras_app
 from ednas_tf.layers.blocks import BN_MOMENTUM
 from ednas_tf.space import preset_space
 from ednas_tf.training import TrainConfig

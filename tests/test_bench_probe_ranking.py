@@ -8,8 +8,8 @@ import pytest
 import bench.common
 from bench import probe_ranking
 from bench.common import host_space, load_bench_splits
-from bench.pareto import baseline_list, selected_baselines
 from ednas_tf.arch import ArchSpec
+from ednas_tf.baselines.fixed import baseline_list, selected_baselines
 
 
 def test_spearman():

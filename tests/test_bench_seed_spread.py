@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import seed_spread
-from bench.pareto import fixed_kernel_arch
+from ednas_tf.baselines.fixed import fixed_kernel_arch
 from ednas_tf.space import preset_space
 
 

@@ -112,8 +112,8 @@ def test_kernels_are_checked():
 
 def test_small_hires_is_small_with_its_first_stride_moved_to_the_last_stage():
     """The preset is the layout bench/variant_cost.py measured as `stride_late`."""
-    from bench.pareto import fixed_kernel_arch
     from bench.variant_cost import resolution_variants
+    from ednas_tf.baselines.fixed import fixed_kernel_arch
 
     def all_3x3(preset):
         space = preset_space(preset, input_shape=(32, 32, 1), profile="host", width=0.5)

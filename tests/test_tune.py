@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from keras_tuner.engine.trial import Trial
 
-import ednas_tf.tune as tune_lib
+import ednas_tf.baselines.tuner as tune_lib
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import load_splits
 from ednas_tf.latency.expected import child_latency, space_latency_bounds

@@ -187,7 +187,7 @@ def test_gates_csv_rows_and_arch_record_widths(space):
 def test_tuner_samples_one_width_per_group(space):
     import keras_tuner as kt
 
-    from ednas_tf.tune import hp_name, sample_child
+    from ednas_tf.baselines.tuner import hp_name, sample_child
 
     hp = kt.HyperParameters()
     arch = sample_child(hp, space)

@@ -11,14 +11,15 @@ Keras-facing `Tuner` would train our tf.keras (Keras 2) models with Keras-3 call
 its framework-free half: an `Oracle` proposes hyperparameters and `BaseTuner` drives the loop,
 while `ArchTuner.run_trial` builds and trains the tf.keras child itself and returns a plain score.
 Nothing of Keras 3 ever touches a model.
+
+Its settings and constraint are in `tuner_config`, what it samples in `tuner_space`; this module
+runs the trials.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
-import importlib
 import io
 import logging
 import math
@@ -33,20 +34,47 @@ from keras_tuner.engine import base_tuner
 from keras_tuner.engine.trial import Trial
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.baselines.tuner_config import (
+    CONSTRAINTS,
+    REJECTED_SCORE,
+    TUNERS,
+    LatencyConstraint,
+    TuneConfig,
+    resolve_budget,
+)
+from ednas_tf.baselines.tuner_space import ChildHyperModel, hp_name, sample_child
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.latency.base import LatencyModel
 from ednas_tf.latency.expected import child_latency
 from ednas_tf.model import build
-from ednas_tf.search.targets import resolve_target_ms
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import WEIGHTS_FILE, TrainConfig, compile_for_training
 
-TUNERS = ("random", "hyperband", "bayesian")
-CONSTRAINTS = ("reject", "penalty")
+# The tuner's public names, its settings and its space included: callers import them from here.
+__all__ = [
+    "CONSTRAINTS",
+    "OBJECTIVE",
+    "REJECTED_SCORE",
+    "TRIALS_CSV_FIELDS",
+    "TUNERS",
+    "ArchTuner",
+    "ChildHyperModel",
+    "LatencyConstraint",
+    "TrialRecord",
+    "TuneConfig",
+    "TuneResult",
+    "hp_name",
+    "make_oracle",
+    "progress_line",
+    "resolve_budget",
+    "sample_child",
+    "train_trial",
+    "tune",
+    "write_trials_csv",
+]
+
 OBJECTIVE = kt.Objective("score", direction="max")
-# Below any accuracy (>= 0): what a refused child scores, finite so the Bayesian GP can use it.
-REJECTED_SCORE = -1.0
 TRIALS_CSV_FIELDS = (
     "trial_id",
     "status",
@@ -58,170 +86,6 @@ TRIALS_CSV_FIELDS = (
     "blocks",
     "skipped",
 )
-
-
-def hp_name(block: str, choice: str) -> str:
-    return f"{block}/{choice}"
-
-
-def sample_child(hp: kt.HyperParameters, space: SearchSpace) -> ArchSpec:
-    """Declares (or reads) one hyperparameter per searched decision (one width per width group)
-    and resolves the child.
-
-    A skippable block's kernel and expansion are only active when it is kept (conditional scope),
-    so two trials that skip the same block are the same trial to the oracle.
-    """
-    widths = {
-        group: int(hp.Choice(hp_name(group, "width"), list(options)))
-        for group, options in space.width_groups().items()
-    }
-    decisions: dict[str, dict[str, Any]] = {}
-    for block in space.blocks:
-        decision: dict[str, Any] = {}
-        if block.searches_channels:
-            decision["channels"] = widths[block.width_group]
-        if block.searches_skip:
-            decision["skip"] = bool(hp.Boolean(hp_name(block.name, "skip"), default=False))
-            scope = hp.conditional_scope(hp_name(block.name, "skip"), [False])
-        else:
-            scope = contextlib.nullcontext()
-        with scope:  # inside an inactive scope hp.Choice declares the choice and returns None
-            if block.searches_kernel:
-                sizes = [option[0] for option in block.kernel_options]
-                kernel = hp.Choice(hp_name(block.name, "kernel"), sizes)
-                if kernel is not None:
-                    decision["kernel"] = (int(kernel),)
-            if block.searches_expansion:
-                expansion = hp.Choice(hp_name(block.name, "expansion"), block.expansion_options)
-                if expansion is not None:
-                    decision["expansion"] = float(expansion)
-        decisions[block.name] = decision
-    kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
-    return space.child(decisions, search={"source_blocks": kept})
-
-
-class ChildHyperModel(kt.HyperModel):
-    """The space as a keras-tuner hypermodel; `build` returns an `ArchSpec`, not a Keras model."""
-
-    def __init__(self, space: SearchSpace):
-        super().__init__(name="ednas_child")
-        self.space = space
-
-    def build(self, hp: kt.HyperParameters) -> ArchSpec:
-        return sample_child(hp, self.space)
-
-
-@dataclasses.dataclass(frozen=True)
-class LatencyConstraint:
-    """How the device latency bounds the tuner's score.
-
-    reject: a child over `budget_ms` is not trained and scores `REJECTED_SCORE`.
-    penalty: score = val_acc − penalty_weight · max(0, LAT / budget − 1).
-    No budget: score = val_acc.
-    """
-
-    budget_ms: float | None = None
-    mode: str = "reject"
-    penalty_weight: float = 1.0
-
-    def __post_init__(self):
-        if self.mode not in CONSTRAINTS:
-            raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {self.mode!r}")
-        if self.budget_ms is not None and not self.budget_ms > 0:
-            raise ValueError(f"latency budget must be > 0 ms, got {self.budget_ms}")
-        if not self.penalty_weight >= 0:
-            raise ValueError(f"penalty weight must be >= 0, got {self.penalty_weight}")
-
-    def rejects(self, latency_ms: float) -> bool:
-        return self.mode == "reject" and self.budget_ms is not None and latency_ms > self.budget_ms
-
-    def score(self, val_acc: float, latency_ms: float) -> float:
-        if self.mode == "reject" or self.budget_ms is None:
-            return float(val_acc)
-        excess = max(0.0, latency_ms / self.budget_ms - 1.0)
-        return float(val_acc - self.penalty_weight * excess)
-
-
-def resolve_budget(
-    space: SearchSpace,
-    latency_model: LatencyModel,
-    budget_ms: float | None = None,
-    fraction: float | None = None,
-) -> float | None:
-    """The budget in ms, from ms or from a position in the space's latency range (0..1).
-
-    Refuses a budget no child can meet, naming the space's bounds.
-    """
-    budget, (low, high) = resolve_target_ms(
-        space,
-        latency_model,
-        budget_ms,
-        fraction,
-        names=("a latency budget in ms", "as a fraction of the range"),
-    )
-    if budget is None:
-        return None
-    if not budget > 0 or budget < low:
-        raise ValueError(
-            f"latency budget {budget:.4g} ms is below the fastest child of this space on this "
-            f"device: its children take [{low:.4g}, {high:.4g}] ms"
-        )
-    return float(budget)
-
-
-def _check_bayesian_dependencies() -> None:
-    """keras-tuner's Bayesian oracle needs these; say so before any data is loaded."""
-    for module in ("scipy.optimize", "sklearn.gaussian_process"):
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(
-                f"tuner 'bayesian' needs scipy and scikit-learn ({err}); pip install "
-                "scikit-learn, or use the random or hyperband tuner"
-            ) from None
-
-
-@dataclasses.dataclass
-class TuneConfig:
-    """The tuner's budget and each trial's brief training."""
-
-    tuner: str = "random"
-    max_trials: int = 10  # trials that train a child; refused ones are counted separately
-    max_rejected_trials: int = 200  # refused proposals before giving up (reject mode)
-    max_time_minutes: float | None = None  # no new trial starts after this
-    epochs: int = 2  # per trial; Hyperband's largest budget
-    steps_per_epoch: int | None = None
-    batch_size: int = 64
-    learning_rate: float = 0.05
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.tuner not in TUNERS:
-            raise ValueError(f"tuner must be one of {TUNERS}, got {self.tuner!r}")
-        for name in ("max_trials", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_rejected_trials < 0:
-            raise ValueError(f"max_rejected_trials must be >= 0, got {self.max_rejected_trials}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        if self.max_time_minutes is not None and not self.max_time_minutes > 0:
-            raise ValueError(f"max_time_minutes must be > 0, got {self.max_time_minutes}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.tuner == "bayesian":
-            _check_bayesian_dependencies()
-
-    def train_config(self, epochs: int, steps_per_epoch: int) -> TrainConfig:
-        # No warm-up: a trial lasts a few epochs and warm-up would eat a large share of them.
-        return TrainConfig(
-            epochs=epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            warmup_epochs=0,
-            steps_per_epoch=steps_per_epoch,
-            seed=self.seed,
-        )
 
 
 @dataclasses.dataclass

@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: venv data demo test lint bench bazel-test clean
@@ -24,24 +23,24 @@ $(STAMP): requirements.txt pyproject.toml
 data:
 	@bash tools/get_fashion_mnist.sh || true
 
-# search -> train -> merge + QAT -> export + TIDL check -> summary, on the embedded default (TDA2x).
+# search -> train -> merge + QAT -> export + TIDL check -> report -> summary, on the embedded default
+# (TDA2x). Only the search names the data and the device: every later stage reads them from the
+# run directory's record (runs/demo/run.json).
 DEMO := runs/demo
+BIN := $(VENV)/bin
 demo: venv
 	@mkdir -p runs
 	@if bash tools/get_fashion_mnist.sh; then echo fashion_mnist > $(DEMO).dataset; else \
 		echo "demo: Fashion-MNIST unavailable, running on the synthetic dataset instead"; \
 		echo synthetic > $(DEMO).dataset; fi
-	$(PY) pipelines/search.py --flagfile=configs/fmnist_tda2x.cfg \
+	$(BIN)/ednas-search --flagfile=configs/fmnist_tda2x.cfg \
 		--dataset=$$(cat $(DEMO).dataset) --output_dir=$(DEMO) --noresume
-	$(PY) pipelines/train.py --arch=$(DEMO)/arch.json --dataset=$$(cat $(DEMO).dataset) \
-		--output_dir=$(DEMO)/train --epochs=4 --steps_per_epoch=150 --warmup_epochs=1 --verbose=2
-	$(PY) pipelines/qat.py --train_dir=$(DEMO)/train --dataset=$$(cat $(DEMO).dataset) \
-		--scheme=both --epochs=1 --steps_per_epoch=60 --verbose=2
-	$(PY) pipelines/export.py --train_dir=$(DEMO)/train --dataset=$$(cat $(DEMO).dataset) \
-		--qat_model=$(DEMO)/train/qat/tfmot/qat_model.h5 --output_dir=$(DEMO)/export
-	$(PY) pipelines/report.py --run_dir=$(DEMO)
+	$(BIN)/ednas-train --run_dir=$(DEMO) --epochs=4 --steps_per_epoch=150 --warmup_epochs=1 --verbose=2
+	$(BIN)/ednas-qat --run_dir=$(DEMO) --scheme=both --epochs=1 --steps_per_epoch=60 --verbose=2
+	$(BIN)/ednas-export --run_dir=$(DEMO)
+	$(BIN)/ednas-report --run_dir=$(DEMO)
 	@echo; echo "== ednas_tf demo: $(DEMO) (report: $(DEMO)/report.html) =="; \
-		$(PY) pipelines/summary.py --run_dir=$(DEMO)
+		$(BIN)/ednas-summary --run_dir=$(DEMO)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -51,7 +50,7 @@ test: venv lint
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 bench: venv
-	$(PY) bench/supernet_cost.py
+	$(PY) -m bench.supernet_cost
 
 # The same test suite through Bazel (BUILD), offline with Debian's bazel-bootstrap: installs it when
 # root, unpacks the mock repositories into .cache/bazel-offline, runs `bazel test --config=offline

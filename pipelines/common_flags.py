@@ -12,8 +12,12 @@ import sys
 from absl import flags
 
 from ednas_tf.data import available as available_datasets
-from ednas_tf.latency.profiles import available_profiles
-from ednas_tf.space import DEFAULT_KERNELS, PRESET_STAGES
+from ednas_tf.data import load_splits
+from ednas_tf.latency.profiles import available_profiles, get_profile
+from ednas_tf.rundir import absolute_data_dir
+from ednas_tf.space import DEFAULT_KERNELS, PRESET_STAGES, preset_space
+
+FLAGS = flags.FLAGS
 
 
 def define_data_flags(val_help: str) -> None:
@@ -51,8 +55,6 @@ def define_stage_widths_flag(kwargs: dict | None = None) -> None:
 
 def _list_flag(name: str, convert: type, kind: str) -> tuple:
     """A list flag's entries converted (ValueError naming the flag on a bad entry)."""
-    from absl.flags import FLAGS
-
     values = FLAGS[name].value
     try:
         return tuple(convert(v) for v in values)
@@ -107,12 +109,6 @@ def load_data_and_space(arch_fraction: float):
 
     Raises DatasetError / ValueError (unknown profile, unreadable lookup table, bad sizes) for the
     caller to turn into a one-line error message."""
-    from absl.flags import FLAGS
-
-    from ednas_tf.data import load_splits
-    from ednas_tf.latency.profiles import get_profile
-    from ednas_tf.space import preset_space
-
     profile = get_profile(FLAGS.device)  # first: a bad --device fails before the data loads
     splits = load_splits(
         FLAGS.dataset,
@@ -140,3 +136,21 @@ def load_data_and_space(arch_fraction: float):
         stage_widths=stage_widths(),
     )
     return splits, profile, space
+
+
+def recorded_facts(splits, profile) -> dict:
+    """What run.json records of a search (or tuner) run for the stages after it."""
+    return {
+        "dataset": FLAGS.dataset,
+        "data_dir": absolute_data_dir(FLAGS.data_dir),
+        "image_size": int(splits.input_shape[0]),
+        "input_shape": list(splits.input_shape),
+        "num_classes": int(splits.num_classes),
+        "limit": FLAGS.limit,
+        "seed": FLAGS.seed,
+        "device": profile.name,
+        "space": FLAGS.space,
+        "width": FLAGS.width,
+        "stage_widths": list(FLAGS.stage_widths),
+        "activation": FLAGS.activation,
+    }

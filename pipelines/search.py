@@ -16,32 +16,14 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from ednas_tf.data import DatasetError
-from ednas_tf.rundir import RunDir, absolute_data_dir
+from ednas_tf.rundir import RunDir
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import run_search, summary_table
 from ednas_tf.search.targets import resolve_target_ms
 from pipelines import search_flags
-from pipelines.common_flags import load_data_and_space
+from pipelines.common_flags import load_data_and_space, recorded_facts
 
 FLAGS = flags.FLAGS
-
-
-def _search_facts(splits, profile) -> dict:
-    """What run.json records of the search for the stages after it."""
-    return {
-        "dataset": FLAGS.dataset,
-        "data_dir": absolute_data_dir(FLAGS.data_dir),
-        "image_size": int(splits.input_shape[0]),
-        "input_shape": list(splits.input_shape),
-        "num_classes": int(splits.num_classes),
-        "limit": FLAGS.limit,
-        "seed": FLAGS.seed,
-        "device": profile.name,
-        "space": FLAGS.space,
-        "width": FLAGS.width,
-        "stage_widths": list(FLAGS.stage_widths),
-        "activation": FLAGS.activation,
-    }
 
 
 def _search() -> int:
@@ -72,7 +54,7 @@ def _search() -> int:
     opts = search_flags.options_from_flags()
     start = time.time()
     arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
-    RunDir.at(FLAGS.output_dir).record("search", _search_facts(splits, profile))
+    RunDir.at(FLAGS.output_dir).record("search", recorded_facts(splits, profile))
     print(summary_table(arch))
     print(
         f"search took {time.time() - start:.0f} s; outputs in {FLAGS.output_dir}: arch.json, "

@@ -16,7 +16,17 @@ import sys
 
 from absl import app, flags, logging
 
-from pipelines.common_flags import define_data_flags, define_space_flags, load_data_and_space
+from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, resolve_budget, tune
+from ednas_tf.data import DatasetError
+from ednas_tf.rundir import RunDir
+from ednas_tf.search.runner import summary_table
+from ednas_tf.search.targets import resolve_target_ms
+from pipelines.common_flags import (
+    define_data_flags,
+    define_space_flags,
+    load_data_and_space,
+    recorded_facts,
+)
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out to score trials.")
@@ -69,10 +79,6 @@ flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each tri
 
 
 def _run_stage() -> int:
-    from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, resolve_budget, tune
-    from ednas_tf.latency.expected import space_latency_bounds
-    from ednas_tf.search.runner import summary_table
-
     config = TuneConfig(
         tuner=FLAGS.tuner,
         max_trials=FLAGS.max_trials,
@@ -85,6 +91,7 @@ def _run_stage() -> int:
         seed=FLAGS.seed,
     )
     constraint = LatencyConstraint(None, FLAGS.constraint, FLAGS.penalty_weight)
+    # refused before the data loads
     if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
         raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
     splits, profile, space = load_data_and_space(arch_fraction=0.0)
@@ -94,7 +101,7 @@ def _run_stage() -> int:
     budget = resolve_budget(
         space, latency_model, FLAGS.latency_budget_ms, FLAGS.latency_budget_fraction
     )
-    low, high = space_latency_bounds(space, latency_model)
+    _, (low, high) = resolve_target_ms(space, latency_model)
     print(
         f"latency range of the space on {profile.name}: {low:.4g}-{high:.4g} ms; "
         + (f"budget {budget:.4g} ms ({FLAGS.constraint})" if budget else "no latency budget"),
@@ -110,6 +117,7 @@ def _run_stage() -> int:
         FLAGS.output_dir,
         log=lambda line: print(line, flush=True),
     )
+    RunDir.at(FLAGS.output_dir).record("tune", recorded_facts(splits, profile))
     print(summary_table(result.arch))
     search = result.arch.search
     print(
@@ -126,8 +134,6 @@ def _run_stage() -> int:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from ednas_tf.data import DatasetError
-
     try:
         return _run_stage()
     except (DatasetError, ValueError) as err:  # bad flags, data or budget: a message

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from absl import flags
+
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
@@ -83,6 +85,39 @@ def add_seeded_training_args(parser, seeds: str, output_dir: str, layout: str) -
         action="store_true",
         help="reuse a training already in --output_dir when its network, recipe and data are "
         "the same (a cut-off run goes on where it stopped)",
+    )
+
+
+def define_seeded_training_flags(
+    fv: flags.FlagValues, seeds: str, output_dir: str, layout: str
+) -> None:
+    """`add_seeded_training_args` as absl flags in `fv` (same names, defaults and help), for
+    the benchmarks on bench.cli; `cli.seeds(fv)` reads --seeds."""
+    flags.DEFINE_string(
+        "seeds", seeds, f"Comma-separated training seeds (default {seeds}).", flag_values=fv
+    )
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (fashion_mnist).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Where the dataset lies (registry).", flag_values=fv)
+    flags.DEFINE_integer("image_size", 32, "Input side in pixels (32).", flag_values=fv)
+    flags.DEFINE_float(
+        "width", 0.5, "Width of the Pareto space, for named children.", flag_values=fv
+    )
+    flags.DEFINE_integer("limit", None, "Training images (default all).", flag_values=fv)
+    flags.DEFINE_integer("epochs", 10, "Training epochs (10).", flag_values=fv)
+    flags.DEFINE_integer(
+        "steps_per_epoch", None, "Steps per epoch (default one pass).", flag_values=fv
+    )
+    flags.DEFINE_integer("num_test", None, "Test images (default all).", flag_values=fv)
+    flags.DEFINE_integer("split_seed", 0, "Seed of the data split (default 0).", flag_values=fv)
+    flags.DEFINE_string(
+        "output_dir", output_dir, f"Scratch, {layout} (default {output_dir}).", flag_values=fv
+    )
+    flags.DEFINE_bool(
+        "resume",
+        False,
+        "Reuse a training already in --output_dir when its network, recipe and data are the "
+        "same (a cut-off run goes on where it stopped).",
+        flag_values=fv,
     )
 
 

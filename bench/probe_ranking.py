@@ -24,42 +24,49 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 
+from bench import cli
 from bench.common import (
-    add_results_name,
-    add_seeded_training_args,
+    define_seeded_training_flags,
     emit,
-    parse_seeds,
     seeded_training_splits,
     train_under_seeds,
 )
 from ednas_tf.arch import ArchSpec
+from ednas_tf.data import DataSplits
 from ednas_tf.search.derive import probed_child
 
 NAME = "probe_ranking"
 
+FV = cli.new_flags()
+flags.DEFINE_string("arch", None, "arch.json of a search run with probes.", flag_values=FV)
+flags.mark_flag_as_required("arch", flag_values=FV)
+define_seeded_training_flags(
+    FV, seeds="0", output_dir="runs/probe_ranking", layout="child<N>/seed<S>"
+)
+flags.DEFINE_string(
+    "compare_arch",
+    None,
+    "arch.json of another search that probed the same children (e.g. the same search with "
+    "--probe_mode=finetune): its scores are ranked against the trainings too.",
+    flag_values=FV,
+)
+cli.define_results_name(FV, NAME)
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", required=True, help="arch.json of a search run with probes")
-    add_seeded_training_args(
-        p, seeds="0", output_dir="runs/probe_ranking", layout="child<N>/seed<S>"
-    )
-    p.add_argument(
-        "--compare_arch",
-        default=None,
-        help="arch.json of another search that probed the same children (e.g. the same "
-        "search with --probe_mode=finetune): its scores are ranked against the trainings too",
-    )
-    add_results_name(p, NAME)
-    args = p.parse_args(argv)
-    args.seed_list = parse_seeds(args.seeds, p)
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The flags' values and `seed_list`; argv as absl's (argv[0] the program; default
+    sys.argv). A missing arch file is one `error:` line before any training."""
+    args = cli.parse_args(FV, argv, __doc__)
+    args.seed_list = cli.seeds(FV)
     for path in (args.arch, args.compare_arch):
         if path is not None and not Path(path).is_file():
-            p.error(f"no arch file {path}")
+            cli.error(f"no arch file {path}")
     return args
 
 
@@ -153,7 +160,46 @@ def compare_scores(path: str, probed: list[dict]) -> tuple[list[float], int]:
     return [e["score"] for e in entries], next(i for i, e in enumerate(entries) if e["chosen"])
 
 
-def main(argv=None) -> int:
+def _train_child(
+    index: int,
+    entry: dict,
+    arch: ArchSpec,
+    splits: DataSplits,
+    args: argparse.Namespace,
+    compared: tuple[list[float], int] | None,
+) -> dict:
+    """One probed child trained under every seed, with the scores the search(es) gave it."""
+    out = Path(args.output_dir) / f"child{index}"
+    runs = train_under_seeds(arch, splits, args, out, reuse=args.resume)
+    mean = round(float(np.mean([r["test_acc"] for r in runs])), 4)
+    val_by_epoch = np.mean([r["val_acc_by_epoch"] for r in runs], axis=0)
+    child = {
+        "index": index,
+        "chosen": entry["chosen"],
+        "probe_score": entry["score"],
+        "log_prob": entry["log_prob"],
+        "predicted_latency_ms": entry["latency_ms"],
+        "widths": entry["widths"],
+        "blocks": entry["blocks"],
+        "runs": runs,
+        "mean_test_acc": mean,
+        "mean_val_acc_by_epoch": [round(float(v), 4) for v in val_by_epoch],
+    }
+    if compared:
+        child["compare_score"] = compared[0][index]
+        child["compare_chosen"] = index == compared[1]
+    mark = " (chosen)" if entry["chosen"] else ""
+    print(
+        f"child {index}{mark}: probe {entry['score']:.4f}, log p {entry['log_prob']:.2f}, "
+        f"test {mean:.4f}",
+        flush=True,
+    )
+    return child
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """argv as absl's (argv[0] the program; default sys.argv)."""
+    argv = list(sys.argv if argv is None else argv)
     args = parse_args(argv)
     searched = ArchSpec.load(args.arch)
     probed = searched.search.get("target_fit", {}).get("probed", [])
@@ -163,44 +209,17 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: {args.arch}: {err}") from None
     compared = compare_scores(args.compare_arch, probed) if args.compare_arch else None
     splits = seeded_training_splits(args)
-    children = []
-    for index, (entry, arch) in enumerate(zip(probed, archs)):
-        out = Path(args.output_dir) / f"child{index}"
-        runs = train_under_seeds(arch, splits, args, out, reuse=args.resume)
-        mean = round(float(np.mean([r["test_acc"] for r in runs])), 4)
-        val_by_epoch = np.mean([r["val_acc_by_epoch"] for r in runs], axis=0)
-        children.append(
-            {
-                "index": index,
-                "chosen": entry["chosen"],
-                "probe_score": entry["score"],
-                "log_prob": entry["log_prob"],
-                "predicted_latency_ms": entry["latency_ms"],
-                "widths": entry["widths"],
-                "blocks": entry["blocks"],
-                "runs": runs,
-                "mean_test_acc": mean,
-                "mean_val_acc_by_epoch": [round(float(v), 4) for v in val_by_epoch],
-            }
-        )
-        if compared:
-            children[-1]["compare_score"] = compared[0][index]
-            children[-1]["compare_chosen"] = index == compared[1]
-        mark = " (chosen)" if entry["chosen"] else ""
-        print(
-            f"child {index}{mark}: probe {entry['score']:.4f}, log p {entry['log_prob']:.2f}, "
-            f"test {mean:.4f}",
-            flush=True,
-        )
+    children = [
+        _train_child(index, entry, arch, splits, args, compared)
+        for index, (entry, arch) in enumerate(zip(probed, archs))
+    ]
     figures = {
         "arch": args.arch,
         "children": children,
         **summarise(children),
         "config": {k: v for k, v in vars(args).items() if k != "seed_list"},
         "splits": splits.sizes,
-        "command": " ".join(
-            [".venv/bin/python", "bench/probe_ranking.py", *(argv or sys.argv[1:])]
-        ),
+        "command": " ".join([".venv/bin/python", "bench/probe_ranking.py", *argv[1:]]),
     }
     emit(args.results_name, figures)
     return 0

@@ -18,44 +18,79 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
-from bench.common import add_results_name, emit, parse_comma_separated
+from bench import cli
+from bench.common import emit
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables
 from ednas_tf.model import build
 from ednas_tf.space import BlockSpace, SearchSpace, preset_space
 
+FV = cli.new_flags()
+flags.DEFINE_string("preset", "small", "Search-space preset.", flag_values=FV)
+flags.DEFINE_integer("image_size", 32, "Input side in pixels.", flag_values=FV)
+flags.DEFINE_integer("channels", 3, "Input channels.", flag_values=FV)
+flags.DEFINE_integer("batch_size", 64, "Images per training step.", flag_values=FV)
+flags.DEFINE_float("width", 1.0, "Width multiplier of the space.", flag_values=FV)
+flags.DEFINE_integer("repeats", 30, "Timed steps per model.", flag_values=FV)
+flags.DEFINE_string("device", "tda2x", "Device profile of the space.", flag_values=FV)
+flags.DEFINE_string(
+    "stage_widths",
+    "",
+    "Comma-separated stage-width multipliers the space searches (default: none).",
+    flag_values=FV,
+)
+flags.DEFINE_bool(
+    "jit_compile",
+    False,
+    "Also time each model's step compiled by XLA (ratio xla_over_graph per model).",
+    flag_values=FV,
+)
+cli.define_results_name(FV, "supernet_cost")
+
 
 class MultiPathBlock(tf.keras.layers.Layer):
     """FBNet-style reference: one full block per candidate, outputs mixed by a Gumbel gate."""
 
-    def __init__(self, block: BlockSpace, activation: str, **kwargs):
+    def __init__(self, block: BlockSpace, activation: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.candidates = [
-            InvertedResidual(block.channels, block.stride, kernel_sizes=kernel,
-                             expansions=(e,), residual=block.residual, activation=activation,
-                             name=f"k{'+'.join(map(str, kernel))}_e{e:g}")
-            for kernel in block.kernel_options for e in block.expansion_options
+            InvertedResidual(
+                block.channels,
+                block.stride,
+                kernel_sizes=kernel,
+                expansions=(e,),
+                residual=block.residual,
+                activation=activation,
+                name=f"k{'+'.join(map(str, kernel))}_e{e:g}",
+            )
+            for kernel in block.kernel_options
+            for e in block.expansion_options
         ]
         self.with_skip = block.searches_skip
         self.gate = GumbelSoftmaxGate(len(self.candidates) + int(self.with_skip), seed=0)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        """Every candidate computed, their outputs weighted by the gate (and the skip)."""
         g = self.gate.value(training)
-        out = tf.add_n([g[i] * c(inputs, training=training)
-                        for i, c in enumerate(self.candidates)])
+        out = tf.add_n([g[i] * c(inputs, training=training) for i, c in enumerate(self.candidates)])
         if self.with_skip:
             out += g[-1] * inputs
         return out
 
 
 def build_multipath(space: SearchSpace) -> tf.keras.Model:
+    """The multi-path reference supernet of `space`: stem and head as ours, one
+    `MultiPathBlock` per searched block."""
     inputs = tf.keras.Input(space.input_shape)
-    x = ConvBnAct(space.stem.channels, space.stem.kernel, space.stem.stride,
-                  space.activation)(inputs)
+    x = ConvBnAct(space.stem.channels, space.stem.kernel, space.stem.stride, space.activation)(
+        inputs
+    )
     for block in space.blocks:
         x = MultiPathBlock(block, space.activation, name=block.name)(x)
     if space.head is not None:
@@ -65,14 +100,16 @@ def build_multipath(space: SearchSpace) -> tf.keras.Model:
     return tf.keras.Model(inputs, SqueezeSpatial()(x), name="multipath")
 
 
-def make_train_step(model: tf.keras.Model, jit_compile: bool = False):
+def make_train_step(
+    model: tf.keras.Model, jit_compile: bool = False
+) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The weight step of the search loop (without the distribution wrapper)."""
     variables = weight_variables(model)
     optimizer = tf.keras.optimizers.SGD(0.01, momentum=0.9)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function(jit_compile=jit_compile)
-    def step(images, labels):
+    def step(images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(images, training=True))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
@@ -81,7 +118,7 @@ def make_train_step(model: tf.keras.Model, jit_compile: bool = False):
     return step
 
 
-def time_steps(steps: dict, images, labels, repeats: int) -> dict[str, float]:
+def time_steps(steps: dict, images: tf.Tensor, labels: tf.Tensor, repeats: int) -> dict[str, float]:
     """Median seconds per step, runs interleaved so background load hits all models alike."""
     for step in steps.values():
         for _ in range(3):  # trace + warm-up
@@ -95,71 +132,79 @@ def time_steps(steps: dict, images, labels, repeats: int) -> dict[str, float]:
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="small", help="search-space preset")
-    parser.add_argument("--image_size", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=30, help="timed steps per model")
-    parser.add_argument("--device", default="tda2x", help="device profile of the space")
-    parser.add_argument(
-        "--stage_widths",
-        default="",
-        help="comma-separated stage-width multipliers the space searches (default: none)",
-    )
-    parser.add_argument(
-        "--jit_compile",
-        action="store_true",
-        help="also time each model's step compiled by XLA (ratio xla_over_graph per model)",
-    )
-    add_results_name(parser, "supernet_cost")
-    args = parser.parse_args()
-    stage_widths = parse_comma_separated(args.stage_widths, float, "stage_widths", parser)
-
-    tf.keras.utils.set_random_seed(0)
+def _space(args: argparse.Namespace) -> SearchSpace:
+    """The preset space the flags name; a preset or width it refuses is one `error:` line."""
+    stage_widths = cli.comma_separated(FV, "stage_widths", float)
     try:
-        space = preset_space(args.preset, input_shape=(args.image_size, args.image_size,
-                                                       args.channels),
-                             profile=args.device, width=args.width, stage_widths=stage_widths)
+        return preset_space(
+            args.preset,
+            input_shape=(args.image_size, args.image_size, args.channels),
+            profile=args.device,
+            width=args.width,
+            stage_widths=stage_widths,
+        )
     except ValueError as err:  # e.g. an unknown preset or a width <= 0
-        parser.error(str(err))
-    models = {
+        cli.error(str(err))
+
+
+def _models(space: SearchSpace) -> dict[str, tf.keras.Model]:
+    """The networks compared: our supernet (also with joint kernel/expansion gates), its
+    largest child, and the FBNet-style multi-path reference."""
+    joint = space.replace_blocks(
+        [dataclasses.replace(b, joint=b.is_searchable) for b in space.blocks]
+    )
+    return {
         "supernet": build(space, seed=0),
-        "supernet_joint": build(space.replace_blocks(
-            [dataclasses.replace(b, joint=b.is_searchable) for b in space.blocks]), seed=0),
+        "supernet_joint": build(joint, seed=0),
         "largest_child": build(space.largest_child()),
         "multipath": build_multipath(space),
     }
-    images = tf.random.uniform((args.batch_size, args.image_size, args.image_size,
-                                args.channels))
-    labels = tf.random.uniform((args.batch_size,), 0, space.num_classes, dtype=tf.int32)
-    steps = {n: make_train_step(m) for n, m in models.items()}
-    if args.jit_compile:  # the multi-path reference is left out: XLA takes minutes to compile it
-        steps.update({
-            f"{n}_xla": make_train_step(m, jit_compile=True)
-            for n, m in models.items() if n != "multipath"
-        })
-    seconds = time_steps(steps, images, labels, args.repeats)
-    for name, s in seconds.items():
-        params = models[name.removesuffix("_xla")].count_params()
-        print(f"{name:>18}: {s * 1000:8.1f} ms/step  ({params:,} params)")
+
+
+def _figures(
+    seconds: dict[str, float], models: dict, space: SearchSpace, args: argparse.Namespace
+) -> dict:
+    """The ratios the targets are about, the raw ms per step, and the settings."""
     figures = {
         "supernet_over_child": round(seconds["supernet"] / seconds["largest_child"], 3),
-        "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"],
-                                           3),
+        "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"], 3),
         "multipath_over_supernet": round(seconds["multipath"] / seconds["supernet"], 3),
         "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items()},
         "config": vars(args),
-        "candidates_per_block": max(len(b.kernel_options) * len(b.expansion_options)
-                                    for b in space.blocks),
+        "candidates_per_block": max(
+            len(b.kernel_options) * len(b.expansion_options) for b in space.blocks
+        ),
     }
     if args.jit_compile:
         figures["xla_over_graph"] = {
             n: round(seconds[f"{n}_xla"] / seconds[n], 3) for n in models if f"{n}_xla" in seconds
         }
-    emit(args.results_name, figures)
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """argv as absl's (argv[0] the program; default sys.argv)."""
+    args = cli.parse_args(FV, argv, __doc__)
+    tf.keras.utils.set_random_seed(0)
+    space = _space(args)
+    models = _models(space)
+    shape = (args.batch_size, args.image_size, args.image_size, args.channels)
+    images = tf.random.uniform(shape)
+    labels = tf.random.uniform((args.batch_size,), 0, space.num_classes, dtype=tf.int32)
+    steps = {n: make_train_step(m) for n, m in models.items()}
+    if args.jit_compile:  # the multi-path reference is left out: XLA takes minutes to compile it
+        steps.update(
+            {
+                f"{n}_xla": make_train_step(m, jit_compile=True)
+                for n, m in models.items()
+                if n != "multipath"
+            }
+        )
+    seconds = time_steps(steps, images, labels, args.repeats)
+    for name, s in seconds.items():
+        params = models[name.removesuffix("_xla")].count_params()
+        print(f"{name:>18}: {s * 1000:8.1f} ms/step  ({params:,} params)")
+    emit(args.results_name, _figures(seconds, models, space, args))
 
 
 if __name__ == "__main__":

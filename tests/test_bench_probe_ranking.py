@@ -83,6 +83,7 @@ def test_every_probed_child_trained_on_synthetic(tmp_path, monkeypatch):
     written = {}
     monkeypatch.setattr(probe_ranking, "emit", lambda name, figures: written.update(figures))
     args = [
+        "probe_ranking",  # argv[0], as absl's
         f"--arch={arch_path}",
         *data,
         "--epochs=1",
@@ -125,6 +126,8 @@ def test_an_unprobed_arch_is_a_clear_error(tmp_path):
     arch_path = tmp_path / "arch.json"
     dataclasses.replace(_probed_arch(splits), search={}).save(arch_path)
     with pytest.raises(SystemExit, match="no probed children"):
-        probe_ranking.main([f"--arch={arch_path}", "--dataset=synthetic", "--image_size=16"])
+        probe_ranking.main(
+            ["probe_ranking", f"--arch={arch_path}", "--dataset=synthetic", "--image_size=16"]
+        )
     with pytest.raises(SystemExit):
-        probe_ranking.parse_args([f"--arch={tmp_path / 'missing.json'}"])
+        probe_ranking.parse_args(["probe_ranking", f"--arch={tmp_path / 'missing.json'}"])

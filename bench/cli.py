@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from absl import flags
@@ -80,12 +80,78 @@ def comma_separated(fv: flags.FlagValues, name: str, convert: type) -> tuple:
         error(f"--{name} must be comma-separated {kind}, got {text!r}")
 
 
-def seeds(fv: flags.FlagValues, name: str = "seeds") -> list[int]:
-    """The distinct integer seeds of a comma-separated flag; none, a repeat or a non-integer is
-    one `error: ...` line (exit 2), so a typo does not train one seed twice."""
-    values = list(comma_separated(fv, name, int))
+def parse_seeds(text: str) -> list[int]:
+    """Distinct integer seeds of a comma-separated list; ValueError when one is not an integer,
+    none is named or one repeats (a typo must not train one seed twice)."""
+    try:
+        values = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {text!r}") from None
     if not values:
-        error(f"--{name} names no seed")
+        raise ValueError("--seeds names no seed")
     if len(set(values)) != len(values):
-        error(f"--{name} repeats a seed: {fv[name].value!r}")
+        raise ValueError(f"--seeds repeats a seed: {text!r}")
     return values
+
+
+def seeds_of(values: Mapping[str, object]) -> list[int]:
+    """The seeds a run trains every model under: its `seeds` if set, else its `seed`; `values`
+    are a run's flags (parsed, or a results file's config). ValueError for bad `seeds`."""
+    return parse_seeds(str(values["seeds"])) if values.get("seeds") else [values.get("seed")]
+
+
+def seed_list(args: argparse.Namespace) -> list[int]:
+    """`seeds_of` the parsed flags; a bad --seeds is one `error:` line."""
+    try:
+        return seeds_of(vars(args))
+    except ValueError as err:
+        error(str(err))
+
+
+def parse_flags(
+    fv: flags.FlagValues, argv: Sequence[str] | None, doc: str, prog: str
+) -> argparse.Namespace:
+    """`parse_args` for the Pareto-family benchmarks, whose `main(argv)` takes the flags without
+    the program name (argparse's convention, which their tests use); None: `sys.argv`."""
+    return parse_args(fv, sys.argv if argv is None else [prog, *argv], doc)
+
+
+def define_child_training_flags(fv: flags.FlagValues, epochs: int) -> None:
+    """Data and recipe flags of the benchmarks that train one child of the Pareto space
+    (seed_spread, fmnist_best, probe_ranking): the same names and defaults as bench/pareto.py's."""
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (fashion_mnist).", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "Where the dataset lies (registry).", flag_values=fv)
+    flags.DEFINE_integer("image_size", 32, "Input side in pixels (32).", flag_values=fv)
+    flags.DEFINE_float(
+        "width", 0.5, "Width of the Pareto space, for named children.", flag_values=fv
+    )
+    flags.DEFINE_integer("limit", None, "Training images (default all).", flag_values=fv)
+    flags.DEFINE_integer("epochs", epochs, f"Training epochs ({epochs}).", flag_values=fv)
+    flags.DEFINE_integer(
+        "steps_per_epoch", None, "Steps per epoch (default one pass).", flag_values=fv
+    )
+
+
+def define_seeded_training_flags(
+    fv: flags.FlagValues, seeds: str, output_dir: str, layout: str
+) -> None:
+    """The flags of the benchmarks that train a child under several seeds on the Pareto split:
+    `define_child_training_flags` and the seeds, test subset, split seed, scratch folder
+    (`layout`: what lies in it) and --resume; `seed_list` reads --seeds and
+    `bench.common.seeded_training_splits` loads the split."""
+    flags.DEFINE_string(
+        "seeds", seeds, f"Comma-separated training seeds (default {seeds}).", flag_values=fv
+    )
+    define_child_training_flags(fv, epochs=10)
+    flags.DEFINE_integer("num_test", None, "Test images (default all).", flag_values=fv)
+    flags.DEFINE_integer("split_seed", 0, "Seed of the data split (default 0).", flag_values=fv)
+    flags.DEFINE_string(
+        "output_dir", output_dir, f"Scratch, {layout} (default {output_dir}).", flag_values=fv
+    )
+    flags.DEFINE_bool(
+        "resume",
+        False,
+        "Reuse a training already in --output_dir when its network, recipe and data are the "
+        "same (a cut-off run goes on where it stopped).",
+        flag_values=fv,
+    )

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from absl import flags
-
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
@@ -35,90 +33,6 @@ def emit(name: str, figures: dict) -> dict:
     atomic_write_text(RESULTS_DIR / f"{name}.json", text + "\n")
     print(text, flush=True)
     return figures
-
-
-def add_results_name(parser, default: str) -> None:
-    """`--results_name`: which bench/results/<name>.json a run writes, so a partial or
-    exploratory re-run does not replace the committed figures of the full one."""
-    parser.add_argument(
-        "--results_name",
-        default=default,
-        help=f"write bench/results/<name>.json (default {default}); give a partial or "
-        "exploratory re-run its own name so the committed results stay",
-    )
-
-
-def add_child_training_args(parser, epochs: int) -> None:
-    """Data and recipe flags of the benchmarks that train one child of the Pareto space
-    (seed_spread, fmnist_best): the same names and defaults as bench/pareto.py's."""
-    parser.add_argument("--dataset", default="fashion_mnist", help="dataset (fashion_mnist)")
-    parser.add_argument("--data_dir", default=None, help="where the dataset lies (registry)")
-    parser.add_argument("--image_size", type=int, default=32, help="input side in pixels (32)")
-    parser.add_argument(
-        "--width", type=float, default=0.5, help="width of the Pareto space, for named children"
-    )
-    parser.add_argument("--limit", type=int, default=None, help="training images (default all)")
-    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs ({epochs})")
-    parser.add_argument(
-        "--steps_per_epoch", type=int, default=None, help="steps per epoch (default one pass)"
-    )
-
-
-def add_seeded_training_args(parser, seeds: str, output_dir: str, layout: str) -> None:
-    """The flags of the benchmarks that train children under several seeds on the Pareto
-    split (seed_spread, probe_ranking): `add_child_training_args` and the seeds, test subset,
-    split seed, scratch folder (`layout`: what lies in it) and --resume; `parse_seeds` reads
-    --seeds, `seeded_training_splits` loads the split."""
-    parser.add_argument(
-        "--seeds", default=seeds, help=f"comma-separated training seeds (default {seeds})"
-    )
-    add_child_training_args(parser, epochs=10)
-    parser.add_argument("--num_test", type=int, default=None, help="test images (default all)")
-    parser.add_argument(
-        "--split_seed", type=int, default=0, help="seed of the data split (default 0)"
-    )
-    parser.add_argument(
-        "--output_dir", default=output_dir, help=f"scratch, {layout} (default {output_dir})"
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="reuse a training already in --output_dir when its network, recipe and data are "
-        "the same (a cut-off run goes on where it stopped)",
-    )
-
-
-def define_seeded_training_flags(
-    fv: flags.FlagValues, seeds: str, output_dir: str, layout: str
-) -> None:
-    """`add_seeded_training_args` as absl flags in `fv` (same names, defaults and help), for
-    the benchmarks on bench.cli; `cli.seeds(fv)` reads --seeds."""
-    flags.DEFINE_string(
-        "seeds", seeds, f"Comma-separated training seeds (default {seeds}).", flag_values=fv
-    )
-    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (fashion_mnist).", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "Where the dataset lies (registry).", flag_values=fv)
-    flags.DEFINE_integer("image_size", 32, "Input side in pixels (32).", flag_values=fv)
-    flags.DEFINE_float(
-        "width", 0.5, "Width of the Pareto space, for named children.", flag_values=fv
-    )
-    flags.DEFINE_integer("limit", None, "Training images (default all).", flag_values=fv)
-    flags.DEFINE_integer("epochs", 10, "Training epochs (10).", flag_values=fv)
-    flags.DEFINE_integer(
-        "steps_per_epoch", None, "Steps per epoch (default one pass).", flag_values=fv
-    )
-    flags.DEFINE_integer("num_test", None, "Test images (default all).", flag_values=fv)
-    flags.DEFINE_integer("split_seed", 0, "Seed of the data split (default 0).", flag_values=fv)
-    flags.DEFINE_string(
-        "output_dir", output_dir, f"Scratch, {layout} (default {output_dir}).", flag_values=fv
-    )
-    flags.DEFINE_bool(
-        "resume",
-        False,
-        "Reuse a training already in --output_dir when its network, recipe and data are the "
-        "same (a cut-off run goes on where it stopped).",
-        flag_values=fv,
-    )
 
 
 def seeded_training_splits(args) -> DataSplits:
@@ -192,29 +106,6 @@ def train_under_seeds(arch: ArchSpec, splits, args, out: Path, reuse: bool = Fal
         )
         print(f"seed {seed}: test {metrics['test_acc']:.4f}", flush=True)
     return runs
-
-
-def parse_comma_separated(text: str, convert, flag: str, parser) -> tuple:
-    """The values of a comma-separated `--flag` (empty entries skipped), each through `convert`
-    (int or float); a value it refuses is `parser.error`, one line naming the flag."""
-    try:
-        return tuple(convert(v) for v in text.split(",") if v)
-    except ValueError:
-        kind = "integers" if convert is int else "numbers"
-        parser.error(f"--{flag} must be comma-separated {kind}, got {text!r}")
-
-
-def parse_seeds(text: str, parser) -> list[int]:
-    """Comma-separated integer seeds of a `--seeds` flag; a bad value is `parser.error`."""
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {text!r}")
-    if not seeds:
-        parser.error("--seeds names no seed")
-    if len(set(seeds)) != len(seeds):
-        parser.error(f"--seeds repeats a seed: {text!r}")
-    return seeds
 
 
 def spread(accuracies: list[float]) -> dict:

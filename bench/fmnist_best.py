@@ -26,7 +26,6 @@ from absl import flags
 
 from bench import cli
 from bench.common import emit, host_lookup_table
-from bench.flags_common import define_child_training_flags, fail, parse_flags
 from bench.harness.measure import int8_accuracy
 from bench.seed_spread import resolve_arch
 from deploy.export import dataset_arrays
@@ -50,7 +49,7 @@ flags.DEFINE_string(
     flag_values=FV,
 )
 flags.mark_flag_as_required("arch", flag_values=FV)
-define_child_training_flags(FV, epochs=15)
+cli.define_child_training_flags(FV, epochs=15)
 flags.DEFINE_integer("seed", 0, "Split and training seed.", flag_values=FV)
 flags.DEFINE_float(
     "random_erasing",
@@ -70,11 +69,11 @@ cli.define_results_name(FV, NAME)
 
 def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
     """The flags (`argv` without the program; None: sys.argv), checked."""
-    args = parse_flags(FV, argv, __doc__, "bench/fmnist_best.py")
+    args = cli.parse_flags(FV, argv, __doc__, "bench/fmnist_best.py")
     if args.epochs < 1:
-        fail("--epochs must be >= 1")
+        cli.error("--epochs must be >= 1")
     if not 0 <= args.random_erasing <= 1:
-        fail("--random_erasing must be in [0, 1]")
+        cli.error("--random_erasing must be in [0, 1]")
     return args
 
 

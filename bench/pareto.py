@@ -46,7 +46,6 @@ from types import SimpleNamespace
 
 from bench import cli
 from bench.common import RESULTS_DIR, emit
-from bench.flags_common import parse_flags
 from bench.harness.pareto_flags import define_flags, finish
 from bench.harness.pareto_run import run_pareto
 from bench.harness.plot import plot
@@ -58,7 +57,7 @@ define_flags(FV)
 def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
     """The flags (`argv` without the program; None: sys.argv), checked and completed with the
     quick or full defaults; a bad one is one `error:` line."""
-    return finish(FV, parse_flags(FV, argv, __doc__, "bench/pareto.py"))
+    return finish(FV, cli.parse_flags(FV, argv, __doc__, "bench/pareto.py"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,12 +31,7 @@ import numpy as np
 from absl import flags
 
 from bench import cli
-from bench.common import (
-    define_seeded_training_flags,
-    emit,
-    seeded_training_splits,
-    train_under_seeds,
-)
+from bench.common import emit, seeded_training_splits, train_under_seeds
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits
 from ednas_tf.search.derive import probed_child
@@ -46,7 +41,7 @@ NAME = "probe_ranking"
 FV = cli.new_flags()
 flags.DEFINE_string("arch", None, "arch.json of a search run with probes.", flag_values=FV)
 flags.mark_flag_as_required("arch", flag_values=FV)
-define_seeded_training_flags(
+cli.define_seeded_training_flags(
     FV, seeds="0", output_dir="runs/probe_ranking", layout="child<N>/seed<S>"
 )
 flags.DEFINE_string(
@@ -63,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The flags' values and `seed_list`; argv as absl's (argv[0] the program; default
     sys.argv). A missing arch file is one `error:` line before any training."""
     args = cli.parse_args(FV, argv, __doc__)
-    args.seed_list = cli.seeds(FV)
+    args.seed_list = cli.seed_list(args)
     for path in (args.arch, args.compare_arch):
         if path is not None and not Path(path).is_file():
             cli.error(f"no arch file {path}")

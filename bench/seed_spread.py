@@ -33,7 +33,6 @@ from bench.common import (
     spread,
     train_under_seeds,
 )
-from bench.flags_common import define_seeded_training_flags, parse_flags, seed_list
 from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import selected_baselines
 
@@ -49,7 +48,7 @@ flags.DEFINE_enum(
     "The space whose fixed child --arch names (an arch.json needs none).",
     flag_values=FV,
 )
-define_seeded_training_flags(
+cli.define_seeded_training_flags(
     FV, seeds="1,2", output_dir="runs/seed_spread", layout="one seed<S> per seed"
 )
 cli.define_results_name(FV, NAME)
@@ -57,8 +56,8 @@ cli.define_results_name(FV, NAME)
 
 def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
     """The flags (`argv` without the program; None: sys.argv) and the seed list."""
-    args = parse_flags(FV, argv, __doc__, "bench/seed_spread.py")
-    args.seed_list = seed_list(args)
+    args = cli.parse_flags(FV, argv, __doc__, "bench/seed_spread.py")
+    args.seed_list = cli.seed_list(args)
     return args
 
 

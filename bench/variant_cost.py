@@ -46,7 +46,6 @@ from absl import flags
 
 from bench import cli
 from bench.common import emit, host_lookup_table
-from bench.flags_common import fail, parse_flags
 from ednas_tf.arch import ArchSpec, BlockSpec
 from ednas_tf.baselines.fixed import fixed_kernel_arch
 from ednas_tf.io_utils import atomic_write_text
@@ -88,13 +87,13 @@ cli.define_results_name(FV, "<family>_cost")
 
 def parse_args(argv: Sequence[str] | None = None) -> SimpleNamespace:
     """The flags (`argv` without the program; None: sys.argv), checked, `<family>` filled in."""
-    args = parse_flags(FV, argv, __doc__, "bench/variant_cost.py")
+    args = cli.parse_flags(FV, argv, __doc__, "bench/variant_cost.py")
     args.output_dir = args.output_dir.replace("<family>", args.family)
     args.results_name = args.results_name.replace("<family>", args.family)
     if args.expansion < 1:
-        fail(f"--expansion must be >= 1, got {args.expansion}")
+        cli.error(f"--expansion must be >= 1, got {args.expansion}")
     if not 0 < args.narrow <= 1:
-        fail(f"--narrow must be in (0, 1], got {args.narrow}")
+        cli.error(f"--narrow must be in (0, 1], got {args.narrow}")
     return args
 
 

@@ -1,4 +1,4 @@
-"""The Pareto benchmark's library (bench/harness/, bench/flags_common.py, ednas_tf/baselines/):
+"""The Pareto benchmark's library (bench/harness/, bench/cli.py, ednas_tf/baselines/):
 the resume record, the verdict, imported baselines, the flags, the plot — without training."""
 
 import dataclasses
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import flags_common, pareto
+from bench import cli, pareto
 from bench.common import host_space
 from bench.harness import pareto_run, record
 from bench.harness.models import FIELDS
@@ -147,14 +147,14 @@ def test_flags_parse_afresh_from_a_flagfile_and_fail_in_one_line(tmp_path, capsy
 
 
 def test_seeds_parse_or_say_what_is_wrong():
-    assert flags_common.parse_seeds("0, 1,2") == [0, 1, 2]
-    assert flags_common.seeds_of({"seeds": None, "seed": 4}) == [4]
-    assert flags_common.seeds_of({"seeds": "5,6", "seed": 4}) == [5, 6]
+    assert cli.parse_seeds("0, 1,2") == [0, 1, 2]
+    assert cli.seeds_of({"seeds": None, "seed": 4}) == [4]
+    assert cli.seeds_of({"seeds": "5,6", "seed": 4}) == [5, 6]
     for text, message in (("a", "integers"), (",", "no seed"), ("1,1", "repeats")):
         with pytest.raises(ValueError, match=message):
-            flags_common.parse_seeds(text)
+            cli.parse_seeds(text)
     with pytest.raises(SystemExit):
-        flags_common.seed_list(SimpleNamespace(seeds="x", seed=0))
+        cli.seed_list(SimpleNamespace(seeds="x", seed=0))
 
 
 class _Table(MacsProxy):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bench.flags_common import seeds_of
+from bench import cli
 from bench.harness.record import TRAINING_FLAGS
 from ednas_tf.baselines.imported import (
     baselines_of,
@@ -23,7 +23,7 @@ def training_differences(config: dict, args: SimpleNamespace, path: str) -> list
     """The `TRAINING_FLAGS` (its space aside) in which an earlier run's `config` differs from
     this run's flags, one phrase each."""
     try:  # a results file records the flags, not the seed list derived from them
-        earlier = dict(config, seed_list=seeds_of(config))
+        earlier = dict(config, seed_list=cli.seeds_of(config))
     except ValueError as err:
         raise SystemExit(f"--baselines_from: {path}: {err}") from None
     return [

@@ -13,7 +13,6 @@ from absl import flags
 
 from bench import cli
 from bench.common import BENCH_SPACES
-from bench.flags_common import fail, seed_list
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.schedules import make_schedule
 
@@ -275,7 +274,7 @@ def define_flags(fv: flags.FlagValues) -> None:
 def _check_search_flags(args: SimpleNamespace) -> None:
     """The search settings' own checks, before hours of baselines rather than at the search."""
     if args.temperature_final is not None and args.temperature_schedule != "linear":
-        fail("--temperature_final needs --temperature_schedule=linear")
+        cli.error("--temperature_final needs --temperature_schedule=linear")
     try:
         make_schedule(
             args.temperature_schedule or "exponential",
@@ -283,17 +282,17 @@ def _check_search_flags(args: SimpleNamespace) -> None:
             final=args.temperature_final,
         )
     except ValueError as err:
-        fail(str(err))
+        cli.error(str(err))
     if args.probe_candidates < 0:
-        fail(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
+        cli.error(f"--probe_candidates must be >= 0, got {args.probe_candidates}")
     if args.probe_steps is not None and args.probe_steps < 1:
-        fail(f"--probe_steps must be >= 1, got {args.probe_steps}")
+        cli.error(f"--probe_steps must be >= 1, got {args.probe_steps}")
 
 
 def finish(fv: flags.FlagValues, args: SimpleNamespace) -> SimpleNamespace:
     """The parsed flags `args` checked, with the lists derived from them (seed_list,
     stage_width_list, kernel_list) and the quick or full defaults of the flags left unset."""
-    args.seed_list = seed_list(args)
+    args.seed_list = cli.seed_list(args)
     _check_search_flags(args)
     args.stage_width_list = cli.comma_separated(fv, "stage_widths", float)
     args.kernel_list = cli.comma_separated(fv, "kernels", int)

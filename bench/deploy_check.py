@@ -36,7 +36,7 @@ from deploy.export import (
 from deploy.merge import merge_model
 from deploy.qat import QatConfig, run_qat
 from ednas_tf.data import load_splits
-from ednas_tf.latency.probes import time_tflite, to_tflite
+from ednas_tf.measure.probes import time_tflite, to_tflite
 from ednas_tf.training import load_trained
 
 

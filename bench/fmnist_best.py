@@ -30,10 +30,10 @@ from bench.pareto import int8_accuracy, keras_app
 from bench.seed_spread import resolve_arch
 from deploy.export import dataset_arrays
 from deploy.merge import merge_model
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.data import load_splits
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.profiles import get_profile
-from ednas_tf.latency.tda2x import AnalyticTDA2x
+from ednas_tf.profiles import get_profile
 from ednas_tf.run_summary import arch_macs
 from ednas_tf.training import TrainConfig, load_trained, train_child
 

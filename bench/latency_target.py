@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from bench.common import emit, host_space_and_table, search_at_target
 from deploy.merge import merge_model
+from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.data import load_splits
-from ednas_tf.latency.expected import child_latency, space_latency_bounds
 from ednas_tf.model import build
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import target_from_fraction

@@ -66,15 +66,15 @@ from bench.common import (
 from deploy.export import dataset_arrays, export_tflite_int8, tflite_outputs
 from deploy.merge import merge_model
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec
+from ednas_tf.cost.layer_desc import describe_keras_model
+from ednas_tf.cost.network import child_latency, space_latency_bounds
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.data import DataSplits
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.expected import child_latency, space_latency_bounds
-from ednas_tf.latency.layer_desc import describe_keras_model
-from ednas_tf.latency.lut import space_configs
-from ednas_tf.latency.profiles import get_profile
-from ednas_tf.latency.tda2x import AnalyticTDA2x
 from ednas_tf.layers.blocks import BN_MOMENTUM
+from ednas_tf.measure.tables import space_configs
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.run_summary import arch_macs
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import target_from_fraction

@@ -42,10 +42,10 @@ from pathlib import Path
 from bench.common import add_results_name, emit, host_lookup_table
 from bench.pareto import fixed_kernel_arch
 from ednas_tf.arch import ArchSpec, BlockSpec
+from ednas_tf.cost.network import child_latency
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.run_summary import arch_macs
 from ednas_tf.space import preset_space
 

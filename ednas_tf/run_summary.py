@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ednas_tf.arch import ArchSpec
-from ednas_tf.latency.descriptors import block_layers, conv_layers
-from ednas_tf.latency.expected import arch_configs, child_latency
-from ednas_tf.latency.profiles import get_profile
+from ednas_tf.cost.descriptors import block_layers, conv_layers
+from ednas_tf.cost.network import arch_configs, child_latency
+from ednas_tf.profiles import get_profile
 
 
 def arch_macs(arch: ArchSpec) -> int:

@@ -33,10 +33,10 @@ from keras_tuner.engine import base_tuner
 from keras_tuner.engine.trial import Trial
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.network import child_latency
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency
 from ednas_tf.model import build
 from ednas_tf.search.targets import resolve_target_ms
 from ednas_tf.space import SearchSpace

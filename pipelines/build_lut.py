@@ -74,8 +74,8 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def _run() -> int:
-    from ednas_tf.latency import lut
-    from ednas_tf.latency.profiles import LUT_PREFIX, get_profile
+    from ednas_tf.measure import tables as lut
+    from ednas_tf.profiles import LUT_PREFIX, get_profile
     from ednas_tf.space import preset_space
 
     if FLAGS.export_probes and FLAGS.import_measurements:

@@ -12,7 +12,7 @@ import sys
 from absl import flags
 
 from ednas_tf.data import available as available_datasets
-from ednas_tf.latency.profiles import available_profiles
+from ednas_tf.profiles import available_profiles
 from ednas_tf.space import DEFAULT_KERNELS, PRESET_STAGES
 
 
@@ -110,7 +110,7 @@ def load_data_and_space(arch_fraction: float):
     from absl.flags import FLAGS
 
     from ednas_tf.data import load_splits
-    from ednas_tf.latency.profiles import get_profile
+    from ednas_tf.profiles import get_profile
     from ednas_tf.space import preset_space
 
     profile = get_profile(FLAGS.device)  # first: a bad --device fails before the data loads

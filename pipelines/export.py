@@ -93,7 +93,7 @@ def _export_all(merged, int8_source, calibration, output):
 
 def _format_reports(paths, merged, int8_source, images, labels) -> dict[str, dict]:
     from deploy import export
-    from ednas_tf.latency.probes import time_tflite
+    from ednas_tf.measure.probes import time_tflite
 
     checks = {
         "tflite_float": (export.check_tflite, merged),

@@ -154,8 +154,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     import tensorflow as tf
 
+    from ednas_tf.cost.network import space_latency_bounds
     from ednas_tf.data import DatasetError
-    from ednas_tf.latency.expected import space_latency_bounds
     from ednas_tf.search.loop import SearchConfig
     from ednas_tf.search.objectives import make_objective, target_from_fraction
     from ednas_tf.search.runner import RunOptions, run_search, summary_table

@@ -69,7 +69,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each tri
 
 
 def _run_stage() -> int:
-    from ednas_tf.latency.expected import space_latency_bounds
+    from ednas_tf.cost.network import space_latency_bounds
     from ednas_tf.search.runner import summary_table
     from ednas_tf.tune import LatencyConstraint, TuneConfig, resolve_budget, tune
 

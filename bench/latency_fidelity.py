@@ -1,7 +1,7 @@
 """How well the measured lookup table predicts whole networks on this machine.
 
 Samples random children of a space, converts each whole network to TFLite and times it with LiteRT
-exactly as the LUT's probes were timed (`LookupTable.time_network`: the table's repeats, warm-up,
+exactly as the LUT's probes were timed (`MeasuredTable.time_network`: the table's repeats, warm-up,
 threads, rounds and speed yardstick), and compares with the LUT prediction `child_latency` (the
 sum of the child's rows, corrected for the per-invoke overhead each probe pays once: see
 ednas_tf/measure/tables.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within

@@ -563,7 +563,7 @@ def int8_accuracy(model, calibration, images, labels, path: Path) -> float:
 
 class Bench:
     """Trains, measures and records the models. `timer(keras_model) -> ms` times a whole float
-    network exactly as the host table's rows were timed (`LookupTable.time_network`: its
+    network exactly as the host table's rows were timed (`MeasuredTable.time_network`: its
     repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
     share one scale even when the shared machine runs slower for a while."""
 

@@ -22,7 +22,7 @@ stage's channels) —
   deeper                one more block in each of the last two stages
 
 — each with its MACs, parameters, predicted (host table) and measured LiteRT latency (timed
-exactly as the table's rows were, `LookupTable.time_network`) and predicted TDA2x latency. Each
+exactly as the table's rows were, `MeasuredTable.time_network`) and predicted TDA2x latency. Each
 variant's arch.json lands in --output_dir, so `bench/seed_spread.py --arch=<that file>` trains
 it with the Pareto recipe. (This was `bench/resolution_cost.py`; the resolution family and its
 figures, `bench/results/resolution_cost.json`, are unchanged.)

@@ -1,7 +1,7 @@
 """The analytic TDA2x model as a search-time `LatencyModel`.
 
-Blocks and layers are costed through their `LayerDesc` sequences (latency/descriptors.py) with the
-per-layer model fitted to TI's published AM5729 timings (latency/tda2x.py).
+Blocks and layers are costed through their `LayerDesc` sequences (cost/descriptors.py) with the
+per-layer model of cost/tda2x.py, fitted to TI's published AM5729 timings (fit/tda2x.py).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.lut import LookupTable
-from ednas_tf.latency.profiles import get_profile
+from ednas_tf.profiles import get_profile
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search

@@ -40,7 +40,7 @@ from deploy.merge import merge_model
 from deploy.qat import QatConfig, run_qat
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
-from ednas_tf.latency.probes import time_tflite, to_tflite
+from ednas_tf.measure.probes import time_tflite, to_tflite
 from ednas_tf.training import load_trained
 
 FV = cli.new_flags()

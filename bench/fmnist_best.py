@@ -31,10 +31,10 @@ from bench.seed_spread import resolve_arch
 from deploy.export import dataset_arrays
 from deploy.merge import merge_model
 from ednas_tf.baselines.keras_apps import keras_app
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.data import load_splits
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.profiles import get_profile
-from ednas_tf.latency.tda2x import AnalyticTDA2x
+from ednas_tf.profiles import get_profile
 from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.training import TrainConfig, load_trained, train_child
 

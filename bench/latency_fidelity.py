@@ -1,10 +1,10 @@
 """How well the measured lookup table predicts whole networks on this machine.
 
 Samples random children of a space, converts each whole network to TFLite and times it with LiteRT
-exactly as the LUT's probes were timed (`LookupTable.time_network`: the table's repeats, warm-up,
+exactly as the LUT's probes were timed (`MeasuredTable.time_network`: the table's repeats, warm-up,
 threads, rounds and speed yardstick), and compares with the LUT prediction `child_latency` (the
 sum of the child's rows, corrected for the per-invoke overhead each probe pays once: see
-ednas_tf/latency/lut.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within
+ednas_tf/measure/tables.py). Targets (issue 3): Spearman >= 0.95 and >= 90 % of children within
 ±10 %. On a shared machine both the table and the networks carry the neighbours' noise; see
 `probes.time_tflite` for how timing limits it.
 
@@ -25,10 +25,11 @@ from scipy import stats
 
 from bench import cli
 from bench.common import emit
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.lut import LookupTable, space_configs
-from ednas_tf.latency.profiles import get_profile
+from ednas_tf.cost.lut import LookupTable
+from ednas_tf.cost.network import child_latency
+from ednas_tf.measure.tables import space_configs
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.space import PRESET_STAGES, SearchSpace, preset_space
 
 FV = cli.new_flags()

@@ -24,9 +24,9 @@ from absl import flags
 from bench import cli
 from bench.common import emit, host_space_and_table, search_at_target
 from deploy.merge import merge_model
+from ednas_tf.cost.lut import LookupTable
+from ednas_tf.cost.network import child_latency
 from ednas_tf.data import DataSplits, load_splits
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.lut import LookupTable
 from ednas_tf.model import build
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.targets import resolve_target_ms

@@ -22,16 +22,15 @@ from absl import flags
 
 from bench import cli
 from bench.common import emit
-from ednas_tf.latency.layer_desc import describe_keras_model, total_macs
-from ednas_tf.latency.reference_nets import REFERENCE_NETS
-from ednas_tf.latency.tda2x import (
+from ednas_tf.cost.layer_desc import describe_keras_model, total_macs
+from ednas_tf.cost.tda2x import AnalyticTDA2x, format_breakdown
+from ednas_tf.fit.reference_nets import REFERENCE_NETS
+from ednas_tf.fit.tda2x import (
     CHECK_NETWORKS,
     FIT_NETWORKS,
     PUBLISHED,
-    AnalyticTDA2x,
     fit_parameters,
     fitted_constants_text,
-    format_breakdown,
     predict_figure,
     reference_descs,
     shipped_vs_fitted,

@@ -22,7 +22,7 @@ stage's channels) —
   deeper                one more block in each of the last two stages
 
 — each with its MACs, parameters, predicted (host table) and measured LiteRT latency (timed
-exactly as the table's rows were, `LookupTable.time_network`) and predicted TDA2x latency. Each
+exactly as the table's rows were, `MeasuredTable.time_network`) and predicted TDA2x latency. Each
 variant's arch.json lands in --output_dir, so `bench/seed_spread.py --arch=<that file>` trains
 it with the Pareto recipe. (This was `bench/resolution_cost.py`; the resolution family and its
 figures, `bench/results/resolution_cost.json`, are unchanged.)
@@ -48,10 +48,10 @@ from bench import cli
 from bench.common import emit, host_lookup_table
 from ednas_tf.arch import ArchSpec, BlockSpec
 from ednas_tf.baselines.fixed import fixed_kernel_arch
+from ednas_tf.cost.network import child_latency
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.reporting.summary import arch_macs
 from ednas_tf.space import preset_space
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from deploy import export, tidl
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.probes import time_tflite
+from ednas_tf.measure.probes import time_tflite
 from ednas_tf.rundir import EXPORT_REPORT_FILE, TIDL_IMPORT_FILE, TIDL_REPORT_FILE
 
 FILES = {

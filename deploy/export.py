@@ -135,7 +135,7 @@ def export_onnx(
     model: tf.keras.Model, path: str | Path, opset: int = 13, nchw_input: bool = True
 ) -> Path:
     """ONNX model at a static batch of 1 (tf2onnx); NCHW input unless nchw_input=False."""
-    import tf2onnx
+    import tf2onnx  # heavy third-party import, paid only by an ONNX export
 
     spec = input_spec(model)
     proto, _ = tf2onnx.convert.from_keras(
@@ -157,6 +157,7 @@ def export_onnx(
 def _grappler_fold(graph_def, graph: tf.Graph, outputs: list[str]):
     """Constant folding + pruning of Identity/NoOp chains (no fusing or layout passes, which
     would emit ops TIDL does not know, such as _FusedConv2D)."""
+    # TensorFlow's private modules, kept next to their one use (not public API)
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
     from tensorflow.python.grappler import tf_optimizer
 
@@ -225,7 +226,7 @@ def _rename_for_tidl(graph_def, scope: str) -> None:
 
 def frozen_graph_def(model: tf.keras.Model):
     """The model as a TIDL-style frozen GraphDef (see the module docstring)."""
-    from tensorflow.python.framework.convert_to_constants import (
+    from tensorflow.python.framework.convert_to_constants import (  # private TF module
         convert_variables_to_constants_v2,
     )
 
@@ -306,7 +307,7 @@ def keras_outputs(model: tf.keras.Model, images: np.ndarray) -> np.ndarray:
 def tflite_outputs(path: str | Path, images: np.ndarray) -> np.ndarray:
     """Runs a .tflite model frame by frame; int8 I/O is quantized/dequantized with the model's
     own scale and zero point, so outputs compare with float logits."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # the runtime, loaded only to run a model
 
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
@@ -338,6 +339,7 @@ def onnx_input_layout(model) -> str:
 
 
 def onnx_outputs(path: str | Path, images: np.ndarray) -> np.ndarray:
+    # heavy third-party imports, paid only when an ONNX model is run
     import onnx
     import onnxruntime as ort
 

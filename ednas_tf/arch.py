@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ednas_tf.io_utils import atomic_write_text
+
 ACTIVATIONS = ("relu", "relu6")
 
 
@@ -269,6 +271,4 @@ class ArchSpec:
         return cls.from_json(Path(path).read_text())
 
     def save(self, path: str | Path) -> None:
-        from ednas_tf.io_utils import atomic_write_text
-
         atomic_write_text(path, self.to_json() + "\n")

@@ -13,21 +13,20 @@ import tensorflow as tf
 from ednas_tf.arch import ArchSpec, ConvSpec
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate
+from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
 from ednas_tf.space import BlockSpace, SearchSpace
 
 CUSTOM_OBJECTS: dict[str, type] = {}
 
 
 def _register_custom_objects() -> dict[str, type]:
-    from ednas_tf.layers import meta_kernel
-
     CUSTOM_OBJECTS.update(
         {
             "ConvBnAct": ConvBnAct,
             "InvertedResidual": InvertedResidual,
             "SqueezeSpatial": SqueezeSpatial,
             "GumbelSoftmaxGate": GumbelSoftmaxGate,
-            "MetaKernelDepthwiseConv2D": meta_kernel.MetaKernelDepthwiseConv2D,
+            "MetaKernelDepthwiseConv2D": MetaKernelDepthwiseConv2D,
         }
     )
     return CUSTOM_OBJECTS

@@ -2,7 +2,8 @@
 
 The same description builds the supernet (every `Choice` becomes a gate) and, once each choice is
 resolved, the child (`ArchSpec`) — see `ednas_tf.model.build`. A space is always restricted by a
-`DeviceProfile`, so every network the search can derive is one the target accepts.
+device's `DeviceLimits` (a `DeviceProfile` is one), so every network the search can derive is one
+the target accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec
-from ednas_tf.latency.profiles import DeviceProfile, get_profile
+from ednas_tf.limits import DeviceLimits, builtin_limits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +157,28 @@ class BlockSpace:
                 raise ValueError(f"{self.name}: channel options must be >= 1")
 
 
+def restrict_block(block: BlockSpace, limits: DeviceLimits) -> BlockSpace:
+    """Drops the kernel options the device cannot run; refuses a block with none left."""
+    if block.max_channels > limits.max_channels:
+        raise ValueError(
+            f"{block.name}: {block.max_channels} channels exceed the {limits.name} "
+            f"limit of {limits.max_channels}"
+        )
+    options = [
+        o for o in block.kernel_options if all(limits.allows_depthwise(k, block.stride) for k in o)
+    ]
+    if not options:
+        raise ValueError(
+            f"{block.name}: no kernel option {block.kernel_options} is allowed at "
+            f"stride {block.stride} on {limits.name} "
+            f"(allowed: {sorted(limits.depthwise)})"
+        )
+    if isinstance(block.kernel, Choice):
+        kernel = Choice(tuple(o[0] for o in options), name=block.kernel.name)
+        return dataclasses.replace(block, kernel=kernel)
+    return block
+
+
 @dataclasses.dataclass(frozen=True)
 class StageDef:
     """MobileNetV2-style stage: `repeats` blocks, the first one with `stride`."""
@@ -168,14 +191,15 @@ class StageDef:
 
 @dataclasses.dataclass
 class SearchSpace:
-    """A supernet description: stem, searchable blocks, head, restricted by a device profile."""
+    """A supernet description: stem, searchable blocks, head, restricted by a device's limits
+    (`profile`: a `DeviceLimits`, e.g. a `DeviceProfile`)."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
     stem: ConvSpec
     blocks: list[BlockSpace]
     head: ConvSpec | None
-    profile: DeviceProfile
+    profile: DeviceLimits
     activation: str = "relu6"
     early_fraction: float = 0.5  # blocks whose input is >= this fraction of the input size: step 1
 
@@ -187,7 +211,7 @@ class SearchSpace:
         # error rather than silently dropped
         for b in self.blocks:
             b.validate()
-        self.blocks = [self.profile.restrict(b) for b in self.blocks]
+        self.blocks = [restrict_block(b, self.profile) for b in self.blocks]
         self._check_width_groups()
         self.profile.check_activation(self.activation)
 
@@ -521,7 +545,7 @@ def preset_space(
     *,
     input_shape: Sequence[int] = (32, 32, 3),
     num_classes: int = 10,
-    profile: str | DeviceProfile = "tda2x",
+    profile: str | DeviceLimits = "tda2x",
     width: float = 1.0,
     kernels: Sequence[int] = DEFAULT_KERNELS,
     search_skip: bool = True,
@@ -533,6 +557,9 @@ def preset_space(
 
     kernels: depthwise sizes every block offers (one size: kernels are not searched, and the
     two-step search has no step 1); the device profile drops the sizes it cannot run.
+    profile: the device's limits (a `DeviceProfile` or `DeviceLimits`), or the name of a built-in
+    device (`ednas_tf.limits.BUILTIN`: tda2x, host, macs); a measured table's profile is passed
+    as `ednas_tf.profiles.get_profile("lut:<path>")`.
     stage_widths: multipliers of each stage's channels to search (e.g. 0.75, 1, 1.25), on top of
     `width`; empty: every stage keeps its channels. The reference width 1 is always an option
     (step 1 searches at it).
@@ -548,7 +575,7 @@ def preset_space(
         raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
     stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()
     stem_stride, stages, head_channels = PRESET_STAGES[preset]
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = builtin_limits(profile) if isinstance(profile, str) else profile
     stem_channels = (
         _round_channels(32 * width)
         if preset == "imagenet"

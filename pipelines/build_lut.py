@@ -17,7 +17,9 @@ import sys
 
 from absl import app, flags, logging
 
-from ednas_tf.space import PRESET_STAGES
+from ednas_tf.measure import tables as lut
+from ednas_tf.profiles import LUT_PREFIX, get_profile
+from ednas_tf.space import PRESET_STAGES, preset_space
 from pipelines.common_flags import define_stage_widths_flag, stage_widths
 
 FLAGS = flags.FLAGS
@@ -74,10 +76,6 @@ flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def _run() -> int:
-    from ednas_tf.latency import lut
-    from ednas_tf.latency.profiles import LUT_PREFIX, get_profile
-    from ednas_tf.space import preset_space
-
     if FLAGS.export_probes and FLAGS.import_measurements:
         raise ValueError("give --export_probes or --import_measurements, not both")
     if FLAGS.device.startswith(LUT_PREFIX):

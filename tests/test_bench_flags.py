@@ -14,8 +14,8 @@ from bench import (
     probe_ranking,
     supernet_cost,
 )
-from ednas_tf.latency.expected import space_latency_bounds
-from ednas_tf.latency.profiles import get_profile
+from ednas_tf.cost.network import space_latency_bounds
+from ednas_tf.profiles import get_profile
 from ednas_tf.search.objectives import target_from_fraction
 from ednas_tf.space import preset_space
 from tests.cli import run_cli

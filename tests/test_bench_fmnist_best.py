@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import fmnist_best
-from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.cost.macs import MacsProxy
 
 
 class ParamsTimer(MacsProxy):

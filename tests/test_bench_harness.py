@@ -23,7 +23,7 @@ from ednas_tf.baselines.imported import (
     read_results,
     timing_differences,
 )
-from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.space import preset_space
 
 

@@ -7,7 +7,7 @@ import pytest
 from bench import variant_cost
 from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import fixed_kernel_arch
-from ednas_tf.latency.macs import MacsProxy
+from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.model import build
 from ednas_tf.space import preset_space
 

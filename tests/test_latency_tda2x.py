@@ -8,11 +8,11 @@ from collections import Counter  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ednas_tf.latency.layer_desc import LayerDesc, describe_keras_model, total_macs  # noqa: E402
-from ednas_tf.latency.reference_nets import REFERENCE_NETS  # noqa: E402
-from ednas_tf.latency.tda2x import (  # noqa: E402
+from ednas_tf.cost.layer_desc import LayerDesc, describe_keras_model, total_macs  # noqa: E402
+from ednas_tf.cost.tda2x import AnalyticTDA2x  # noqa: E402
+from ednas_tf.fit.reference_nets import REFERENCE_NETS  # noqa: E402
+from ednas_tf.fit.tda2x import (  # noqa: E402
     PUBLISHED,
-    AnalyticTDA2x,
     fit_parameters,
     predict_figure,
     reference_descs,

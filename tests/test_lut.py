@@ -10,18 +10,15 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from ednas_tf.latency import calibration, lut, probes
-from ednas_tf.latency.base import BlockConfig, ConvConfig
-from ednas_tf.latency.expected import (
-    ExpectedLatency,
-    arch_configs,
-    child_latency,
-    space_latency_bounds,
-)
-from ednas_tf.latency.profiles import available_profiles, get_profile
+from ednas_tf.cost.network import arch_configs, child_latency, space_latency_bounds
+from ednas_tf.geometry import BlockConfig, ConvConfig
 from ednas_tf.layers.gumbel import gates_of
+from ednas_tf.measure import calibration, probes
+from ednas_tf.measure import tables as lut
 from ednas_tf.model import build
+from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.search.derive import derive
+from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.space import preset_space
 from tests.cli import run_cli
 

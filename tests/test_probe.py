@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.macs import MacsProxy
+from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import batched, load_splits
 from ednas_tf.inherit import inherit_model
-from ednas_tf.latency.expected import space_latency_bounds
-from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, searchable_blocks, width_gates
 from ednas_tf.search.derive import DeriveOptions, derive, probed_child

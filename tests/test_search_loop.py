@@ -4,11 +4,11 @@ once its gates have committed."""
 import numpy as np
 import pytest
 
+from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.data import batched, load_splits
-from ednas_tf.latency.expected import ExpectedLatency
-from ednas_tf.latency.macs import MacsProxy
 from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
+from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.loop import GateCommitment, SearchConfig, SearchLoop
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.schedules import make_schedule

@@ -131,8 +131,8 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from ednas_tf.data import batched, load_splits
-    from ednas_tf.latency.expected import ExpectedLatency
-    from ednas_tf.latency.macs import MacsProxy
+    from ednas_tf.search.expected import ExpectedLatency
+    from ednas_tf.cost.macs import MacsProxy
     from ednas_tf.model import build
     from ednas_tf.search.loop import SearchConfig, SearchLoop
     from ednas_tf.search.objectives import make_objective

@@ -1,8 +1,8 @@
 import pytest
 
 from ednas_tf.arch import ConvSpec
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build, searchable_blocks
+from ednas_tf.profiles import get_profile
 from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
 
 

@@ -13,8 +13,8 @@ import tensorflow as tf
 from deploy import export, tidl
 from deploy.merge import merge_model
 from ednas_tf.arch import ArchSpec
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 
 L = tf.keras.layers
 INPUT = (16, 16, 3)

@@ -9,10 +9,10 @@ from keras_tuner.engine.trial import Trial
 
 import ednas_tf.baselines.tuner as tune_lib
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.data import load_splits
-from ednas_tf.latency.expected import child_latency, space_latency_bounds
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.space import preset_space
 from tests.cli import run_cli
 

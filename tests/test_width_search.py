@@ -5,13 +5,14 @@ import pytest
 import tensorflow as tf
 
 from ednas_tf.arch import ConvSpec
+from ednas_tf.cost.macs import MacsProxy
+from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.inherit import inherit_model
-from ednas_tf.latency.expected import ExpectedLatency, child_latency, space_latency_bounds
-from ednas_tf.latency.macs import MacsProxy
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, width_gates
+from ednas_tf.profiles import get_profile
 from ednas_tf.search.derive import derive
+from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.runner import gate_rows, summary_table
 from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
 

@@ -11,10 +11,10 @@ import tensorflow as tf
 
 from deploy.export import export_tflite_int8, tflite_outputs
 from ednas_tf.arch import ArchSpec
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency
-from ednas_tf.latency.layer_desc import describe_keras_model
-from ednas_tf.latency.tda2x import AnalyticTDA2x
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.layer_desc import describe_keras_model
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.reporting.summary import arch_macs
 
 

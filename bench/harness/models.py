@@ -22,8 +22,8 @@ from deploy.merge import merge_model
 from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.keras_apps import keras_app
 from ednas_tf.data import DataSplits
-from ednas_tf.latency.profiles import get_profile
 from ednas_tf.model import build
+from ednas_tf.profiles import get_profile
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import TrainConfig, train_child
 
@@ -45,7 +45,7 @@ FIELDS = (
 
 class Bench:
     """Trains, measures and records the models. `timer(keras_model) -> ms` times a whole float
-    network exactly as the host table's rows were timed (`LookupTable.time_network`: its
+    network exactly as the host table's rows were timed (`MeasuredTable.time_network`: its
     repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
     share one scale even when the shared machine runs slower for a while. `data` is
     (calibration images, test images, test labels); `finished` the models --resume reuses."""

@@ -24,8 +24,9 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import Baseline, selected_baselines
 from ednas_tf.baselines.imported import HOST_TIMING_KEYS
 from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, tune
+from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits
-from ednas_tf.latency.lut import LookupTable, space_configs
+from ednas_tf.measure.tables import space_configs
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.search.targets import resolve_target_ms

@@ -4,7 +4,7 @@ Why a static check: TIDL's import tool ships inside TI's (registration-gated) SD
 TI's host tools, so a graph that will not import should be caught where it is exported, layer by
 layer, with the reason. The rules (op tables per import format, layer constraints) are the
 Processor SDK Linux TIDL chapter's and TI E2E threads' (docs/TIDL.md), with the device limits
-taken from the device profile (`ednas_tf.latency.profiles`, `tda2x`).
+taken from the device profile (`ednas_tf.profiles`, `tda2x`).
 
 Modules, one job each:
 * `report`: the per-layer verdicts (`Row`, `TidlReport`) and tidl_report.json;

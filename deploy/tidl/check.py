@@ -7,7 +7,7 @@ from pathlib import Path
 from deploy.tidl.onnx_rules import check_onnx
 from deploy.tidl.report import TidlReport
 from deploy.tidl.tf_rules import check_tf
-from ednas_tf.latency.profiles import DeviceProfile
+from ednas_tf.profiles import DeviceProfile
 
 
 def check_file(path: str | Path, profile: str | DeviceProfile = "tda2x") -> TidlReport:

@@ -37,7 +37,7 @@ from deploy.tidl.rules import (
     resolve_profile,
     unsupported,
 )
-from ednas_tf.latency.profiles import DeviceProfile
+from ednas_tf.profiles import DeviceProfile
 
 # ONNX ops with no TIDL mapping on TDA2x, keyed to their reason in `rules.REASONS`.
 ONNX_UNSUPPORTED = {

@@ -5,7 +5,7 @@ TF node or an ONNX node, so its limits are checked once here and the per-format 
 (`tf_rules`, `onnx_rules`) only read the layer's parameters out of their graph. The rules are the
 Processor SDK Linux TIDL chapter's ("Constraints on layer parameters") and TI E2E threads'
 (docs/TIDL.md); the channel, kernel and depthwise limits come from the device profile
-(`ednas_tf.latency.profiles`, `tda2x`).
+(`ednas_tf.profiles`, `tda2x`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from deploy.tidl.report import FAIL, PASS, SEVERITY, WARN
-from ednas_tf.latency.profiles import DeviceProfile, get_profile
+from ednas_tf.profiles import DeviceProfile, get_profile
 
 # TIDL layer constraints not held by the device profile (Processor SDK Linux TIDL, "Constraints
 # on layer parameters").

@@ -35,7 +35,7 @@ from deploy.tidl.rules import (
     resolve_profile,
     unsupported,
 )
-from ednas_tf.latency.profiles import DeviceProfile
+from ednas_tf.profiles import DeviceProfile
 
 # TF ops with no TIDL mapping, keyed to their reason in `rules.REASONS`.
 TF_UNSUPPORTED = {

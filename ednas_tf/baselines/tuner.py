@@ -43,10 +43,10 @@ from ednas_tf.baselines.tuner_config import (
     resolve_budget,
 )
 from ednas_tf.baselines.tuner_space import ChildHyperModel, hp_name, sample_child
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.network import child_latency
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency
 from ednas_tf.model import build
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import WEIGHTS_FILE, TrainConfig, compile_for_training

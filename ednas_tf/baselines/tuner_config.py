@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from ednas_tf.latency.base import LatencyModel
+from ednas_tf.cost.base import LatencyModel
 from ednas_tf.search.targets import resolve_target_ms
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import TrainConfig

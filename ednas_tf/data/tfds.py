@@ -28,7 +28,7 @@ TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 
 def import_tfds() -> ModuleType:
     """The tensorflow_datasets module, or an ImportError saying how to install it."""
-    try:
+    try:  # optional, heavy dependency: imported only for a tfds:<name> dataset
         import tensorflow_datasets
     except ImportError as err:
         raise ImportError(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from ednas_tf.latency.base import BlockConfig, hidden_channels
+from ednas_tf.geometry import BlockConfig, hidden_channels
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate
 from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
-from ednas_tf.latency.descriptors import block_layers, conv_layers
-from ednas_tf.latency.expected import arch_configs, child_latency
-from ednas_tf.latency.profiles import get_profile
+from ednas_tf.cost.descriptors import block_layers, conv_layers
+from ednas_tf.cost.network import arch_configs, child_latency
+from ednas_tf.profiles import get_profile
 
 QAT_SCHEMES = ("tfmot", "pow2")  # the schemes pipelines/qat.py trains
 KEY_FILES = (

@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec, BlockSpec
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import child_latency, fixed_latency
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.network import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import searchable_blocks, width_gates
 from ednas_tf.search.objectives import Objective

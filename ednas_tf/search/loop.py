@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ednas_tf.latency.expected import ExpectedLatency
 from ednas_tf.layers.gumbel import (
     arch_variables,
     gate_modes,
@@ -25,6 +24,7 @@ from ednas_tf.layers.gumbel import (
     set_temperature,
     weight_variables,
 )
+from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.objectives import Objective
 
 # A logit gap of ln(0.9/0.1·(n−1)) puts 0.9 on one of n options (2.2 for two, 3.8 for six); two

@@ -23,10 +23,10 @@ from typing import Any
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import ExpectedLatency, space_latency_bounds
 from ednas_tf.model import build, searchable_blocks
 from ednas_tf.search.derive import (
     DeriveOptions,
@@ -34,6 +34,7 @@ from ednas_tf.search.derive import (
     derive,
     width_probabilities,
 )
+from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
 from ednas_tf.search.probe import (

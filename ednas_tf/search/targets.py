@@ -6,8 +6,8 @@ Every stage that takes a target (search, the keras-tuner baseline, the benchmark
 
 from __future__ import annotations
 
-from ednas_tf.latency.base import LatencyModel
-from ednas_tf.latency.expected import space_latency_bounds
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.search.objectives import target_from_fraction
 from ednas_tf.space import SearchSpace
 

@@ -7,8 +7,8 @@ project 1x1, residual add — is written down once.
 
 from __future__ import annotations
 
-from ednas_tf.latency.base import BlockConfig, ConvConfig
-from ednas_tf.latency.layer_desc import LayerDesc
+from ednas_tf.cost.layer_desc import LayerDesc
+from ednas_tf.geometry import BlockConfig, ConvConfig
 
 
 def block_layers(config: BlockConfig) -> list[LayerDesc]:

@@ -9,7 +9,7 @@ timing each block behind a 1x1-conv prefix (marginal cost) did not remove it eit
 16 networks). So the overhead is fitted where it shows: a few random children of the `small`
 space are timed whole, and the overhead is the median over them of
 (sum of their rows − measured) / (probes − 1) (a network keeps one overhead: see
-`ednas_tf.latency.lut`). The children come from seed `CALIBRATION_SEED`; bench/latency_fidelity.py
+`ednas_tf.cost.lut`). The children come from seed `CALIBRATION_SEED`; bench/latency_fidelity.py
 checks on other children (seed 0), so its figures are held out. A fit records which children it
 used (`calibration_id`); a table whose fit used others (e.g. before the host profile dropped 7x7
 depthwise kernels) is refitted when opened.
@@ -22,9 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ednas_tf.arch import ArchSpec
-    from ednas_tf.latency.lut import LookupTable
+from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.network import arch_configs
+from ednas_tf.limits import HOST
+from ednas_tf.model import build
+from ednas_tf.space import preset_space
+
+if TYPE_CHECKING:  # annotation only: ednas_tf.measure.tables imports this module
+    from ednas_tf.measure.tables import MeasuredTable
 
 CALIBRATION_SEED = 1
 CALIBRATION_INPUT = (32, 32, 3)
@@ -33,35 +38,25 @@ CALIBRATION_NETWORKS = 8
 
 def calibration_id(seed: int = CALIBRATION_SEED) -> str:
     """Names the calibration networks: the space they come from and the seed."""
-    from ednas_tf.latency.profiles import get_profile
-
-    kernels = sorted({k for k, _ in get_profile("host").depthwise})
+    kernels = sorted({k for k, _ in HOST.depthwise})
     shape = "x".join(map(str, CALIBRATION_INPUT))
     return f"small {shape} host depthwise {kernels} seed {seed}"
 
 
 def calibration_children(
     count: int = CALIBRATION_NETWORKS, seed: int = CALIBRATION_SEED
-) -> list["ArchSpec"]:
+) -> list[ArchSpec]:
     """Random children of the `small` space (host rules, 32x32x3, 10 classes)."""
-    from ednas_tf.latency.profiles import get_profile
-    from ednas_tf.space import preset_space
-
-    space = preset_space(
-        "small", input_shape=CALIBRATION_INPUT, num_classes=10, profile=get_profile("host")
-    )
+    space = preset_space("small", input_shape=CALIBRATION_INPUT, num_classes=10, profile=HOST)
     rng = np.random.default_rng(seed)
     return [space.random_child(rng) for _ in range(count)]
 
 
-def fit_probe_overhead(table: "LookupTable", children: list["ArchSpec"]) -> dict:
+def fit_probe_overhead(table: MeasuredTable, children: list[ArchSpec]) -> dict:
     """Times each child whole with the table's settings and fits the per-probe overhead (ms).
 
     Measures whatever rows the children need first. Returns the overhead and the figures it
     came from (stored in the table's metadata)."""
-    from ednas_tf.latency.expected import arch_configs
-    from ednas_tf.model import build
-
     if table.measure is None:
         raise ValueError("fitting the probe overhead needs a table that measures on this machine")
     if not children:

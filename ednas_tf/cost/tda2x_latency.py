@@ -1,16 +1,17 @@
 """The analytic TDA2x model as a search-time `LatencyModel`.
 
-Blocks and layers are costed through their `LayerDesc` sequences (latency/descriptors.py) with the
-per-layer model fitted to TI's published AM5729 timings (latency/tda2x.py).
+Blocks and layers are costed through their `LayerDesc` sequences (cost/descriptors.py) with the
+per-layer model of cost/tda2x.py, fitted to TI's published AM5729 timings (fit/tda2x.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
-from ednas_tf.latency.descriptors import block_layers, conv_layers
-from ednas_tf.latency.tda2x import PLACEMENTS, AnalyticTDA2x
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.descriptors import block_layers, conv_layers
+from ednas_tf.cost.tda2x import PLACEMENTS, AnalyticTDA2x
+from ednas_tf.geometry import BlockConfig, ConvConfig
 
 
 @dataclasses.dataclass

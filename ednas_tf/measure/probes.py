@@ -11,7 +11,7 @@ sets converted straight from `model.build` has those extra ops too: deployment m
 
 Every timed probe also pays the fixed cost of running a network once. `network_fixed_cost` measures
 it as the intercept of latency against length for chains of 1, 2, 4 and 8 copies of the yardstick
-block: what a probe costs beyond its marginal cost inside a network (see `ednas_tf.latency.lut`).
+block: what a probe costs beyond its marginal cost inside a network (see `ednas_tf.measure.tables`).
 Measured here: 2-4 us, where the smallest network (one ReLU, `overhead_probe`, kept for board
 manifests) takes 1.6 us. Small blocks behave differently: chains of a 4x4 or 8x8 block have
 intercepts of 9-21 us, i.e. such a block costs that much less inside a network than alone, which
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ednas_tf.latency.base import BlockConfig, ConvConfig
+from ednas_tf.cost.lut import OVERHEAD_KEY
+from ednas_tf.geometry import BlockConfig, ConvConfig
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
 from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
 
-OVERHEAD_KEY = "invoke_overhead"
 DEFAULT_REPEATS = 100
 DEFAULT_WARMUP = 10
 DEFAULT_ROUNDS = 10
@@ -123,6 +123,8 @@ def to_tflite(model: tf.keras.Model) -> bytes:
 
 
 def _interpreter(model: str | Path | bytes, num_threads: int):
+    # Third-party runtime imported where timing starts: every device profile imports this module
+    # (through the host table), and a run that never times on this machine need not load LiteRT.
     from ai_edge_litert.interpreter import Interpreter
 
     if isinstance(model, (bytes, bytearray)):
@@ -272,7 +274,7 @@ def reference_tflite() -> bytes:
 
 def tflite_op_names(model: str | Path | bytes) -> list[str]:
     """Builtin op names of a .tflite model in execution order (before delegation)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # lazy: see _interpreter
 
     kwargs = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
     if isinstance(model, (bytes, bytearray)):
@@ -285,7 +287,7 @@ def tflite_op_names(model: str | Path | bytes) -> list[str]:
 
 def export_onnx(model: tf.keras.Model, path: str | Path, opset: int = 13) -> Path:
     """ONNX file of a Keras model via tf2onnx (fixed input shapes, batch 1 if unknown)."""
-    import tf2onnx
+    import tf2onnx  # heavy (ONNX, its op tables): loaded only when probes are exported
 
     signature = [
         tf.TensorSpec([1 if d is None else d for d in t.shape], t.dtype, name=t.name.split(":")[0])

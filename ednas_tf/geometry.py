@@ -1,15 +1,13 @@
-"""The latency-model interface and the per-block configuration every model costs.
+"""What a block's (or a plain layer's) cost depends on: its geometry, and nothing else.
 
-A latency model answers one question: how long does this block (or stem/head/classifier layer)
-take on the target? Everything else — the expected latency of a supernet from its gate
-probabilities, the latency of a child — is built on that in `ednas_tf.latency.expected`.
+`BlockConfig` and `ConvConfig` are the keys every cost model prices (`ednas_tf.cost`) and every
+lookup table is keyed by; the layers (`ednas_tf.layers.blocks`) build the same shapes from them, so
+`hidden_channels` is defined once for both.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
-from collections.abc import Iterable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,26 +79,3 @@ class ConvConfig:
 def hidden_channels(c_in: int, expansion: float) -> int:
     """Channels after the expand conv; one definition shared by layers and cost models."""
     return max(1, int(round(c_in * expansion)))
-
-
-class LatencyModel(abc.ABC):
-    """Costs blocks and plain layers on one target, in milliseconds."""
-
-    name: str = "latency-model"
-
-    @abc.abstractmethod
-    def block_latency(self, config: BlockConfig) -> float:
-        """Latency of one inverted-residual block (merged kernels: a set costs its largest size)."""
-
-    @abc.abstractmethod
-    def conv_latency(self, config: ConvConfig) -> float:
-        """Latency of a stem/head conv or of the classifier."""
-
-    def prepare(self, configs: Iterable[BlockConfig | ConvConfig]) -> None:
-        """Hook called with every config about to be costed, before the first call.
-
-        Lets a measured model time everything it lacks in one batch (one progress bar) rather
-        than one probe per `block_latency` call, or name every missing entry in one error.
-        Analytic models need nothing.
-        """
-        del configs

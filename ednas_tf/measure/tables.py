@@ -1,31 +1,24 @@
-"""Measured lookup tables: the latency of every configuration a search space can produce.
+"""Lookup tables measured on this machine, and a board's measurements imported as a table.
 
-A `LookupTable` maps `BlockConfig.key` / `ConvConfig.key` to the measured time (ms) of that
-configuration's probe network (`ednas_tf.latency.probes`). Tables come from two places:
+Tables come from two places:
 
-* this machine: `build_lut` (or the `host` profile, lazily) times each probe with LiteRT and
-  caches the rows in a JSON file, so a re-run only measures what the cache lacks;
+* this machine: `build_lut` (or the `host` profile, lazily) times each probe with LiteRT
+  (`ednas_tf.measure.probes`) and caches the rows in a JSON file, so a re-run only measures what
+  the cache lacks (`MeasuredTable`);
 * a board: `export_probes` writes every probe as .tflite and .onnx plus a `manifest.csv` whose
   `ms` column the user fills on the target; `import_measurements` turns it into a table.
 
-Per-network overhead. Each probe is a whole network, so each row includes the fixed cost of
-running a network, which a real network pays once. Tables therefore record `invoke_overhead_ms`
-and cost every block and stem/head conv as `row − overhead`, while the classifier keeps its full
-row: every network has exactly one classifier, so its probe's overhead stands for the network's
-single one. Rows themselves stay raw measurements. Tables measured here fit the overhead on a
-few whole networks (`ednas_tf.latency.calibration`, `overhead_method: network_fit`, about 6 us
-per probe on the development machine) or, with calibration off, take it from chains of the
-yardstick block (`chain_intercept`, 2-4 us, too small); board tables take it from the manifest's
+Per-network overhead (see `ednas_tf.cost.lut`). Tables measured here fit the overhead on a few
+whole networks (`ednas_tf.measure.calibration`, `overhead_method: network_fit`, about 6 us per
+probe on the development machine) or, with calibration off, take it from chains of the yardstick
+block (`chain_intercept`, 2-4 us, too small); board tables take it from the manifest's
 `invoke_overhead` row (the one-ReLU network, 1.6 us here, also too small: measure a few whole
 networks on the board to check).
 
 Speed yardstick. A shared virtual machine changes speed for minutes at a time, so rows measured
 here are timed against a fixed reference model in the same rounds and stored as latency at the
 speed the machine had when the table's `speed_reference_ms` was measured (`probes.time_tflite`);
-compare whole networks with a table through `LookupTable.timing_reference()`.
-
-A parallel kernel set (k3+7) deploys as one depthwise conv of its largest size, so a table without
-the set's own row costs it with the row of that single kernel.
+compare whole networks with a table through `MeasuredTable.timing_reference()`.
 """
 
 from __future__ import annotations
@@ -34,49 +27,41 @@ import csv
 import dataclasses
 import datetime
 import io
-import json
-import math
+import logging
 import os
 import platform
 import re
 import sys
-from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ednas_tf.io_utils import atomic_write_text
-from ednas_tf.latency import calibration, probes
-from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
-from ednas_tf.latency.expected import space_option_configs
+from tqdm import tqdm
 
-Config = BlockConfig | ConvConfig
-OVERHEAD_KEY = probes.OVERHEAD_KEY
-OVERHEAD_FIELD = "invoke_overhead_ms"
+from ednas_tf.cost.lut import (
+    OVERHEAD_FIELD,
+    OVERHEAD_KEY,
+    REFERENCE_FIELD,
+    Config,
+    LookupTable,
+    LutError,
+    MissingLatencyError,
+    lookup_config,
+    read_measurements,
+)
+from ednas_tf.cost.network import space_option_configs
+from ednas_tf.geometry import BlockConfig, ConvConfig
+from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.measure import calibration, probes
+
 OVERHEAD_METHOD_FIELD = "overhead_method"
 OVERHEAD_FIT_FIELD = "overhead_fit"
 CHAIN_INTERCEPT = "chain_intercept"  # probes.network_fixed_cost
 NETWORK_FIT = "network_fit"  # calibration.fit_probe_overhead
 _METHOD_RANK = {CHAIN_INTERCEPT: 1, NETWORK_FIT: 2}  # a cache keeps a better overhead
 CALIBRATION_ENV = "EDNAS_LUT_CALIBRATION_NETWORKS"
-REFERENCE_FIELD = "speed_reference_ms"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_ENV = "EDNAS_LUT_CACHE"
-
-
-class LutError(ValueError):
-    """A table file, measurement CSV or cache is unusable; the message says which and why."""
-
-
-class MissingLatencyError(LutError):
-    """The table lacks configurations that are about to be costed."""
-
-    def __init__(self, keys: Iterable[str], source: str):
-        self.keys = sorted(set(keys))
-        listing = "\n  ".join(self.keys)
-        super().__init__(
-            f"{source} has no latency for {len(self.keys)} configuration(s):\n  {listing}\n"
-            "Measure them (pipelines/build_lut.py) or add them to the table."
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +85,6 @@ class MeasureSettings:
             "rounds": self.rounds,
             "speed_normalized": self.speed_normalized,
         }
-
-
-def lookup_config(config: Config) -> Config:
-    """The configuration whose row costs `config`: a parallel kernel set is its merged kernel."""
-    if isinstance(config, BlockConfig) and len(config.kernel) > 1:
-        return dataclasses.replace(config, kernel=(max(config.kernel),))
-    return config
 
 
 def space_configs(space) -> tuple[list[ConvConfig], list[BlockConfig]]:
@@ -138,8 +116,6 @@ def cpu_id() -> str:
 
 
 def runtime_description(num_threads: int) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         litert = version("ai-edge-litert")
     except PackageNotFoundError:  # pragma: no cover
@@ -157,56 +133,12 @@ def host_cache_path(num_threads: int = 1) -> Path:
     return default_cache_dir() / f"host_{cpu_id()}_t{num_threads}.json"
 
 
-def _positive_ms(value: Any, where: str, allow_zero: bool = False) -> float:
-    what = "a number >= 0" if allow_zero else "a positive number"
-    try:
-        ms = float(value)
-    except (TypeError, ValueError):
-        raise LutError(f"{where}: ms must be {what}, got {value!r}") from None
-    if not math.isfinite(ms) or ms < 0 or (ms == 0 and not allow_zero) or isinstance(value, bool):
-        raise LutError(f"{where}: ms must be {what}, got {value!r}")
-    return ms
+class MeasuredTable(LookupTable):
+    """A table that can time what it lacks on this machine, and time whole networks as its rows.
 
-
-def read_measurements(path: str | Path) -> tuple[dict[str, float], list[str]]:
-    """Rows of a `key,ms[,...]` CSV: ({key: ms}, keys whose ms is still empty).
-
-    Non-numeric, non-positive or duplicated rows are refused naming the file line.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise LutError(f"cannot read measurements {path}: {err.strerror or err}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if "key" not in columns or "ms" not in columns:
-        raise LutError(f"{path}: needs a header with 'key' and 'ms' columns, got {columns}")
-    measured: dict[str, float] = {}
-    blank: list[str] = []
-    seen: dict[str, int] = {}
-    for row in reader:
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        line = reader.line_num
-        key = row.get("key", "")
-        if not key:
-            raise LutError(f"{path}, line {line}: empty key")
-        if key in seen:
-            raise LutError(f"{path}, line {line}: key {key!r} already given on line {seen[key]}")
-        seen[key] = line
-        if not row.get("ms"):
-            blank.append(key)
-            continue
-        measured[key] = _positive_ms(row["ms"], f"{path}, line {line} ({key})")
-    return measured, blank
-
-
-class LookupTable(LatencyModel):
-    """Latency model reading measured rows; optionally measures missing rows on demand.
-
-    rows: key → raw probe time (ms). metadata: device, runtime, threads, repeats, created, ...
     measure: with settings, missing configurations are timed on this machine (and the table is
-      saved to `path` after each one) instead of raising `MissingLatencyError`.
+      saved to `path` after each one) instead of raising `MissingLatencyError`; None: a table
+      measured earlier (`lut:<path>`), still able to time networks with its recorded settings.
     """
 
     def __init__(
@@ -218,52 +150,16 @@ class LookupTable(LatencyModel):
         measure: MeasureSettings | None = None,
         progress: bool = True,
     ):
-        self.rows = dict(rows or {})
-        self.metadata = dict(metadata or {})
-        self.path = Path(path) if path is not None else None
+        super().__init__(rows, metadata, path=path)
         self.measure = measure
         self.progress = progress
         self._fitting = False
-        self.name = f"lut:{self.path}" if self.path is not None else "lut"
 
-    # ---------------------------------------------------------------------------------- costing
-    @property
-    def invoke_overhead_ms(self) -> float:
-        return float(self.metadata.get(OVERHEAD_FIELD) or 0.0)
-
-    def raw_row(self, config: Config) -> float:
-        """The measured time of `config`'s probe (overhead included), measured now if missing."""
-        for key in (config.key, lookup_config(config).key):
-            if key in self.rows:
-                return self.rows[key]
-        self.prepare([config])  # measures it, or raises naming it
-        return self.rows[lookup_config(config).key]
-
-    def block_latency(self, config: BlockConfig) -> float:
-        return max(self.raw_row(config) - self.invoke_overhead_ms, 0.0)
-
-    def conv_latency(self, config: ConvConfig) -> float:
-        if config.kind == "classifier":  # carries the network's one invoke overhead
-            return self.raw_row(config)
-        return max(self.raw_row(config) - self.invoke_overhead_ms, 0.0)
-
-    def missing(self, configs: Iterable[Config]) -> list[Config]:
-        """Distinct configurations (as they would be measured) that have no row."""
-        todo: dict[str, Config] = {}
-        for config in configs:
-            target = lookup_config(config)
-            if config.key not in self.rows and target.key not in self.rows:
-                todo.setdefault(target.key, target)
-        return list(todo.values())
-
-    def prepare(self, configs: Iterable[Config]) -> None:
-        """Measures every missing configuration in one batch, or names them all in one error."""
-        todo = self.missing(configs)
-        if not todo:
-            return
+    def fill_missing(self, configs: list[Config]) -> None:
         if self.measure is None:
-            raise MissingLatencyError([c.key for c in todo], self.name)
-        self._measure(todo)
+            super().fill_missing(configs)
+        else:
+            self._measure(configs)
 
     def timing_reference(self) -> tuple[bytes, float] | None:
         """(yardstick model, nominal ms) this table's rows were timed against, if any.
@@ -292,8 +188,6 @@ class LookupTable(LatencyModel):
         )
 
     def _measure(self, configs: list[Config]) -> None:
-        from tqdm import tqdm
-
         s = self.measure
         todo = list(configs)
         yardstick = " against a speed yardstick" if s.speed_normalized else ""
@@ -357,65 +251,6 @@ class LookupTable(LatencyModel):
         fit = self.metadata.get(OVERHEAD_FIT_FIELD) or {}
         return fit.get("children") == calibration.calibration_id()
 
-    # ------------------------------------------------------------------------------------ files
-    def to_json(self) -> str:
-        return json.dumps({"metadata": self.metadata, "rows": self.rows}, indent=1) + "\n"
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["key", "ms"])
-        if OVERHEAD_FIELD in self.metadata:
-            writer.writerow([OVERHEAD_KEY, repr(float(self.metadata[OVERHEAD_FIELD]))])
-        for key, ms in self.rows.items():
-            writer.writerow([key, repr(float(ms))])
-        return out.getvalue()
-
-    def save(self, path: str | Path) -> Path:
-        """Atomically writes the table as JSON (rows + metadata) or CSV (`key,ms`), by suffix."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".json", ".csv"):
-            raise LutError(f"{path}: a table is saved as .json or .csv")
-        return atomic_write_text(path, self.to_json() if suffix == ".json" else self.to_csv())
-
-    @classmethod
-    def load(cls, path: str | Path, **kwargs) -> "LookupTable":
-        """Reads a .json table or a `key,ms` .csv; errors name the file and the bad entry."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            rows, blank = read_measurements(path)
-            metadata: dict[str, Any] = {}
-            if blank:
-                raise MissingLatencyError(blank, f"{path} (empty ms)")
-        elif suffix == ".json":
-            rows, metadata = _read_json(path)
-        else:
-            raise LutError(f"{path}: a lookup table is a .json or .csv file")
-        if OVERHEAD_KEY in rows:
-            metadata[OVERHEAD_FIELD] = rows.pop(OVERHEAD_KEY)
-        return cls(rows, metadata, path=path, **kwargs)
-
-
-def _read_json(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        raise LutError(f"cannot read lookup table {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise LutError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("rows"), dict):
-        raise LutError(f"{path}: expected an object with a 'rows' object (key -> ms)")
-    metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise LutError(f"{path}: 'metadata' must be an object")
-    rows = {str(k): _positive_ms(v, f"{path}, row {k!r}") for k, v in data["rows"].items()}
-    for field in (OVERHEAD_FIELD, REFERENCE_FIELD):
-        if metadata.get(field) is not None:  # a fitted overhead may come out as 0
-            _positive_ms(metadata[field], f"{path}, metadata {field}", field == OVERHEAD_FIELD)
-    return rows, dict(metadata)
-
 
 # -------------------------------------------------------------------------------- measured tables
 def open_cache(
@@ -425,14 +260,14 @@ def open_cache(
     device: str = "host",
     base_profile: str = "host",
     progress: bool = True,
-) -> LookupTable:
+) -> MeasuredTable:
     """A table at `path` that measures (and saves) what it lacks with `settings`.
 
     An existing cache measured with other settings is refused rather than mixed.
     """
     path = Path(path)
     if path.exists():
-        table = LookupTable.load(path, measure=settings, progress=progress)
+        table = MeasuredTable.load(path, measure=settings, progress=progress)
         recorded = {k: table.metadata.get(k) for k in settings.as_metadata()}
         if recorded != settings.as_metadata():
             raise LutError(
@@ -450,10 +285,10 @@ def open_cache(
         "base_profile": base_profile,
         "created": _now(),
     }
-    return LookupTable({}, metadata, path=path, measure=settings, progress=progress)
+    return MeasuredTable({}, metadata, path=path, measure=settings, progress=progress)
 
 
-def host_table(num_threads: int = 1, progress: bool = True) -> LookupTable:
+def host_table(num_threads: int = 1, progress: bool = True) -> MeasuredTable:
     """The `host` profile's table: cached per CPU and thread count, measured on demand.
 
     `$EDNAS_LUT_CALIBRATION_NETWORKS` sets how many whole networks fit the per-probe overhead
@@ -476,7 +311,7 @@ def build_lut(
     device: str = "host",
     base_profile: str | None = None,
     progress: bool = True,
-) -> LookupTable:
+) -> MeasuredTable:
     """Measures what the cache at `cache_path` lacks of `space`'s configurations; the table."""
     table = open_cache(
         cache_path,
@@ -500,10 +335,6 @@ def export_probes(space, directory: str | Path, *, progress: bool = True) -> Pat
     The manifest's `ms` column is left empty for the board's measurements; the
     `invoke_overhead` row (the smallest network) lets the import correct for per-invoke cost.
     """
-    import logging
-
-    from tqdm import tqdm
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)

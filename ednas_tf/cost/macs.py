@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from ednas_tf.latency.base import BlockConfig, ConvConfig, LatencyModel
-from ednas_tf.latency.descriptors import block_layers, conv_layers
-from ednas_tf.latency.layer_desc import LayerDesc
+from ednas_tf.cost.base import LatencyModel
+from ednas_tf.cost.descriptors import block_layers, conv_layers
+from ednas_tf.cost.layer_desc import LayerDesc
+from ednas_tf.geometry import BlockConfig, ConvConfig
 
 
 @dataclasses.dataclass

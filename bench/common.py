@@ -14,12 +14,13 @@ from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.profiles import get_profile
+from ednas_tf.rundir import ARCH_FILE, TRAIN_METRICS_FILE
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
-from ednas_tf.training import METRICS_FILE, TrainConfig, train_child
+from ednas_tf.training import TrainConfig, train_child
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The search-space presets the Pareto benchmarks compare (`--space`): `small`, and `small_hires`
@@ -57,7 +58,7 @@ def _network_fields(arch: ArchSpec) -> dict:
 def _finished_training(out: Path, arch: ArchSpec, config: TrainConfig, splits) -> dict | None:
     """The metrics `train_child` wrote to `out` for this network, recipe and data; None when
     there are none or they are of something else."""
-    metrics_path, arch_path = out / METRICS_FILE, out / "arch.json"
+    metrics_path, arch_path = out / TRAIN_METRICS_FILE, out / ARCH_FILE
     if not (metrics_path.is_file() and arch_path.is_file()):
         return None
     metrics = json.loads(metrics_path.read_text())

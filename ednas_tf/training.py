@@ -22,8 +22,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.model import build
-from ednas_tf.rundir import ARCH_FILE, WEIGHTS_FILE
-from ednas_tf.rundir import TRAIN_METRICS_FILE as METRICS_FILE
+from ednas_tf.rundir import ARCH_FILE, TRAIN_METRICS_FILE, WEIGHTS_FILE
 
 
 @dataclasses.dataclass
@@ -194,7 +193,7 @@ def train_child(
         "dataset": splits.name,
         "test_examples": splits.sizes["test"],
     }
-    atomic_write_text(output / METRICS_FILE, json.dumps(metrics, indent=2))
+    atomic_write_text(output / TRAIN_METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
 
 

@@ -48,6 +48,7 @@ from ednas_tf.cost.network import child_latency
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.model import build
+from ednas_tf.rundir import ARCH_FILE
 from ednas_tf.space import SearchSpace
 from ednas_tf.training import WEIGHTS_FILE, TrainConfig, compile_for_training
 
@@ -345,7 +346,7 @@ def tune(
         )
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "arch.json").unlink(missing_ok=True)  # a failed re-run must not leave an old best
+    (output / ARCH_FILE).unlink(missing_ok=True)  # a failed re-run must not leave an old best
     tuner = ArchTuner(
         make_oracle(config),
         space,
@@ -399,5 +400,5 @@ def tune(
         "search_seconds": round(seconds, 1),
         "source_blocks": best.arch.search["source_blocks"],
     }
-    arch.save(output / "arch.json")
+    arch.save(output / ARCH_FILE)
     return TuneResult(arch, best, tuner.records, seconds, tuner.stop_reason)

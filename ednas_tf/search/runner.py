@@ -28,6 +28,7 @@ from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.model import build, searchable_blocks
+from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, STEP_CONFIG_FILE
 from ednas_tf.search.derive import (
     DeriveOptions,
     block_probabilities,
@@ -120,16 +121,16 @@ class _EpochRecorder:
         self.loop, self.step, self.dir, self.manager = loop, step, step_dir, manager
         self.rows = list(previous_rows)
         self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
-        history_path = step_dir / "history.json"
+        history_path = step_dir / HISTORY_FILE
         self.history = (
             json.loads(history_path.read_text()) if resume and history_path.exists() else []
         )
 
     def __call__(self, epoch: int, logs: dict) -> None:
         self.rows.extend(gate_rows(self.loop.model, self.step, epoch))
-        write_gates_csv(self.dir / "gates.csv", self.rows)
+        write_gates_csv(self.dir / GATES_FILE, self.rows)
         self.history.append(logs)
-        atomic_write_text(self.dir / "history.json", json.dumps(self.history, indent=2))
+        atomic_write_text(self.dir / HISTORY_FILE, json.dumps(self.history, indent=2))
         with self.writer.as_default():
             for name, value in logs.items():
                 if isinstance(value, float):
@@ -188,6 +189,68 @@ def _check_or_write_fingerprint(path: Path, fingerprint: dict[str, Any], resume:
     atomic_write_text(path, json.dumps(fingerprint, indent=2))
 
 
+def _restore(checkpoint: tf.train.Checkpoint, manager, step: int, opts: RunOptions) -> None:
+    """Continue from the step's latest checkpoint (with --resume), or say why it cannot."""
+    if not (opts.resume and manager.latest_checkpoint):
+        return
+    try:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise ValueError(
+            f"cannot resume from {manager.latest_checkpoint} (was it written by a different "
+            f"space or flags?): {err}. Use --noresume or another --output_dir."
+        ) from None
+    print(f"step {step}: resumed from {manager.latest_checkpoint}", flush=True)
+
+
+def _step_data(splits: DataSplits, opts: RunOptions):
+    """(weight batches, architecture batches, validation batches) of one step."""
+    train = batched(
+        splits.train, opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
+    )
+    arch = batched(
+        splits.arch,
+        opts.batch_size,
+        training=True,
+        seed=opts.seed + 1,
+        augment=False,
+        drop_remainder=True,
+    )
+    return train, arch, batched(splits.val, opts.batch_size * 2, training=False)
+
+
+def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strategy):
+    """(score, score_tie) that derive() ranks the fitted children by, or (None, 0)."""
+    if opts.probe_candidates <= 1:
+        return None, 0.0
+    train, _, val = data
+    if opts.probe_mode == "finetune":
+        # at the learning rate the supernet's weights were trained with
+        recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed)
+        score = finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
+    else:
+        recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+        score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
+    return score, accuracy_standard_error(splits.sizes["val"])
+
+
+def _note_probes(derived: ArchSpec, step: int, score, objective: Objective, opts) -> None:
+    """Record how the probed children were scored; say when there was nothing to probe."""
+    fit = derived.search.get("target_fit", {})
+    if "probed" in fit:
+        fit["probe_mode"] = opts.probe_mode
+        if opts.probe_mode == "finetune":
+            fit["probe_steps"] = opts.probe_steps
+        fit["scored_by"] = score_description(opts.probe_mode, opts.probe_steps)
+    if score is not None and "probed" not in fit:
+        why = (
+            "there is no latency target"
+            if objective.target_ms is None
+            else "fewer than two children meet the target"
+        )
+        print(f"step {step}: nothing to probe, {why}; kept the most probable", file=sys.stderr)
+
+
 def run_step(
     step: int,
     space: SearchSpace,
@@ -212,36 +275,17 @@ def run_step(
         expected = ExpectedLatency(supernet, space, latency_model)
         loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
     fingerprint = _fingerprint(space, splits, config, objective, opts)
-    _check_or_write_fingerprint(step_dir / "run_config.json", fingerprint, opts.resume)
+    _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, opts.resume)
     checkpoint = loop.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
-    if opts.resume and manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as err:
-            raise ValueError(
-                f"cannot resume from {manager.latest_checkpoint} (was it written by a different "
-                f"space or flags?): {err}. Use --noresume or another --output_dir."
-            ) from None
-        print(f"step {step}: resumed from {manager.latest_checkpoint}", flush=True)
-    previous = _read_gate_rows(step_dir / "gates.csv") if opts.resume else []
+    _restore(checkpoint, manager, step, opts)
+    previous = _read_gate_rows(step_dir / GATES_FILE) if opts.resume else []
     recorder = _EpochRecorder(loop, step, step_dir, manager, previous, opts.resume)
     if not previous:
         recorder.rows.extend(gate_rows(supernet, step, 0))
-    train = batched(
-        splits.train, opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
-    )
-    arch = batched(
-        splits.arch,
-        opts.batch_size,
-        training=True,
-        seed=opts.seed + 1,
-        augment=False,
-        drop_remainder=True,
-    )
-    val = batched(splits.val, opts.batch_size * 2, training=False)
+    data = _step_data(splits, opts)
     start = time.time()
-    logs = loop.fit(train, arch, val, hooks=[recorder], progress=opts.progress)
+    logs = loop.fit(*data, hooks=[recorder], progress=opts.progress)
     if logs and logs[-1]["committed"]:
         print(
             f"step {step}: every gate committed (>= {config.stop_when_committed:g}) after epoch "
@@ -263,16 +307,11 @@ def run_step(
         # fewer than `epochs` where every gate committed first (SearchConfig.stop_when_committed)
         "epochs_run": len(recorder.history),
     }
-    score, score_tie = None, 0.0
-    if final and opts.probe_candidates > 1:
-        if opts.probe_mode == "finetune":
-            # at the learning rate the supernet's weights were trained with
-            recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed)
-            score = finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
-        else:
-            recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
-            score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
-        score_tie = accuracy_standard_error(splits.sizes["val"])
+    score, score_tie = (
+        _probe_scorer(supernet, loop, data, splits, config, opts, strategy)
+        if final
+        else (None, 0.0)
+    )
     derive_start = time.time()
     options = DeriveOptions(
         mode=opts.derive_mode,
@@ -291,20 +330,8 @@ def run_step(
         provenance=provenance,
     )
     derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
-    fit = derived.search.get("target_fit", {})
-    if "probed" in fit:
-        fit["probe_mode"] = opts.probe_mode
-        if opts.probe_mode == "finetune":
-            fit["probe_steps"] = opts.probe_steps
-        fit["scored_by"] = score_description(opts.probe_mode, opts.probe_steps)
-    if score is not None and "probed" not in fit:
-        why = (
-            "there is no latency target"
-            if objective.target_ms is None
-            else "fewer than two children meet the target"
-        )
-        print(f"step {step}: nothing to probe, {why}; kept the most probable", file=sys.stderr)
-    derived.save(step_dir / "arch.json")
+    _note_probes(derived, step, score, objective, opts)
+    derived.save(step_dir / ARCH_FILE)
     return derived, recorder.rows
 
 
@@ -385,8 +412,8 @@ def run_search(
     if both:
         # keep step 1's evidence for the early blocks beside step 2's for the rest
         derived.gate_probs = {**step1_probs, **derived.gate_probs}
-        derived.save(output / "arch.json")
-        write_gates_csv(output / "gates.csv", rows)
+        derived.save(output / ARCH_FILE)
+        write_gates_csv(output / GATES_FILE, rows)
     return derived
 
 

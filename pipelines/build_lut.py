@@ -13,14 +13,13 @@ Examples:
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags
 
 from ednas_tf.measure import tables as lut
 from ednas_tf.profiles import LUT_PREFIX, get_profile
 from ednas_tf.space import PRESET_STAGES, preset_space
 from pipelines.common_flags import define_stage_widths_flag, stage_widths
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -136,21 +135,8 @@ def _run() -> int:
     return 0
 
 
-def main(argv):
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
-    logging.set_verbosity(logging.WARNING)
-    try:
-        return _run()
-    except ValueError as err:  # user errors (bad flags, files, missing keys): no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_run)
+run = console_script(_run)
 
 
 if __name__ == "__main__":

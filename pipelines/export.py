@@ -18,17 +18,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags
 
 from deploy.deliver import DeliverOptions, deliver, failing_layers, summary_text, tidl_ok
 from deploy.export import dataset_arrays
 from deploy.merge import merge_model
 from deploy.qat import load_qat_model
-from ednas_tf.arch import ArchSpecError
-from ednas_tf.data import DatasetError
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import load_trained
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 define_run_flags("Run directory whose train/ (and train/qat/) is exported to RUN/export.")
@@ -117,19 +116,12 @@ def _export(run: RunDir) -> int:
     return 1
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    try:
-        return _export(RunDir.at(FLAGS.run_dir))
-    except (ArchSpecError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _export_run() -> int:
+    return _export(RunDir.at(FLAGS.run_dir))
 
 
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_export_run)
+run = console_script(_export_run)
 
 
 if __name__ == "__main__":

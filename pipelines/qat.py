@@ -10,19 +10,17 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags
 
 from deploy.merge import merge_model
 from deploy.qat import QatConfig, run_qat, save_qat_model
-from ednas_tf.arch import ArchSpecError
-from ednas_tf.data import DatasetError
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 define_run_flags("Run directory whose train/ (ednas-train's output) is fine-tuned.")
@@ -70,22 +68,14 @@ def _fine_tune(run: RunDir, output: Path) -> None:
     record_stage(run, "qat", facts, arch, schemes=schemes, output=str(output))
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
+def _qat() -> int:
     run = RunDir.at(FLAGS.run_dir)
-    output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train / QAT_DIR
-    try:
-        _fine_tune(run, output)
-    except (ArchSpecError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    _fine_tune(run, Path(FLAGS.output_dir) if FLAGS.output_dir else run.train / QAT_DIR)
     return 0
 
 
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_qat)
+run = console_script(_qat)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ Example:
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 from ednas_tf.reporting.report import build_report
-from ednas_tf.rundir import RunDirError
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "Output directory of a search / tune / train / export run.")
@@ -26,23 +24,16 @@ flags.DEFINE_string("output_dir", None, "Where the report goes (default: --run_d
 flags.DEFINE_integer("max_trials_shown", 15, "Best tuner trials listed from trials.csv.")
 
 
-def main(argv: list[str]) -> int:
-    del argv
+def _report() -> int:
     if not FLAGS.run_dir:
-        print("error: --run_dir is required", file=sys.stderr)
-        return 2
-    try:
-        written = build_report(FLAGS.run_dir, FLAGS.output_dir, FLAGS.max_trials_shown)
-    except (FileNotFoundError, RunDirError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ValueError("--run_dir is required")
+    written = build_report(FLAGS.run_dir, FLAGS.output_dir, FLAGS.max_trials_shown)
     print("report: " + ", ".join(str(p) for p in written.values()), flush=True)
     return 0
 
 
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_report)
+run = console_script(_report)
 
 
 if __name__ == "__main__":

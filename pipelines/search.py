@@ -9,19 +9,18 @@ Example:
 
 from __future__ import annotations
 
-import sys
 import time
 
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags
 
-from ednas_tf.data import DatasetError
 from ednas_tf.rundir import RunDir
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import run_search, summary_table
 from ednas_tf.search.targets import resolve_target_ms
 from pipelines import search_flags
 from pipelines.common_flags import load_data_and_space, recorded_facts
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 
@@ -64,19 +63,8 @@ def _search() -> int:
     return 0
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    try:
-        return _search()
-    except (DatasetError, ValueError) as err:  # bad data, flags or unreachable target
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_search)
+run = console_script(_search)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
 
-from ednas_tf.arch import ArchSpecError
 from ednas_tf.reporting.summary import collect, format_table
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -27,20 +26,14 @@ flags.DEFINE_bool("json", False, "Print the summary as JSON instead of a table."
 flags.mark_flag_as_required("run_dir")
 
 
-def main(argv: list[str]) -> int:
-    del argv
-    try:
-        summary = collect(FLAGS.run_dir)
-    except (ArchSpecError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _summary() -> int:
+    summary = collect(FLAGS.run_dir)
     print(json.dumps(summary, indent=2) if FLAGS.json else format_table(summary))
     return 0
 
 
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_summary)
+run = console_script(_summary)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,15 @@ Example:
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags
 
-from ednas_tf.arch import ArchSpec, ArchSpecError
-from ednas_tf.data import DatasetError
+from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import TrainConfig, train_child
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 define_run_flags("Run directory written by ednas-search: its arch.json is trained into RUN/train.")
@@ -61,33 +60,27 @@ def _run_and_arch() -> tuple[RunDir, ArchSpec]:
     return run, ArchSpec.load(arch_path)
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    try:
-        run, arch = _run_and_arch()
-        facts = stage_facts(run)
-        splits = load_stage_data(
-            facts, arch, f"the network ({run.arch})", val_fraction=FLAGS.val_fraction
-        )
-        config = TrainConfig(
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            learning_rate=FLAGS.learning_rate,
-            warmup_epochs=FLAGS.warmup_epochs,
-            weight_decay=FLAGS.weight_decay,
-            label_smoothing=FLAGS.label_smoothing,
-            steps_per_epoch=FLAGS.steps_per_epoch,
-            augment=FLAGS.augment,
-            random_erasing=FLAGS.random_erasing,
-            seed=facts["seed"],
-        )
-        output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
-        metrics = train_child(arch, splits, config, output, verbose=FLAGS.verbose)
-        record_stage(run, "train", facts, arch, output=str(output))
-    except (ArchSpecError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def _train() -> int:
+    run, arch = _run_and_arch()
+    facts = stage_facts(run)
+    splits = load_stage_data(
+        facts, arch, f"the network ({run.arch})", val_fraction=FLAGS.val_fraction
+    )
+    config = TrainConfig(
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        warmup_epochs=FLAGS.warmup_epochs,
+        weight_decay=FLAGS.weight_decay,
+        label_smoothing=FLAGS.label_smoothing,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        augment=FLAGS.augment,
+        random_erasing=FLAGS.random_erasing,
+        seed=facts["seed"],
+    )
+    output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
+    metrics = train_child(arch, splits, config, output, verbose=FLAGS.verbose)
+    record_stage(run, "train", facts, arch, output=str(output))
     print(
         f"test accuracy {metrics['test_acc']:.4f} (best val {metrics['best_val_acc']:.4f} at "
         f"epoch {metrics['best_epoch']}), {metrics['params']:,} params, "
@@ -96,9 +89,8 @@ def main(argv):
     return 0
 
 
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_train)
+run = console_script(_train)
 
 
 if __name__ == "__main__":

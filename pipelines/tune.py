@@ -12,12 +12,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import sys
 
-from absl import app, flags, logging
+from absl import flags
 
 from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, resolve_budget, tune
-from ednas_tf.data import DatasetError
 from ednas_tf.rundir import RunDir
 from ednas_tf.search.runner import summary_table
 from ednas_tf.search.targets import resolve_target_ms
@@ -27,6 +25,7 @@ from pipelines.common_flags import (
     load_data_and_space,
     recorded_facts,
 )
+from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out to score trials.")
@@ -131,19 +130,8 @@ def _run_stage() -> int:
     return 0
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    try:
-        return _run_stage()
-    except (DatasetError, ValueError) as err:  # bad flags, data or budget: a message
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def run() -> None:
-    """Console-script entry point (see pyproject.toml [project.scripts])."""
-    app.run(main)
+main = stage_main(_run_stage)
+run = console_script(_run_stage)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import tensorflow as tf
 
-from ednas_tf.data.errors import DatasetError, DatasetNotFoundError
+from ednas_tf.data.errors import DatasetFormatError, DatasetNotFoundError
 from ednas_tf.data.registry import register
 from ednas_tf.data.source import (
     AUTOTUNE,
@@ -41,7 +41,7 @@ def _image_shape(info, image_size: int | None) -> tuple[tuple[int, int, int], bo
     """(output shape, whether to resize) from the builder's image feature."""
     height, width, channels = info.features["image"].shape
     if channels is None:
-        raise DatasetError(f"{info.name}: image feature has an unknown number of channels")
+        raise DatasetFormatError(f"{info.name}: image feature has an unknown number of channels")
     if image_size is None and height is not None and width is not None:
         return (height, width, channels), False
     size = image_size or DEFAULT_IMAGE_SIZE
@@ -77,7 +77,9 @@ def load_tfds(
         )
     info = builder.info
     if TRAIN_SPLIT not in info.splits:
-        raise DatasetError(f"tfds:{variant} has no '{TRAIN_SPLIT}' split (has {list(info.splits)})")
+        raise DatasetFormatError(
+            f"tfds:{variant} has no '{TRAIN_SPLIT}' split (has {list(info.splits)})"
+        )
     shape, resize = _image_shape(info, image_size)
     test = _examples(builder, TEST_SPLIT, shape, resize) if TEST_SPLIT in info.splits else None
     return Source(

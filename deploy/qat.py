@@ -209,7 +209,10 @@ def quantize_for_training(merged: tf.keras.Model, scheme: str = "tfmot") -> tf.k
 
 
 def pow2_quantizer_scales(qat_model: tf.keras.Model) -> dict[str, float]:
-    """Scale (quantization step) of every power-of-two quantizer, keyed by layer/tensor."""
+    """Scale (quantization step) of every power-of-two quantizer, keyed by layer/tensor.
+
+    Public on purpose: it is how a user (and the tests) check that a pow2 QAT model's steps are
+    powers of two, as TIDL's per-layer shifts require."""
     scales = {}
     for layer in qat_model.layers:
         pairs = [

@@ -273,7 +273,10 @@ def reference_tflite() -> bytes:
 
 
 def tflite_op_names(model: str | Path | bytes) -> list[str]:
-    """Builtin op names of a .tflite model in execution order (before delegation)."""
+    """Builtin op names of a .tflite model in execution order (before delegation).
+
+    Public on purpose: it is how a user (and the tests) see which kernels a converted probe or
+    model runs, e.g. that a merged block is one DEPTHWISE_CONV_2D."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType  # lazy: see _interpreter
 
     kwargs = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}

@@ -23,6 +23,7 @@ from pipelines.common_flags import load_data_and_space, recorded_facts
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(search_flags)  # --help lists the search's flags too
 
 
 def _search() -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from absl import app, logging
+from absl import app, flags, logging
 
 # Every error a user can fix derives from these two: ArchSpecError, RunDirError and the dataset
 # errors are ValueErrors, DatasetNotFoundError a FileNotFoundError. (Naming them here would import
@@ -42,6 +42,10 @@ def console_script(stage: Callable[[], int]) -> Callable[[], None]:
     """The `[project.scripts]` target of a stage (absl parses the flags, then runs it)."""
 
     def run() -> None:
+        # absl's --help lists the flags of the module named by sys.argv[0]: for a console script
+        # that is the script, not the pipeline module that defined them, so hand them over
+        for flag in flags.FLAGS.get_key_flags_for_module(stage.__module__):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
         app.run(stage_main(stage))
 
     return run

@@ -2,13 +2,13 @@
 
 Examples:
   # measure every configuration of the space here (re-runs only measure what the file lacks)
-  python pipelines/build_lut.py --space=small --image_size=32 --channels=3 --device=host
+  ednas-build-lut --space=small --image_size=32 --channels=3 --device=host
 
   # board workflow: export probes, time them on the board, fill manifest.csv's ms column, import
-  python pipelines/build_lut.py --space=small --image_size=32 --export_probes=probes/
-  python pipelines/build_lut.py --space=small --image_size=32 \\
+  ednas-build-lut --space=small --image_size=32 --export_probes=probes/
+  ednas-build-lut --space=small --image_size=32 \\
       --import_measurements=probes/manifest.csv --output=luts/tda2x.json
-  python pipelines/search.py --device=lut:luts/tda2x.json ...
+  ednas-search --device=lut:luts/tda2x.json ...
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ run is refused (exit 2) and nothing is written into it. It needs no TensorFlow. 
 `ednas_tf.reporting`; this is its command line.
 
 Example:
-  python pipelines/report.py --run_dir=runs/demo
+  ednas-report --run_dir=runs/demo
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The library is `ednas_tf.reporting.summary`; this is its command line.
 
 Example:
-  python pipelines/summary.py --run_dir=runs/demo
+  ednas-summary --run_dir=runs/demo
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ it on validation accuracy under the device's latency budget. The arch.json has t
 so pipelines/train.py and the deploy stage take it unchanged.
 
 Example:
-  python pipelines/tune.py --dataset=fashion_mnist --space=small --tuner=random --max_trials=20 \
+  ednas-tune --dataset=fashion_mnist --space=small --tuner=random --max_trials=20 \
       --latency_budget_fraction=0.3 --constraint=reject --output_dir=runs/tune
 """
 

@@ -13,13 +13,14 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.presets import DEFAULT_KERNELS, preset_space
 from ednas_tf.profiles import get_profile
 from ednas_tf.rundir import ARCH_FILE, TRAIN_METRICS_FILE
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import RunOptions, run_search
 from ednas_tf.search.schedules import make_schedule
-from ednas_tf.space import DEFAULT_KERNELS, SearchSpace, preset_space
+from ednas_tf.space import SearchSpace
 from ednas_tf.training import TrainConfig, train_child
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

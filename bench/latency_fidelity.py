@@ -29,8 +29,9 @@ from ednas_tf.cost.lut import LookupTable
 from ednas_tf.cost.network import child_latency
 from ednas_tf.measure.tables import space_configs
 from ednas_tf.model import build
+from ednas_tf.presets import PRESET_STAGES, preset_space
 from ednas_tf.profiles import get_profile
-from ednas_tf.space import PRESET_STAGES, SearchSpace, preset_space
+from ednas_tf.space import SearchSpace
 
 FV = cli.new_flags()
 flags.DEFINE_integer("n", 30, "Random children to time.", flag_values=FV)

@@ -29,7 +29,8 @@ from bench.common import emit
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables
 from ednas_tf.model import build
-from ednas_tf.space import BlockSpace, SearchSpace, preset_space
+from ednas_tf.presets import preset_space
+from ednas_tf.space import BlockSpace, SearchSpace
 
 FV = cli.new_flags()
 flags.DEFINE_string("preset", "small", "Search-space preset.", flag_values=FV)

@@ -51,9 +51,9 @@ from ednas_tf.baselines.fixed import fixed_kernel_arch
 from ednas_tf.cost.network import child_latency
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.model import build
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import get_profile
 from ednas_tf.reporting.summary import arch_macs
-from ednas_tf.space import preset_space
 
 FAMILIES = ("resolution", "capacity")
 FV = cli.new_flags()
@@ -118,7 +118,7 @@ def _stages(blocks: list[BlockSpec]) -> list[list[int]]:
 
 def _channels_by_four(channels: float) -> int:
     """Scaled channels rounded to a multiple of 4, at least 8 (narrowed or widened): the space's
-    rounding to 8 (`space._round_channels`) would turn 0.75 x 16 back into 16."""
+    rounding to 8 (`presets._round_channels`) would turn 0.75 x 16 back into 16."""
     return max(8, int(round(channels / 4)) * 4)
 
 

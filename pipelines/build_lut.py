@@ -16,8 +16,8 @@ from __future__ import annotations
 from absl import flags
 
 from ednas_tf.measure import tables as lut
+from ednas_tf.presets import PRESET_STAGES, preset_space
 from ednas_tf.profiles import LUT_PREFIX, get_profile
-from ednas_tf.space import PRESET_STAGES, preset_space
 from pipelines.common_flags import define_stage_widths_flag, stage_widths
 from pipelines.stage import console_script, stage_main
 

@@ -13,9 +13,9 @@ from absl import flags
 
 from ednas_tf.data import available as available_datasets
 from ednas_tf.data import load_splits
+from ednas_tf.presets import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.rundir import absolute_data_dir
-from ednas_tf.space import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 
 FLAGS = flags.FLAGS
 

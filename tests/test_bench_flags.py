@@ -15,9 +15,9 @@ from bench import (
     supernet_cost,
 )
 from ednas_tf.cost.network import space_latency_bounds
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import get_profile
 from ednas_tf.search.objectives import target_from_fraction
-from ednas_tf.space import preset_space
 from tests.cli import run_cli
 
 # Per benchmark: a flag its flagfile sets (name, text, value parsed), and what else it requires.

@@ -24,7 +24,7 @@ from ednas_tf.baselines.imported import (
     timing_differences,
 )
 from ednas_tf.cost.macs import MacsProxy
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 
 
 def test_partial_record_round_trips_and_flags_are_stored_as_json(tmp_path):

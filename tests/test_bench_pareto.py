@@ -17,7 +17,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import baseline_list, selected_baselines
 from ednas_tf.baselines.keras_apps import keras_app
 from ednas_tf.layers.blocks import BN_MOMENTUM
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 from ednas_tf.training import TrainConfig
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from bench import seed_spread
 from ednas_tf.baselines.fixed import fixed_kernel_arch
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 
 
 def test_spread_in_points():

@@ -9,7 +9,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import fixed_kernel_arch
 from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.model import build
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 
 
 def _reference():

@@ -6,10 +6,10 @@ from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
+from ednas_tf.presets import preset_space
 from ednas_tf.search.derive import DeriveOptions, derive
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.objectives import Objective, check_target, make_objective
-from ednas_tf.space import preset_space
 
 
 @pytest.fixture(scope="module")

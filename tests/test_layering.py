@@ -30,7 +30,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("layers", ("ednas_tf.layers",)),
-    ("space and model", ("ednas_tf.space", "ednas_tf.model", "ednas_tf.inherit")),
+    (
+        "space and model",
+        ("ednas_tf.space", "ednas_tf.presets", "ednas_tf.model", "ednas_tf.inherit"),
+    ),
     ("cost models", ("ednas_tf.cost",)),
     (
         "fitting, measuring, device profiles",

@@ -16,10 +16,10 @@ from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.measure import calibration, probes
 from ednas_tf.measure import tables as lut
 from ednas_tf.model import build
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.search.derive import derive
 from ednas_tf.search.expected import ExpectedLatency
-from ednas_tf.space import preset_space
 from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

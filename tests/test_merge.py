@@ -6,7 +6,7 @@ from deploy.merge import merge_model
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import load_splits
 from ednas_tf.model import build
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 
 ARCH = {
     "input_shape": [20, 20, 3],

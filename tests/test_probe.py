@@ -15,6 +15,7 @@ from ednas_tf.data import batched, load_splits
 from ednas_tf.inherit import inherit_model
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, searchable_blocks, width_gates
+from ednas_tf.presets import preset_space
 from ednas_tf.search.derive import DeriveOptions, derive, probed_child
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.objectives import Objective, make_objective, target_from_fraction
@@ -27,7 +28,6 @@ from ednas_tf.search.probe import (
 )
 from ednas_tf.search.runner import RunOptions, run_search, summary_table
 from ednas_tf.search.schedules import make_schedule
-from ednas_tf.space import preset_space
 from ednas_tf.training import TrainConfig
 
 

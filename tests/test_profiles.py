@@ -7,8 +7,8 @@ import pytest
 from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.limits import BUILTIN, TDA2X, DeviceLimits, builtin_limits
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import DeviceProfile, available_profiles, get_profile
-from ednas_tf.space import preset_space
 
 
 def test_macs_profile_is_selectable_and_costs_with_the_macs_proxy():

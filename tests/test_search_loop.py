@@ -8,11 +8,11 @@ from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.data import batched, load_splits
 from ednas_tf.layers.gumbel import gates_of
 from ednas_tf.model import build
+from ednas_tf.presets import preset_space
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.loop import GateCommitment, SearchConfig, SearchLoop
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.schedules import make_schedule
-from ednas_tf.space import preset_space
 
 
 class StatsSpy:

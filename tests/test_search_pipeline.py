@@ -137,7 +137,7 @@ MIRRORED = textwrap.dedent("""
     from ednas_tf.search.loop import SearchConfig, SearchLoop
     from ednas_tf.search.objectives import make_objective
     from ednas_tf.search.schedules import make_schedule
-    from ednas_tf.space import preset_space
+    from ednas_tf.presets import preset_space
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     splits = load_splits("synthetic", image_size=16, limit=300)

@@ -2,8 +2,9 @@ import pytest
 
 from ednas_tf.arch import ConvSpec
 from ednas_tf.model import build, searchable_blocks
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import get_profile
-from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
+from ednas_tf.space import BlockSpace, Choice, SearchSpace
 
 
 @pytest.mark.parametrize(

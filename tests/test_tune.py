@@ -12,8 +12,8 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.data import load_splits
 from ednas_tf.model import build
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import get_profile
-from ednas_tf.space import preset_space
 from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

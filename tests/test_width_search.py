@@ -10,11 +10,13 @@ from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.inherit import inherit_model
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, width_gates
+from ednas_tf.presets import preset_space
 from ednas_tf.profiles import get_profile
-from ednas_tf.search.derive import derive
+from ednas_tf.search.derive import DeriveOptions, derive
 from ednas_tf.search.expected import ExpectedLatency
+from ednas_tf.search.objectives import Objective
 from ednas_tf.search.runner import gate_rows, summary_table
-from ednas_tf.space import BlockSpace, Choice, SearchSpace, preset_space
+from ednas_tf.space import BlockSpace, Choice, SearchSpace
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def test_one_hot_gates_give_the_derived_child_exactly(space, seed):
     _randomise_bn(supernet)
     _one_hot_gates(supernet, rng)
     latency = MacsProxy()
-    arch = derive(supernet, space, latency, mode="argmax")
+    arch = derive(supernet, space, latency, options=DeriveOptions(mode="argmax"))
     child = build(arch)
     child(x)
     inherit_model(supernet, child, arch.search["source_blocks"])
@@ -118,7 +120,13 @@ def test_latency_target_fit_moves_widths(space):
     chosen = set()
     for fraction in (0.1, 0.5, 0.9):
         target = low + fraction * (high - low)
-        arch = derive(supernet, space, latency, target_ms=target, tolerance=0.05)
+        arch = derive(
+            supernet,
+            space,
+            latency,
+            Objective("target", target_ms=target),
+            DeriveOptions(tolerance=0.05),
+        )
         assert abs(arch.predicted_latency_ms / target - 1) <= 0.05, fraction
         chosen.add(tuple(sorted(arch.search["widths"].items())))
     assert len(chosen) > 1  # not every target is met by the same widths

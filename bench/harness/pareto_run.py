@@ -27,10 +27,11 @@ from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, tune
 from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits
 from ednas_tf.measure.tables import space_configs
+from ednas_tf.presets import DEFAULT_KERNELS
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.search.targets import resolve_target_ms
-from ednas_tf.space import DEFAULT_KERNELS, SearchSpace
+from ednas_tf.space import SearchSpace
 
 
 @dataclasses.dataclass

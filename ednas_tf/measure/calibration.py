@@ -26,7 +26,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.network import arch_configs
 from ednas_tf.limits import HOST
 from ednas_tf.model import build
-from ednas_tf.space import preset_space
+from ednas_tf.presets import preset_space
 
 if TYPE_CHECKING:  # annotation only: ednas_tf.measure.tables imports this module
     from ednas_tf.measure.tables import MeasuredTable

@@ -5,6 +5,7 @@ argmax:   each block takes its most likely (kernel, expansion) pair; a skippable
 parallel: as argmax, but the kernel set keeps every size whose probability (given the chosen
           expansion) reaches `threshold` — E-DNAS' parallel kernel-wise blocks, merged at deploy
           into one kernel of the largest size.
+With a latency target, the child is then fitted to it (`ednas_tf.search.target_fit`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import searchable_blocks, width_gates
 from ednas_tf.search.objectives import Objective
 from ednas_tf.search.probe import ChildPath
+from ednas_tf.search.target_fit import (
+    BlockOption,
+    Candidate,
+    LatencyGoal,
+    distinct_shortlist,
+    fit_to_target,
+    refitted_neighbours,
+)
 from ednas_tf.space import SearchSpace
 
 
@@ -45,21 +54,13 @@ def block_probabilities(block: InvertedResidual) -> dict[str, Any]:
     return probs
 
 
-@dataclasses.dataclass(frozen=True)
-class _Option:
-    decision: dict[str, Any]
-    log_prob: float
-    latency_ms: float
-    pair: tuple[int, int] | None  # (kernel option, expansion option); None: the block skipped
-
-
 def _options(
     block: InvertedResidual,
     mode: str,
     threshold: float,
     latency_model: LatencyModel,
     widths: tuple[int, int] = (0, 0),
-) -> tuple[list[_Option], int]:
+) -> tuple[list[BlockOption], int]:
     """Every decision a block can take at the given (input, output) width indices, and the index
     of the one its gates point to."""
     joint = block.joint_probs().numpy().astype(np.float64)
@@ -75,7 +76,7 @@ def _options(
             kernel = tuple(sorted(kept | set(kernel)))
         config = dataclasses.replace(configs[k_index][e_index], kernel=kernel)
         options.append(
-            _Option(
+            BlockOption(
                 {
                     "kernel": kernel,
                     "expansion": block.expansions[e_index],
@@ -94,68 +95,10 @@ def _options(
         # improbable — would make dropping a block the fit's cheapest move, whatever the skip
         # gate learned.
         skip_log_prob = math.log(max(p_skip, 1e-12)) + math.log(max(float(joint.max()), 1e-12))
-        options.append(_Option({"skip": True}, skip_log_prob, 0.0, None))
+        options.append(BlockOption({"skip": True}, skip_log_prob, 0.0, None))
         if p_skip > 0.5:
             chosen = len(options) - 1
     return options, chosen
-
-
-@dataclasses.dataclass(frozen=True)
-class LatencyGoal:
-    """What a latency-target fit aims for: within `tolerance` (a fraction of the target) of
-    `target_ms`, or — `at_most` — anywhere up to that band's top, so a child the gates put
-    under a latency budget is kept as it is rather than grown to the budget."""
-
-    target_ms: float
-    tolerance: float = 0.02
-    at_most: bool = False
-
-    def met(self, latency_ms: float) -> bool:
-        if self.at_most:
-            return latency_ms <= self.target_ms * (1.0 + self.tolerance)
-        return abs(latency_ms - self.target_ms) <= self.tolerance * self.target_ms
-
-    def distance(self, latency_ms: float) -> float:
-        """How far `latency_ms` is from meeting the goal, in ms (0 when met)."""
-        if self.at_most:
-            return max(0.0, latency_ms - self.target_ms)
-        return abs(latency_ms - self.target_ms)
-
-
-def _fit_to_target(
-    options: dict[str, list[_Option]],
-    chosen: dict[str, int],
-    fixed_ms: float,
-    goal: LatencyGoal,
-    locked: frozenset[str] = frozenset(),
-) -> int:
-    """Moves decisions (in place; never those of `locked` blocks) until the child meets `goal`.
-
-    Greedy on the probability given up per ms of distance removed: the result is (close to) the
-    most probable child that meets the latency target. Returns the number of moves.
-    """
-    latency = fixed_ms + sum(options[n][i].latency_ms for n, i in chosen.items())
-    moves = 0
-    while not goal.met(latency):
-        best = None
-        for name, index in chosen.items():
-            if name in locked:
-                continue
-            current = options[name][index]
-            for j, option in enumerate(options[name]):
-                new = latency - current.latency_ms + option.latency_ms
-                gain = goal.distance(latency) - goal.distance(new)
-                if j == index or gain <= 1e-12:
-                    continue
-                cost = (current.log_prob - option.log_prob) / gain
-                if best is None or cost < best[0]:
-                    best = (cost, name, j, new)
-        if best is None:
-            break
-        _, name, j, latency = best
-        chosen[name] = j
-        moves += 1
-    return moves
 
 
 # Width assignments tried by a latency-target fit, most probable first.
@@ -192,34 +135,6 @@ def _width_assignments(supernet: tf.keras.Model, every: bool) -> list[tuple[floa
     return assignments[:MAX_WIDTH_ASSIGNMENTS]
 
 
-@dataclasses.dataclass
-class _Candidate:
-    """One width assignment with every block's options and decision at those widths."""
-
-    width_log_prob: float
-    options: dict[str, list[_Option]]
-    chosen: dict[str, int]
-    fixed_ms: float
-    width_index: dict[str, int]
-    moves: int = 0  # decisions the latency-target fit moved away from the gates' argmax
-
-    @property
-    def latency_ms(self) -> float:
-        return self.fixed_ms + sum(self.options[n][i].latency_ms for n, i in self.chosen.items())
-
-    @property
-    def log_prob(self) -> float:
-        return self.width_log_prob + sum(
-            self.options[n][i].log_prob for n, i in self.chosen.items()
-        )
-
-    @property
-    def path(self) -> ChildPath:
-        return ChildPath(
-            {n: self.options[n][i].pair for n, i in self.chosen.items()}, dict(self.width_index)
-        )
-
-
 def _candidate(
     blocks: list[InvertedResidual],
     space: SearchSpace,
@@ -228,7 +143,7 @@ def _candidate(
     mode: str,
     threshold: float,
     latency_model: LatencyModel,
-) -> _Candidate:
+) -> Candidate:
     options, chosen = {}, {}
     for block in blocks:
         indices = (width_index.get(block.in_width_group, 0), width_index.get(block.width_group, 0))
@@ -237,7 +152,7 @@ def _candidate(
         )
     last = blocks[-1]
     last_channels = last.channel_options[width_index.get(last.width_group, 0)]
-    return _Candidate(
+    return Candidate(
         width_log_prob,
         options,
         chosen,
@@ -246,7 +161,7 @@ def _candidate(
     )
 
 
-def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, int]:
+def _widths(candidate: Candidate, blocks: list[InvertedResidual]) -> dict[str, int]:
     """Channels of each searched width group that keeps a block."""
     widths = {}
     for block in blocks:
@@ -256,51 +171,7 @@ def _widths(candidate: _Candidate, blocks: list[InvertedResidual]) -> dict[str, 
     return widths
 
 
-def _neighbours(candidate: _Candidate, goal: LatencyGoal) -> list[_Candidate]:
-    """`candidate` with one block's decision changed — each other option of each block in
-    turn — and the other blocks re-fitted to the target around it: the children one decision
-    away from the fitted one, for probing when width assignments give too few. Their moves
-    add the change and the re-fit's to `candidate`'s."""
-    neighbours = []
-    for name, index in candidate.chosen.items():
-        for other in range(len(candidate.options[name])):
-            if other == index:
-                continue
-            chosen = dict(candidate.chosen, **{name: other})
-            refit = _fit_to_target(
-                candidate.options, chosen, candidate.fixed_ms, goal, frozenset({name})
-            )
-            moves = candidate.moves + 1 + refit
-            neighbours.append(dataclasses.replace(candidate, chosen=chosen, moves=moves))
-    return neighbours
-
-
-def _decisions_key(candidate: _Candidate) -> str:
-    return repr([candidate.options[n][i].decision for n, i in sorted(candidate.chosen.items())])
-
-
-def _shortlist(
-    candidates: list[_Candidate],
-    goal: LatencyGoal,
-    size: int,
-    listed: tuple[_Candidate, ...] = (),
-) -> list[_Candidate]:
-    """`listed`, then the most probable distinct children of `candidates` that meet the target
-    and are not in it, up to `size` in all."""
-    met = [c for c in candidates if goal.met(c.latency_ms)]
-    met.sort(key=lambda c: -c.log_prob)
-    shortlist, seen = list(listed), {_decisions_key(c) for c in listed}
-    for candidate in met:
-        if len(shortlist) >= size:
-            break
-        key = _decisions_key(candidate)
-        if key not in seen:
-            seen.add(key)
-            shortlist.append(candidate)
-    return shortlist
-
-
-def _decisions(candidate: _Candidate) -> dict[str, dict[str, Any]]:
+def _decisions(candidate: Candidate) -> dict[str, dict[str, Any]]:
     """Per block, the decision `SearchSpace.child` resolves it with."""
     return {n: candidate.options[n][i].decision for n, i in candidate.chosen.items()}
 
@@ -337,7 +208,7 @@ def _decision_code(decision: dict[str, Any]) -> str:
     return f"k{sizes} e{decision['expansion']:g}"
 
 
-def _changed_blocks(candidate: _Candidate, reference: _Candidate) -> dict[str, str]:
+def _changed_blocks(candidate: Candidate, reference: Candidate) -> dict[str, str]:
     """The blocks whose kernel/expansion/skip differ from `reference`'s, as decision codes
     (channels are the width assignment's, recorded apart)."""
     changed = {}
@@ -395,10 +266,10 @@ def derive(
     the gates favour every stage's widest option alike, and probability alone then keeps
     expensive full-resolution width over cheap late width. When the width assignments give fewer
     than `probe_candidates` (none searched: one fitted child), the most probable children one
-    block decision away from the first fill the list (`_neighbours`). Scores within
-    `options.score_tie` of the best count as tied and the most probable of those wins: a probe's
-    noise (one binomial standard error of the validation accuracy) is no reason to leave the
-    gates' choice.
+    block decision away from the first fill the list (`target_fit.refitted_neighbours`). Scores
+    within `options.score_tie` of the best count as tied and the most probable of those wins: a
+    probe's noise (one binomial standard error of the validation accuracy) is no reason to leave
+    the gates' choice.
     """
     by_name = {layer.name: layer for layer in searchable_blocks(supernet)}
     missing = [b.name for b in space.blocks if b.name not in by_name]
@@ -441,31 +312,31 @@ def derive(
 
 
 def _fit_and_probe(
-    candidates: list[_Candidate],
+    candidates: list[Candidate],
     goal: LatencyGoal,
     space: SearchSpace,
     blocks: list[InvertedResidual],
     options: DeriveOptions,
     score: Callable[[ChildPath], float] | None,
-) -> tuple[_Candidate, dict[str, Any]]:
+) -> tuple[Candidate, dict[str, Any]]:
     """Fit every candidate to the latency goal, pick the winner (by probability, or by `score`
     among the shortlist), and the `target_fit` record arch.json keeps of how it was chosen."""
     gated_ms = candidates[0].latency_ms
     for candidate in candidates:
-        candidate.moves = _fit_to_target(
+        candidate.moves = fit_to_target(
             candidate.options, candidate.chosen, candidate.fixed_ms, goal
         )
 
-    def rank(candidate: _Candidate) -> tuple[bool, float]:
+    def rank(candidate: Candidate) -> tuple[bool, float]:
         met = goal.met(candidate.latency_ms)
         return (met, candidate.log_prob if met else -goal.distance(candidate.latency_ms))
 
     best = max(candidates, key=rank)
     wanted = options.probe_candidates
-    shortlist = _shortlist(candidates, goal, wanted)
+    shortlist = distinct_shortlist(candidates, goal, wanted)
     if score is not None and 0 < len(shortlist) < wanted:
-        neighbours = _neighbours(shortlist[0], goal)
-        shortlist = _shortlist(neighbours, goal, wanted, tuple(shortlist))
+        neighbours = refitted_neighbours(shortlist[0], goal)
+        shortlist = distinct_shortlist(neighbours, goal, wanted, tuple(shortlist))
         shortlist.sort(key=lambda c: -c.log_prob)  # the tie rule reads it in this order
     probed = []
     if score is not None and len(shortlist) > 1:
@@ -484,12 +355,12 @@ def _fit_and_probe(
 
 
 def _probe(
-    shortlist: list[_Candidate],
+    shortlist: list[Candidate],
     space: SearchSpace,
     blocks: list[InvertedResidual],
     score: Callable[[ChildPath], float],
     score_tie: float,
-) -> tuple[_Candidate, list[dict[str, Any]]]:
+) -> tuple[Candidate, list[dict[str, Any]]]:
     """Score each shortlisted child; the first within `score_tie` of the best wins."""
     children = [space.child(_decisions(c)) for c in shortlist]
     scores = [

@@ -104,12 +104,11 @@ def decode_failures(paths: Sequence[str]) -> set[int]:
 
     def decode(index: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        with tf.control_dependencies([image]):
-            return tf.identity(index)
+        return index + tf.cast(tf.reduce_min(tf.shape(image)) * 0, index.dtype)  # uses the image
 
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), np.asarray(paths, str)))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    ds = ds.apply(tf.data.experimental.ignore_errors()).batch(4096)
+    ds = ds.ignore_errors().batch(4096)
     decoded = {int(i) for batch in ds.as_numpy_iterator() for i in batch}
     return set(range(len(paths))) - decoded
 
@@ -204,12 +203,13 @@ def check_classes(class_names: Sequence[str], labels: np.ndarray | None, where: 
 
 
 def check_split_sizes(sizes: dict[str, int], checks: DataChecks, limit: int | None) -> None:
-    """The splits trained on in whole batches hold a batch; the test split is not empty."""
+    """For a stage (`checks.batch_size` given): the splits trained on in whole batches hold a
+    batch and the test split is not empty."""
+    if checks.batch_size is None:
+        return
     hint = f" (raise --limit={limit})" if limit is not None else ""
     if sizes.get("test", 1) == 0:
         raise DatasetFormatError(f"the test split is empty{hint}; add test images")
-    if checks.batch_size is None:
-        return
     for split in checks.drop_remainder_splits:
         if sizes.get(split, 0) < checks.batch_size:
             raise DatasetFormatError(

@@ -64,6 +64,8 @@ def test_full_decode_finds_what_the_header_misses(tmp_path):
     assert checks.file_problems(paths, "full") == {0: "cannot be decoded"}
     assert checks.file_problems(paths, "auto") == {0: "cannot be decoded"}
     assert checks.file_problems(paths, "none") == {}
+    assert checks.resolve_mode("auto", checks.FULL_DECODE_LIMIT - 1) == "full"
+    assert checks.resolve_mode("auto", checks.FULL_DECODE_LIMIT) == "header"
 
 
 def test_unreadable_and_hidden_files_are_skipped_and_counted(tmp_path):

@@ -113,12 +113,21 @@ def decode_failures(paths: Sequence[str]) -> set[int]:
     return set(range(len(paths))) - decoded
 
 
+def resolve_mode(mode: str, num_files: int) -> str:
+    """'auto' -> 'full' below FULL_DECODE_LIMIT files (of the whole dataset), else 'header'."""
+    if mode != "auto":
+        return mode
+    return "full" if num_files < FULL_DECODE_LIMIT else "header"
+
+
 def file_problems(paths: Sequence[str], mode: str) -> dict[int, str]:
-    """{position: reason} of the unreadable files among `paths` (mode: one of VERIFY_MODES)."""
+    """{position: reason} of the unreadable files among `paths` (mode: one of VERIFY_MODES;
+    'auto' counts `paths` alone: `resolve_mode` it first for a dataset of several parts)."""
+    mode = resolve_mode(mode, len(paths))
     if mode == "none":
         return {}
     problems = {i: why for i, path in enumerate(paths) if (why := header_problem(path))}
-    if mode == "full" or (mode == "auto" and len(paths) < FULL_DECODE_LIMIT):
+    if mode == "full":
         rest = [i for i in range(len(paths)) if i not in problems]
         for j in decode_failures([paths[i] for i in rest]):
             problems[rest[j]] = "cannot be decoded"

@@ -20,6 +20,7 @@ from ednas_tf.data.checks import (
     check_split_sizes,
     file_problems,
     refuse_strict,
+    resolve_mode,
 )
 from ednas_tf.data.errors import UnknownDatasetError
 from ednas_tf.data.pipeline import SPLIT_NAMES, resize_images, split_indices
@@ -114,11 +115,11 @@ def _verify_files(
     and what was left out (hidden files included), or refuses them all with `checks.strict`."""
     skipped = [Skipped(path, "hidden file") for path in ignored]
     kept = dict(indices)
-    for split in SPLIT_NAMES:
+    used = [s for s in SPLIT_NAMES if pools[s].paths is not None and len(indices[s])]
+    mode = resolve_mode(checks.verify_images, sum(len(indices[s]) for s in used))
+    for split in used:
         paths = pools[split].paths
-        if paths is None or not len(indices[split]):
-            continue
-        problems = file_problems(list(paths[indices[split]]), checks.verify_images)
+        problems = file_problems(list(paths[indices[split]]), mode)
         skipped += [Skipped(str(paths[indices[split][i]]), why) for i, why in problems.items()]
         keep = np.ones(len(indices[split]), bool)
         keep[list(problems)] = False

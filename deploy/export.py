@@ -37,7 +37,9 @@ def input_spec(model: tf.keras.Model) -> tf.TensorSpec:
 
 def dataset_arrays(dataset: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` (image, label) pairs of an unbatched split, as float32 images and
-    labels: calibration and test data for the exports and their checks."""
+    labels: calibration and test data for the exports and their checks. Give it a sample
+    (`ednas_tf.data.sampling.sample_split`), not a whole split: the first images of an image
+    folder are the first classes."""
     images, labels = [], []
     for image, label in dataset.take(count).as_numpy_iterator():
         images.append(image)

@@ -16,6 +16,7 @@ from ednas_tf.data import load_splits
 from ednas_tf.presets import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.rundir import absolute_data_dir
+from pipelines.data_flags import data_checks, define_check_flags, print_data_note
 
 FLAGS = flags.FLAGS
 
@@ -41,6 +42,7 @@ def define_data_flags(val_help: str) -> None:
         "limit", None, "Use at most this many training (and test) examples.", **main
     )
     flags.DEFINE_float("val_fraction", 0.1, val_help, **main)
+    define_check_flags()
 
 
 def define_stage_widths_flag(kwargs: dict | None = None) -> None:
@@ -104,11 +106,12 @@ def define_space_flags() -> None:
     flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.", **main)
 
 
-def load_data_and_space(arch_fraction: float):
+def load_data_and_space(arch_fraction: float, batch_size: int | None = None):
     """Reads the data flags and space flags: (splits, profile, space), with the data line printed.
 
-    Raises DatasetError / ValueError (unknown profile, unreadable lookup table, bad sizes) for the
-    caller to turn into a one-line error message."""
+    batch_size: the stage's; the train split (and the arch split, when arch_fraction > 0) must
+    hold one. Raises DatasetError / ValueError (unknown profile, unreadable lookup table, bad
+    sizes, data that fails its checks) for the caller to turn into a one-line error message."""
     profile = get_profile(FLAGS.device)  # first: a bad --device fails before the data loads
     splits = load_splits(
         FLAGS.dataset,
@@ -118,7 +121,9 @@ def load_data_and_space(arch_fraction: float):
         val_fraction=FLAGS.val_fraction,
         limit=FLAGS.limit,
         seed=FLAGS.seed,
+        checks=data_checks(batch_size, ("train", "arch") if arch_fraction > 0 else ("train",)),
     )
+    print_data_note(splits)
     print(
         f"data: {splits.name} {splits.input_shape}, {splits.num_classes} classes, "
         f"splits {splits.sizes}",

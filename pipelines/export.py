@@ -24,6 +24,7 @@ from deploy.deliver import DeliverOptions, deliver, failing_layers, summary_text
 from deploy.export import dataset_arrays
 from deploy.merge import merge_model
 from deploy.qat import load_qat_model
+from ednas_tf.data.sampling import sample_split
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import load_trained
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
@@ -42,9 +43,17 @@ flags.DEFINE_bool(
     "int8_io", False, "int8 input/output tensors in the int8 TFLite model (else float I/O)."
 )
 flags.DEFINE_integer(
-    "num_calibration", 200, "Training images for int8 calibration and TIDL's sample_in.raw."
+    "num_calibration",
+    200,
+    "Training images for int8 calibration and TIDL's sample_in.raw: a seeded, class-stratified "
+    "sample (all of them when the split is smaller).",
 )
-flags.DEFINE_integer("num_test", 1000, "Test images for parity and accuracy checks.")
+flags.DEFINE_integer(
+    "num_test",
+    1000,
+    "Test images for parity and accuracy checks: a seeded, class-stratified sample (all of "
+    "them when the split is smaller); export_report.json and the summary say which.",
+)
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/export).")
 flags.DEFINE_string(
     "device", None, "Device profile whose TIDL rules the graphs must meet (default: the run's)."
@@ -84,8 +93,17 @@ def _export(run: RunDir) -> int:
     facts = stage_facts(run, defaults={"device": arch.device})
     splits = load_stage_data(facts, arch, f"the trained network ({run.train})")
     merged = merge_model(child)
-    calibration, _ = dataset_arrays(splits.train, FLAGS.num_calibration)
-    test = dataset_arrays(splits.test, FLAGS.num_test)
+    calibration_ds, calibration_sample = sample_split(
+        splits, "train", FLAGS.num_calibration, facts["seed"]
+    )
+    test_ds, test_sample = sample_split(splits, "test", FLAGS.num_test, facts["seed"])
+    print(
+        f"export checks on {test_sample.describe()}; int8 calibration on "
+        f"{calibration_sample.describe()}",
+        flush=True,
+    )
+    calibration, _ = dataset_arrays(calibration_ds, calibration_sample.count)
+    test = dataset_arrays(test_ds, test_sample.count)
     options = DeliverOptions(
         device=facts["device"],
         tidl_format=FLAGS.tidl_format,
@@ -95,7 +113,12 @@ def _export(run: RunDir) -> int:
         threads=FLAGS.threads,
     )
     output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.export
-    provenance = {"train_dir": str(run.train.resolve()), "dataset": facts["dataset"]}
+    provenance = {
+        "train_dir": str(run.train.resolve()),
+        "dataset": facts["dataset"],
+        "test_sample": test_sample.as_dict(),
+        "calibration_sample": calibration_sample.as_dict(),
+    }
     delivery = deliver(
         merged, _int8_source(run, merged), calibration, test, output, options, provenance
     )

@@ -44,7 +44,9 @@ flags.mark_flag_as_required("run_dir")
 def _fine_tune(run: RunDir, output: Path) -> None:
     arch, child = load_trained(run.train)
     facts = stage_facts(run)
-    splits = load_stage_data(facts, arch, f"the trained network ({run.train})")
+    splits = load_stage_data(
+        facts, arch, f"the trained network ({run.train})", batch_size=FLAGS.batch_size
+    )
     merged = merge_model(child)
     schemes = ["tfmot", "pow2"] if FLAGS.scheme == "both" else [FLAGS.scheme]
     for scheme in schemes:

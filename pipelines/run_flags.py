@@ -22,6 +22,7 @@ from ednas_tf.rundir import (
     check_data_matches,
     resolve_facts,
 )
+from pipelines.data_flags import data_checks, define_check_flags, print_data_note
 
 FLAGS = flags.FLAGS
 # A stage's own default for a fact no earlier stage recorded (e.g. an arch.json written by hand).
@@ -58,6 +59,7 @@ def define_run_flags(run_help: str) -> None:
     flags.DEFINE_integer(
         "seed", None, "Seed of the data split and initialisation. " + inherit.format(0), **main
     )
+    define_check_flags()
 
 
 def given_on_command_line(names) -> dict[str, Any]:
@@ -87,8 +89,12 @@ def stage_facts(run: RunDir, defaults: dict[str, Any] | None = None) -> dict[str
     return facts
 
 
-def load_stage_data(facts: dict[str, Any], arch: ArchSpec, what: str, **kwargs) -> DataSplits:
-    """The data a stage trains or checks `arch` on, refused when it is not the network's data."""
+def load_stage_data(
+    facts: dict[str, Any], arch: ArchSpec, what: str, batch_size: int | None = None, **kwargs
+) -> DataSplits:
+    """The data a stage trains or checks `arch` on, refused when it is not the network's data
+    or fails its checks (`--verify_images`, `--strict_data`; a train split of at least one
+    `batch_size`)."""
     splits = load_splits(
         facts["dataset"],
         data_dir=facts["data_dir"],
@@ -96,8 +102,10 @@ def load_stage_data(facts: dict[str, Any], arch: ArchSpec, what: str, **kwargs) 
         arch_fraction=0.0,
         limit=facts["limit"],
         seed=facts["seed"],
+        checks=data_checks(batch_size),
         **kwargs,
     )
+    print_data_note(splits)
     check_data_matches(
         what, arch.input_shape, arch.num_classes, splits.input_shape, splits.num_classes
     )

@@ -32,7 +32,9 @@ def _search() -> int:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(FLAGS.seed)
     strategy = search_flags.strategy_from_flags()
-    splits, profile, space = load_data_and_space(arch_fraction=FLAGS.arch_fraction)
+    splits, profile, space = load_data_and_space(
+        arch_fraction=FLAGS.arch_fraction, batch_size=FLAGS.batch_size
+    )
     latency_model = profile.latency()
     target_ms, bounds = resolve_target_ms(
         space, latency_model, FLAGS.target_latency_ms, FLAGS.target_latency_fraction

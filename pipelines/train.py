@@ -64,7 +64,11 @@ def _train() -> int:
     run, arch = _run_and_arch()
     facts = stage_facts(run)
     splits = load_stage_data(
-        facts, arch, f"the network ({run.arch})", val_fraction=FLAGS.val_fraction
+        facts,
+        arch,
+        f"the network ({run.arch})",
+        batch_size=FLAGS.batch_size,
+        val_fraction=FLAGS.val_fraction,
     )
     config = TrainConfig(
         epochs=FLAGS.epochs,

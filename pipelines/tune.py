@@ -93,7 +93,7 @@ def _run_stage() -> int:
     # refused before the data loads
     if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
         raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
-    splits, profile, space = load_data_and_space(arch_fraction=0.0)
+    splits, profile, space = load_data_and_space(arch_fraction=0.0, batch_size=FLAGS.batch_size)
     if splits.sizes["val"] == 0:
         raise ValueError("no validation examples to score trials on: raise --val_fraction")
     latency_model = profile.latency()

@@ -95,6 +95,10 @@ def test_pipeline_writes_every_output(pipeline):
     assert "modelType = 1" in config and 'inputNetFile = "model.pb"' in config
     assert (output / "sample_in.raw").stat().st_size == NUM_CALIBRATION * 16 * 16 * 1
     assert "tflite_int8" in stdout and "TIDL check" in stdout
+    # the figures are on a seeded class-stratified sample, and the report says so
+    test_sample = f"{NUM_TEST} of {LIMIT} test images, class-stratified sample (seed 0)"
+    assert report["test_sample"]["text"] == test_sample and test_sample in stdout
+    assert report["calibration_sample"]["text"].startswith(f"{NUM_CALIBRATION} of ")
 
 
 def test_int8_tflite_agrees_with_keras(pipeline, merged, test_data):

@@ -6,6 +6,7 @@ to feed a split to a model. `available()` lists the dataset names.
 
 # Importing the source modules registers them.
 from ednas_tf.data import fashion_mnist, image_folder, npz, synthetic, tfds  # noqa: F401
+from ednas_tf.data.checks import DataChecks
 from ednas_tf.data.errors import (
     DatasetError,
     DatasetFormatError,
@@ -16,6 +17,7 @@ from ednas_tf.data.pipeline import augment_batch, batched
 from ednas_tf.data.registry import DataSplits, available, load_splits, register
 
 __all__ = [
+    "DataChecks",
     "DataSplits",
     "DatasetError",
     "DatasetFormatError",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from ednas_tf.data.checks import is_hidden
 from ednas_tf.data.errors import DatasetFormatError, DatasetNotFoundError
 from ednas_tf.data.registry import register
 from ednas_tf.data.source import (
@@ -32,18 +33,29 @@ def class_folders(root: Path) -> list[Path]:
     return folders
 
 
-def list_images(root: Path, class_names: list[str]) -> tuple[list[str], list[int]]:
-    """Image paths under root/<class>/ (recursively) with their label numbers."""
+def _image_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, hidden image-named files) under `folder`, recursively, sorted. Hidden files
+    and folders (`.x`, macOS `._x.png` sidecars) are never images: listed apart, never read."""
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    hidden = [p for p in files if any(is_hidden(part) for part in p.relative_to(folder).parts)]
+    return [p for p in files if p not in set(hidden)], hidden
+
+
+def list_images(
+    root: Path, class_names: list[str], hidden: list[str] | None = None
+) -> tuple[list[str], list[int]]:
+    """Image paths under root/<class>/ (recursively) with their label numbers; hidden files
+    are appended to `hidden` (when given) instead."""
     paths: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(class_names):
-        files = sorted(
-            p
-            for p in (root / name).rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files, dot_files = _image_files(root / name)
         paths += [str(p) for p in files]
         labels += [label] * len(files)
+        if hidden is not None:
+            hidden += [str(p) for p in dot_files]
     if not paths:
         raise DatasetFormatError(
             f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders "
@@ -82,8 +94,10 @@ def load_image_folder(
     size = image_size or DEFAULT_IMAGE_SIZE
     decode = make_decoder(size, channels)
 
+    hidden: list[str] = []
+
     def examples(folder: Path) -> Examples:
-        return file_examples(*list_images(folder, class_names), decode)
+        return file_examples(*list_images(folder, class_names, hidden), decode)
 
     test = None
     if train_root != root and test_root.is_dir():
@@ -93,9 +107,11 @@ def load_image_folder(
                 f"{test_root}: class folders {', '.join(unknown)} do not exist in {train_root}"
             )
         test = examples(test_root)
+    train = examples(train_root)
     return Source(
         class_names=class_names,
         image_shape=(size, size, channels),
-        train=examples(train_root),
+        train=train,
         test=test,
+        ignored=tuple(hidden),
     )

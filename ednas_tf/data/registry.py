@@ -10,11 +10,21 @@ import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
+import numpy as np
 import tensorflow as tf
 
+from ednas_tf.data.checks import (
+    DataChecks,
+    Skipped,
+    check_classes,
+    check_split_sizes,
+    file_problems,
+    refuse_strict,
+    resolve_mode,
+)
 from ednas_tf.data.errors import UnknownDatasetError
 from ednas_tf.data.pipeline import SPLIT_NAMES, resize_images, split_indices
-from ednas_tf.data.source import Source
+from ednas_tf.data.source import Examples, Source
 
 
 class SourceFactory(Protocol):
@@ -51,6 +61,12 @@ class DataSplits:
     val: tf.data.Dataset
     test: tf.data.Dataset
     sizes: dict[str, int]
+    # What the checks left out (hidden or unreadable files) and each split's labels in order
+    # (None where the source only streams); `select(split, positions)`: the examples at those
+    # positions of a split, as the split gives them (for samples: `ednas_tf.data.sampling`).
+    skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    labels: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
+    select: Callable[[str, np.ndarray], tf.data.Dataset] | None = None
 
 
 def register(name: str, *, parametric: bool = False) -> Callable[[SourceFactory], SourceFactory]:
@@ -89,6 +105,38 @@ def _resolve(name: str) -> tuple[_Entry, dict[str, str]]:
     return entry, ({"variant": variant} if entry.parametric else {})
 
 
+def _verify_files(
+    pools: dict[str, Examples],
+    indices: dict[str, np.ndarray],
+    ignored: tuple[str, ...],
+    checks: DataChecks,
+) -> tuple[dict[str, np.ndarray], list[Skipped]]:
+    """Check the files the splits will read; returns the indices without the unreadable ones
+    and what was left out (hidden files included), or refuses them all with `checks.strict`."""
+    skipped = [Skipped(path, "hidden file") for path in ignored]
+    kept = dict(indices)
+    used = [s for s in SPLIT_NAMES if pools[s].paths is not None and len(indices[s])]
+    mode = resolve_mode(checks.verify_images, sum(len(indices[s]) for s in used))
+    for split in used:
+        paths = pools[split].paths
+        problems = file_problems(list(paths[indices[split]]), mode)
+        skipped += [Skipped(str(paths[indices[split][i]]), why) for i, why in problems.items()]
+        keep = np.ones(len(indices[split]), bool)
+        keep[list(problems)] = False
+        kept[split] = indices[split][keep]
+    if skipped and checks.strict:
+        refuse_strict(skipped)
+    return kept, skipped
+
+
+def _check_source(source: Source, name: str, skipped: list[Skipped]) -> None:
+    """Classes and labels of the training examples, the skipped files not counted."""
+    labels, paths = source.train.labels, source.train.paths
+    if labels is not None and paths is not None and skipped:
+        labels = labels[~np.isin(paths, [s.path for s in skipped])]
+    check_classes(source.class_names, labels, f"dataset {name}")
+
+
 def load_splits(
     name: str,
     *,
@@ -99,18 +147,23 @@ def load_splits(
     limit: int | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
+    checks: DataChecks | None = None,
     **source_kwargs,
 ) -> DataSplits:
-    """Load dataset `name` and split it into train / arch / val / test.
+    """Load dataset `name`, check it (`ednas_tf.data.checks`) and split it into train / arch /
+    val / test.
 
     val_fraction of the training examples is held out for validation; of the rest, arch_fraction
     goes to `arch`. When the source has no test split, test_fraction of the training examples is
     held out first as `test`. `limit` caps the training examples used (before splitting) and the
     test examples, for quick runs. Images are resized (bilinear) to image_size x image_size when
-    given. Deterministic for a seed. Extra keyword arguments go to the source.
+    given. Deterministic for a seed. `checks`: how hard to check (default: DataChecks()); files
+    it skips are left out of the splits and listed in `DataSplits.skipped`. Extra keyword
+    arguments go to the source.
     """
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
+    checks = checks or DataChecks()
     entry, extra = _resolve(name)
     source = entry.factory(data_dir=data_dir, image_size=image_size, **extra, **source_kwargs)
     indices = split_indices(
@@ -122,24 +175,35 @@ def load_splits(
         limit=limit,
         seed=seed,
     )
+    check_classes(source.class_names, None, f"dataset {name}")  # one class: before the files
     pools = {split: source.train for split in SPLIT_NAMES}
     if source.test is not None:
         pools["test"] = source.test
+    indices, skipped = _verify_files(pools, indices, source.ignored, checks)
+    _check_source(source, name, skipped)
+    sizes = {split: len(idx) for split, idx in indices.items()}
+    check_split_sizes(sizes, checks, limit)
 
     native_height, native_width, channels = source.image_shape
     height, width = (image_size, image_size) if image_size else (native_height, native_width)
     needs_resize = (height, width) != (native_height, native_width)
 
-    def build(split: str) -> tf.data.Dataset:
-        ds = pools[split].select(indices[split])
+    def select(split: str, positions: np.ndarray) -> tf.data.Dataset:
+        ds = pools[split].select(indices[split][np.asarray(positions, np.int64)])
         return resize_images(ds, height) if needs_resize else ds
 
-    datasets = {split: build(split) for split in SPLIT_NAMES}
+    def labels(split: str) -> np.ndarray | None:
+        pool = pools[split].labels
+        return None if pool is None else pool[indices[split]]
+
     return DataSplits(
         name=name,
         input_shape=(height, width, channels),
         num_classes=len(source.class_names),
         class_names=list(source.class_names),
-        sizes={split: len(idx) for split, idx in indices.items()},
-        **datasets,
+        sizes=sizes,
+        skipped=skipped,
+        labels={split: labels(split) for split in SPLIT_NAMES},
+        select=select,
+        **{split: select(split, np.arange(sizes[split])) for split in SPLIT_NAMES},
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf.data.checks import check_label_set
 from ednas_tf.data.errors import DatasetFormatError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -27,21 +28,27 @@ class Examples:
     """A finite collection of labelled images.
 
     `select(indices)` returns an unbatched dataset of (float32 image in [0, 1], int32 label) for the
-    examples at `indices`, every image of shape `Source.image_shape`.
+    examples at `indices`, every image of shape `Source.image_shape`. `labels` (when known without
+    reading the images) lets the checks count classes and the samplers stratify; `paths` (image
+    files) lets the checks verify the files before any is decoded in the pipeline.
     """
 
     size: int
     select: Callable[[np.ndarray], tf.data.Dataset]
+    labels: np.ndarray | None = None
+    paths: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A loaded dataset before splitting; `test` is None when the source has no test split."""
+    """A loaded dataset before splitting; `test` is None when the source has no test split.
+    `ignored`: files left out while listing (hidden files), for the checks to count."""
 
     class_names: list[str]
     image_shape: tuple[int, int, int]
     train: Examples
     test: Examples | None = None
+    ignored: tuple[str, ...] = ()
 
 
 def to_float_image(image: tf.Tensor) -> tf.Tensor:
@@ -60,7 +67,7 @@ def array_examples(images: np.ndarray, labels: np.ndarray) -> Examples:
         ds = tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
         return ds.map(_to_example, num_parallel_calls=AUTOTUNE)
 
-    return Examples(size=len(labels), select=select)
+    return Examples(size=len(labels), select=select, labels=np.asarray(labels, np.int64))
 
 
 def file_examples(
@@ -81,7 +88,7 @@ def file_examples(
         )
         return ds.map(load, num_parallel_calls=AUTOTUNE)
 
-    return Examples(size=len(labels_arr), select=select)
+    return Examples(size=len(labels_arr), select=select, labels=labels_arr, paths=paths_arr)
 
 
 def stream_examples(dataset: tf.data.Dataset, size: int) -> Examples:
@@ -133,6 +140,13 @@ def as_nhwc(images: np.ndarray, labels: np.ndarray, where: str) -> tuple[np.ndar
             raise DatasetFormatError(
                 f"{where}: images must be uint8 (0-255) or float (0-1), got dtype {images.dtype}"
             )
+        finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise DatasetFormatError(
+                f"{where}: {len(bad)} image(s) hold NaN or Inf pixels (first: image {bad[0]}); "
+                "replace them (e.g. np.nan_to_num) or drop those images"
+            )
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
             raise DatasetFormatError(
@@ -167,6 +181,8 @@ def source_from_arrays(
                 f"{x_train.shape[1:]} (H, W, C must match)"
             )
         pairs.append((x_test, y_test))
+    if class_names is None:
+        check_label_set(np.concatenate([labels for _, labels in pairs]), where)
     top_label = max(int(labels.max()) for _, labels in pairs)
     names = class_names if class_names is not None else [str(i) for i in range(top_label + 1)]
     if top_label >= len(names):

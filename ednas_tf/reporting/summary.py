@@ -65,11 +65,13 @@ def collect(run_dir: str | Path) -> dict[str, Any]:
     return {
         "blocks": [b.encode() for b in arch.blocks],
         "float_acc": train.get("test_acc"),
+        "float_test_images": train.get("test_examples"),
         "qat_acc_tfmot": qat["tfmot"].get("qat_acc"),
         "qat_acc_pow2": qat["pow2"].get("qat_acc"),
         "int8_tflite_acc": int8.get("accuracy"),
         "int8_reference_acc": int8.get("keras_accuracy"),
         "int8_num_images": int8.get("num_images"),
+        "test_sample": export.get("test_sample", {}).get("text"),
         "int8_float_agreement": int8.get("top1_agreement"),
         "params": train.get("params"),
         "macs": arch_macs(arch),
@@ -91,12 +93,17 @@ def _tidl(passed: dict[str, bool] | None) -> str:
     return ", ".join(f"{k}: {'pass' if v else 'fail'}" for k, v in passed.items())
 
 
+def _float_acc(s: dict[str, Any]) -> str:
+    images = s.get("float_test_images")
+    return _fmt(s["float_acc"], ".4f") + (f" (all {images} test images)" if images else "")
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as aligned "name  value" lines, "-" where a stage has not run."""
     s = summary
     rows = [
         ("architecture", " ".join(s["blocks"])),
-        ("float test accuracy", _fmt(s["float_acc"], ".4f")),
+        ("float test accuracy", _float_acc(s)),
         (
             "QAT accuracy (tfmot / pow2)",
             f"{_fmt(s['qat_acc_tfmot'], '.4f')} / {_fmt(s['qat_acc_pow2'], '.4f')}",
@@ -106,6 +113,7 @@ def format_table(summary: dict[str, Any]) -> str:
             f"{_fmt(s['int8_tflite_acc'], '.4f')} (its Keras source on the same "
             f"{_fmt(s['int8_num_images'], 'd')} images: {_fmt(s['int8_reference_acc'], '.4f')})",
         ),
+        ("export checks on", s.get("test_sample") or "-"),
         ("int8 vs its Keras source, top-1 agreement", _fmt(s["int8_float_agreement"], ".4f")),
         ("parameters", _fmt(s["params"], ",")),
         ("MACs", _fmt(s["macs"], ",")),

@@ -26,7 +26,13 @@ from deploy.merge import merge_model
 from deploy.qat import load_qat_model
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import load_trained
-from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.run_flags import (
+    check_run_paths,
+    define_run_flags,
+    load_stage_data,
+    record_stage,
+    stage_facts,
+)
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
@@ -42,9 +48,12 @@ flags.DEFINE_bool(
     "int8_io", False, "int8 input/output tensors in the int8 TFLite model (else float I/O)."
 )
 flags.DEFINE_integer(
-    "num_calibration", 200, "Training images for int8 calibration and TIDL's sample_in.raw."
+    "num_calibration",
+    200,
+    "Training images for int8 calibration and TIDL's sample_in.raw.",
+    lower_bound=1,
 )
-flags.DEFINE_integer("num_test", 1000, "Test images for parity and accuracy checks.")
+flags.DEFINE_integer("num_test", 1000, "Test images for parity and accuracy checks.", lower_bound=1)
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/export).")
 flags.DEFINE_string(
     "device", None, "Device profile whose TIDL rules the graphs must meet (default: the run's)."
@@ -62,9 +71,11 @@ flags.DEFINE_bool(
     "Write everything and exit 0 even when the TIDL check fails (else exit 1 naming the "
     "failing layers).",
 )
-flags.DEFINE_integer("opset", 13, "ONNX opset.")
-flags.DEFINE_integer("latency_repeats", 50, "Timed invokes per TFLite model (median reported).")
-flags.DEFINE_integer("threads", 1, "LiteRT threads for the latency figures.")
+flags.DEFINE_integer("opset", 13, "ONNX opset.", lower_bound=7)
+flags.DEFINE_integer(
+    "latency_repeats", 50, "Timed invokes per TFLite model (median reported).", lower_bound=1
+)
+flags.DEFINE_integer("threads", 1, "LiteRT threads for the latency figures.", lower_bound=1)
 flags.mark_flag_as_required("run_dir")
 
 
@@ -120,8 +131,8 @@ def _export_run() -> int:
     return _export(RunDir.at(FLAGS.run_dir))
 
 
-main = stage_main(_export_run)
-run = console_script(_export_run)
+main = stage_main(_export_run, "export", writes=check_run_paths)
+run = console_script(main)
 
 
 if __name__ == "__main__":

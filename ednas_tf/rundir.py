@@ -138,10 +138,10 @@ class RunDir:
             return {}
         try:
             data = json.loads(self.facts_file.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:
             raise RunDirError(f"{self.facts_file}: unreadable run record ({err})") from None
         stages = data.get("stages") if isinstance(data, dict) else None
-        if not isinstance(stages, dict):
+        if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
             raise RunDirError(f"{self.facts_file}: not a run record (no 'stages' object)")
         return stages
 

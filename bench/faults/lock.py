@@ -30,18 +30,27 @@ SEARCH = "pipelines.search"
 GATE_TOLERANCE = 1e-6
 
 
+def _flat(value, prefix: str = "") -> dict[str, object]:
+    """A nested JSON value as {"a/b/c": leaf}."""
+    if isinstance(value, dict):
+        return {
+            k: v for key, sub in value.items() for k, v in _flat(sub, f"{prefix}/{key}").items()
+        }
+    return {prefix: value}
+
+
 def _gate_probs_differ(a: dict, b: dict) -> bool:
-    """Whether two arch.json gate_probs ({block: {choice: {option: p}}}) differ beyond 1e-6."""
+    """Whether two arch.json gate_probs differ (numbers beyond 1e-6, anything else at all)."""
+    a, b = _flat(a), _flat(b)
     if a.keys() != b.keys():
         return True
-    for block in a:
-        for choice, options in a[block].items():
-            other = b[block].get(choice, {})
-            if options.keys() != other.keys():
-                return True
-            if any(abs(options[o] - other[o]) > GATE_TOLERANCE for o in options):
-                return True
-    return False
+    numbers = (int, float)
+    return any(
+        abs(a[k] - b[k]) > GATE_TOLERANCE
+        if isinstance(a[k], numbers) and isinstance(b[k], numbers)
+        else a[k] != b[k]
+        for k in a
+    )
 
 
 def _arch_problems(run: Path, solo: Path) -> list[str]:

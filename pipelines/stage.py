@@ -108,6 +108,7 @@ def stage_main(
                 raise
             return _report_bug(name, run_dir, err)
 
+    main.stage = stage  # for console_script's --help
     return main
 
 
@@ -124,6 +125,11 @@ def console_script(main: Callable[[list[str]], int]) -> Callable[[], None]:
     """The `[project.scripts]` target of a stage's `main` (absl parses the flags, then runs it)."""
 
     def run() -> None:
+        # absl's --help lists the flags of the module named by sys.argv[0]: for a console script
+        # that is the script, not the pipeline module that defined them, so hand them over
+        module = getattr(main, "stage", main).__module__
+        for flag in [*FLAGS.get_key_flags_for_module(module), FLAGS["debug"]]:
+            FLAGS.register_key_flag_for_module(sys.argv[0], flag)
         app.run(main, flags_parser=parse_flags)
 
     return run

@@ -268,7 +268,11 @@ class ArchSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> "ArchSpec":
-        return cls.from_json(Path(path).read_text())
+        """The arch.json at `path` (ArchSpecError naming the file when it is not one)."""
+        try:
+            return cls.from_json(Path(path).read_text())
+        except ArchSpecError as err:
+            raise ArchSpecError(f"{path}: {err}") from None
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, self.to_json() + "\n")

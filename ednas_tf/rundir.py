@@ -11,6 +11,8 @@ One `ednas-search --output_dir=RUN` creates a run directory; every later stage t
     RUN/train/qat/<scheme>/           qat_model.h5, qat_metrics.json (qat)
     RUN/export/                       model files, tidl_import.txt, export_report.json (export)
     RUN/report.md, report.html, ...   (report)
+    RUN/.lock                         held by the one stage writing the run (`RunDir.lock`)
+    RUN/logs/                         tracebacks of unexpected failures (pipelines/stage.py)
 
 Why a record: the dataset, its location, the image size, the seed, the device and the space are
 decided once, at the search; a later stage that asked for them again would let a user train on
@@ -21,8 +23,14 @@ refuses a contradiction it can detect (another class count or image size than th
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import json
-from collections.abc import Mapping
+import os
+import socket
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +50,8 @@ TIDL_IMPORT_FILE = "tidl_import.txt"
 EXPORT_REPORT_FILE = "export_report.json"  # per format: size, agreement, accuracy, latency
 TIDL_REPORT_FILE = "tidl_report.json"  # per format: the TIDL checker's per-layer verdicts
 TRIALS_FILE = "trials.csv"  # the keras-tuner baseline's trials (tune)
+LOCK_FILE = ".lock"  # who writes the run now: PID, host, start time (RunDir.lock)
+LOGS_DIR = "logs"  # tracebacks of unexpected failures
 STEP_DIRS = {1: "step1", 2: "step2"}  # a two-step search's per-step folders
 TRAIN_DIR = "train"
 QAT_DIR = "qat"
@@ -85,6 +95,37 @@ class RunDir:
     def export(self) -> Path:
         return self.root / EXPORT_DIR
 
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def logs(self) -> Path:
+        return self.root / LOGS_DIR
+
+    @contextlib.contextmanager
+    def lock(self, stage: str = "") -> Iterator[None]:
+        """Be the one process writing this run while the block runs (RunDirError if another is).
+
+        An advisory `fcntl.flock` on RUN/.lock, which names the holder (PID, host, start time)
+        for the error a second process gets. The kernel drops the lock when its holder dies, even
+        by kill -9: a lock file nobody holds is taken over, with a warning naming the dead
+        holder. The folder is created if missing, and removed again when the block leaves
+        nothing else in it (a refused run writes nothing)."""
+        created = [p for p in (self.root, *self.root.parents) if not p.exists()]
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = _acquire(self.lock_file, stage)
+        try:
+            yield
+        finally:
+            self.lock_file.unlink(missing_ok=True)  # before the close that releases the lock
+            os.close(fd)
+            for folder in created:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
     def qat(self, scheme: str) -> Path:
         return self.train / QAT_DIR / scheme
 
@@ -97,10 +138,10 @@ class RunDir:
             return {}
         try:
             data = json.loads(self.facts_file.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:
             raise RunDirError(f"{self.facts_file}: unreadable run record ({err})") from None
         stages = data.get("stages") if isinstance(data, dict) else None
-        if not isinstance(stages, dict):
+        if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
             raise RunDirError(f"{self.facts_file}: not a run record (no 'stages' object)")
         return stages
 
@@ -118,6 +159,89 @@ class RunDir:
         records[stage] = {k: _jsonable(v) for k, v in facts.items()}
         ordered = {s: records[s] for s in sorted(records, key=_stage_order)}
         atomic_write_text(self.facts_file, json.dumps({"stages": ordered}, indent=2) + "\n")
+
+
+def _holder(text: str) -> str:
+    """'PID 123 on host h (since 2025-01-01 10:00:00, ednas-search)' from a lock file's text."""
+    try:
+        info = json.loads(text)
+        pid, host = info["pid"], info["host"]
+    except (ValueError, TypeError, KeyError):
+        return "another process (the lock file names none yet)"
+    what = ", ".join(str(v) for v in (info.get("started"), info.get("stage")) if v)
+    return f"PID {pid} on host {host}" + (f" (since {what})" if what else "")
+
+
+def _read_fd(fd: int) -> str:
+    return os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip()
+
+
+def _acquire(path: Path, stage: str) -> int:
+    """An open descriptor of `path` holding its exclusive flock (RunDirError if another does)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(_read_fd(fd))
+            os.close(fd)
+            raise RunDirError(
+                f"{path.parent} is being written by {holder}: one run per directory; wait for "
+                f"it to end or use another directory (lock {path})"
+            ) from None
+        try:  # the holder before us may have removed the file between our open and our flock
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    previous = _read_fd(fd)
+    if previous:
+        print(
+            f"warning: took over {path}, left by {_holder(previous)}, which no longer runs",
+            file=sys.stderr,
+            flush=True,
+        )
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().isoformat(sep=" ", timespec="seconds"),
+        "stage": stage,
+    }
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+    return fd
+
+
+def writable_dir(path: str | Path, flag: str) -> Path:
+    """`path` as an output folder: refused (RunDirError) when it, or what would hold it, is a
+    file, or when it cannot be written; nothing is created."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--{flag}={path} is a file, not a folder: give a folder")
+    existing = next(p for p in (path, *path.parents, Path(".")) if p.exists())
+    if not existing.is_dir():
+        raise RunDirError(f"--{flag}={path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirError(f"--{flag}={path} is not writable (permission denied on {existing})")
+    return path
+
+
+def existing_dir(path: str | None, flag: str, what: str = "") -> Path:
+    """`path` as a folder that must exist (FileNotFoundError / RunDirError naming the flag)."""
+    if not path:
+        raise RunDirError(f"--{flag} is required" + (f" ({what})" if what else ""))
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"--{flag}={folder} does not exist" + (f" ({what})" if what else "")
+        )
+    if not folder.is_dir():
+        raise RunDirError(
+            f"--{flag}={folder} is a file, not a folder" + (f" ({what})" if what else "")
+        )
+    return folder
 
 
 def resolve_facts(

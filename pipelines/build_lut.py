@@ -135,8 +135,8 @@ def _run() -> int:
     return 0
 
 
-main = stage_main(_run)
-run = console_script(_run)
+main = stage_main(_run, "build_lut")
+run = console_script(main)
 
 
 if __name__ == "__main__":

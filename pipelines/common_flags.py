@@ -19,6 +19,7 @@ from ednas_tf.rundir import absolute_data_dir
 from pipelines.data_flags import data_checks, define_check_flags, print_data_note
 
 FLAGS = flags.FLAGS
+MIN_IMAGE_SIZE = 8  # the smallest space (tiny) halves its input three times
 
 
 def define_data_flags(val_help: str) -> None:
@@ -36,12 +37,20 @@ def define_data_flags(val_help: str) -> None:
         **main,
     )
     flags.DEFINE_integer(
-        "image_size", None, "Resize images to SIZE x SIZE (default: native).", **main
+        "image_size",
+        None,
+        "Resize images to SIZE x SIZE (default: native).",
+        lower_bound=MIN_IMAGE_SIZE,
+        **main,
     )
     flags.DEFINE_integer(
-        "limit", None, "Use at most this many training (and test) examples.", **main
+        "limit",
+        None,
+        "Use at most this many training (and test) examples.",
+        lower_bound=1,
+        **main,
     )
-    flags.DEFINE_float("val_fraction", 0.1, val_help, **main)
+    flags.DEFINE_float("val_fraction", 0.1, val_help, lower_bound=0.0, upper_bound=0.9, **main)
     define_check_flags()
 
 
@@ -84,7 +93,9 @@ def define_space_flags() -> None:
         "stage 2 at full resolution: more accurate, ~3x the host latency), imagenet (224 px).",
         **main,
     )
-    flags.DEFINE_float("width", 1.0, "Channel width multiplier of the space.", **main)
+    flags.DEFINE_float(
+        "width", 1.0, "Channel width multiplier of the space.", lower_bound=0.01, **main
+    )
     flags.DEFINE_list(
         "kernels",
         [str(k) for k in DEFAULT_KERNELS],
@@ -104,6 +115,13 @@ def define_space_flags() -> None:
         "activation", "relu6", ["relu", "relu6"], "Activation of every layer.", **main
     )
     flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.", **main)
+
+
+def check_data_and_space_flags() -> None:
+    """The data and space flags that can be refused before the data loads (ValueError)."""
+    get_profile(FLAGS.device)  # an unknown device or an unreadable lookup table
+    kernels()
+    stage_widths()
 
 
 def load_data_and_space(arch_fraction: float, batch_size: int | None = None):

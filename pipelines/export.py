@@ -27,7 +27,13 @@ from deploy.qat import load_qat_model
 from ednas_tf.data.sampling import sample_split
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import load_trained
-from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.run_flags import (
+    check_run_paths,
+    define_run_flags,
+    load_stage_data,
+    record_stage,
+    stage_facts,
+)
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
@@ -47,12 +53,14 @@ flags.DEFINE_integer(
     200,
     "Training images for int8 calibration and TIDL's sample_in.raw: a seeded, class-stratified "
     "sample (all of them when the split is smaller).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "num_test",
     1000,
     "Test images for parity and accuracy checks: a seeded, class-stratified sample (all of "
     "them when the split is smaller); export_report.json and the summary say which.",
+    lower_bound=1,
 )
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/export).")
 flags.DEFINE_string(
@@ -71,9 +79,11 @@ flags.DEFINE_bool(
     "Write everything and exit 0 even when the TIDL check fails (else exit 1 naming the "
     "failing layers).",
 )
-flags.DEFINE_integer("opset", 13, "ONNX opset.")
-flags.DEFINE_integer("latency_repeats", 50, "Timed invokes per TFLite model (median reported).")
-flags.DEFINE_integer("threads", 1, "LiteRT threads for the latency figures.")
+flags.DEFINE_integer("opset", 13, "ONNX opset.", lower_bound=7)
+flags.DEFINE_integer(
+    "latency_repeats", 50, "Timed invokes per TFLite model (median reported).", lower_bound=1
+)
+flags.DEFINE_integer("threads", 1, "LiteRT threads for the latency figures.", lower_bound=1)
 flags.mark_flag_as_required("run_dir")
 
 
@@ -143,8 +153,8 @@ def _export_run() -> int:
     return _export(RunDir.at(FLAGS.run_dir))
 
 
-main = stage_main(_export_run)
-run = console_script(_export_run)
+main = stage_main(_export_run, "export", writes=check_run_paths)
+run = console_script(main)
 
 
 if __name__ == "__main__":

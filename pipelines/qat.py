@@ -19,7 +19,13 @@ from deploy.qat import QatConfig, run_qat, save_qat_model
 from ednas_tf.io_utils import atomic_write_text
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
-from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
+from pipelines.run_flags import (
+    check_run_paths,
+    define_run_flags,
+    load_stage_data,
+    record_stage,
+    stage_facts,
+)
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
@@ -32,12 +38,16 @@ flags.DEFINE_enum(
     "scheme (TFLite int8); pow2: TIDL-faithful power-of-two symmetric per-tensor "
     "scales; both: one after the other.",
 )
-flags.DEFINE_integer("epochs", 2, "QAT epochs.")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.005, "Peak learning rate of the fine-tuning (cosine).")
+flags.DEFINE_integer("epochs", 2, "QAT epochs.", lower_bound=1)
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 128, "Batch size.", lower_bound=1)
+flags.DEFINE_float(
+    "learning_rate", 0.005, "Peak learning rate of the fine-tuning (cosine).", lower_bound=0.0
+)
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/train/qat).")
-flags.DEFINE_integer("verbose", 1, "Keras progress output: 0, 1 or 2.")
+flags.DEFINE_integer(
+    "verbose", 1, "Keras progress output: 0, 1 or 2.", lower_bound=0, upper_bound=2
+)
 flags.mark_flag_as_required("run_dir")
 
 
@@ -76,8 +86,8 @@ def _qat() -> int:
     return 0
 
 
-main = stage_main(_qat)
-run = console_script(_qat)
+main = stage_main(_qat, "qat", writes=check_run_paths)
+run = console_script(main)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ count or image size is not the network's, is a one-line error rather than a sile
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from absl import flags
@@ -20,7 +21,9 @@ from ednas_tf.rundir import (
     RunDirError,
     absolute_data_dir,
     check_data_matches,
+    existing_dir,
     resolve_facts,
+    writable_dir,
 )
 from pipelines.data_flags import data_checks, define_check_flags, print_data_note
 
@@ -54,12 +57,26 @@ def define_run_flags(run_help: str) -> None:
         "limit",
         None,
         "Use at most this many training (and test) examples. " + inherit.format("all"),
+        lower_bound=1,
         **main,
     )
     flags.DEFINE_integer(
-        "seed", None, "Seed of the data split and initialisation. " + inherit.format(0), **main
+        "seed",
+        None,
+        "Seed of the data split and initialisation. " + inherit.format(0),
+        lower_bound=0,
+        **main,
     )
     define_check_flags()
+
+
+def check_run_paths() -> Path:
+    """--run_dir (an existing folder) and --output_dir (a folder that can be written) checked
+    before any work; the run directory, which the stage locks while it writes it."""
+    run_dir = existing_dir(FLAGS.run_dir, "run_dir", "the folder ednas-search wrote")
+    if FLAGS.output_dir:
+        writable_dir(FLAGS.output_dir, "output_dir")
+    return run_dir
 
 
 def given_on_command_line(names) -> dict[str, Any]:

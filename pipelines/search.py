@@ -27,7 +27,7 @@ flags.adopt_module_key_flags(search_flags)  # --help lists the search's flags to
 
 
 def _search() -> int:
-    schedule = search_flags.schedule_from_flags()  # flags only: refused before the data loads
+    schedule = search_flags.schedule_from_flags()
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(FLAGS.seed)
@@ -66,8 +66,9 @@ def _search() -> int:
     return 0
 
 
-main = stage_main(_search)
-run = console_script(_search)
+# the flags and the output folder are checked before anything else runs; the folder is locked
+main = stage_main(_search, "search", writes=search_flags.check_flags)
+run = console_script(main)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,21 @@ from __future__ import annotations
 import tensorflow as tf
 from absl import flags
 
+from ednas_tf.rundir import writable_dir
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
+from pipelines import common_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out for validation.")
 flags.DEFINE_float(
-    "arch_fraction", 0.2, "Share of the training data held out for architecture steps (FBNet: 0.2)."
+    "arch_fraction",
+    0.2,
+    "Share of the training data held out for architecture steps (FBNet: 0.2).",
+    lower_bound=0.0,
+    upper_bound=0.9,
 )
 define_space_flags()
 # schedule
@@ -28,19 +34,37 @@ flags.DEFINE_enum(
     "Search step 1 (early kernel sets), "
     "step 2 (joint kernel/expansion pairs of the rest) or both in sequence.",
 )
-flags.DEFINE_integer("epochs", 10, "Epochs of step 2 (and of step 1 unless --step1_epochs).")
-flags.DEFINE_integer("step1_epochs", None, "Epochs of step 1 (default: --epochs).")
 flags.DEFINE_integer(
-    "warmup_epochs", 2, "Epochs at the start of each step that train weights only."
+    "epochs", 10, "Epochs of step 2 (and of step 1 unless --step1_epochs).", lower_bound=1
+)
+flags.DEFINE_integer("step1_epochs", None, "Epochs of step 1 (default: --epochs).", lower_bound=1)
+flags.DEFINE_integer(
+    "warmup_epochs",
+    2,
+    "Epochs at the start of each step that train weights only.",
+    lower_bound=0,
 )
 flags.DEFINE_integer(
-    "steps_per_epoch", None, "Iterations per epoch (default: one pass over the weight split)."
+    "steps_per_epoch",
+    None,
+    "Iterations per epoch (default: one pass over the weight split).",
+    lower_bound=1,
 )
-flags.DEFINE_integer("batch_size", 64, "Global batch size of weight and architecture steps.")
-flags.DEFINE_float("weight_lr", 0.05, "Initial learning rate of the weights (SGD, cosine).")
-flags.DEFINE_float("weight_decay", 4e-5, "L2 on conv kernels (not BN, biases or gates).")
-flags.DEFINE_float("arch_lr", 0.01, "Learning rate of the architecture logits (Adam).")
-flags.DEFINE_integer("arch_update_every", 1, "One architecture step every N weight steps.")
+flags.DEFINE_integer(
+    "batch_size", 64, "Global batch size of weight and architecture steps.", lower_bound=1
+)
+flags.DEFINE_float(
+    "weight_lr", 0.05, "Initial learning rate of the weights (SGD, cosine).", lower_bound=0.0
+)
+flags.DEFINE_float(
+    "weight_decay", 4e-5, "L2 on conv kernels (not BN, biases or gates).", lower_bound=0.0
+)
+flags.DEFINE_float(
+    "arch_lr", 0.01, "Learning rate of the architecture logits (Adam).", lower_bound=0.0
+)
+flags.DEFINE_integer(
+    "arch_update_every", 1, "One architecture step every N weight steps.", lower_bound=1
+)
 flags.DEFINE_float(
     "stop_when_committed",
     0.9,
@@ -88,21 +112,24 @@ flags.DEFINE_enum(
     "pulls the latency onto the target from both sides; budget penalises only latency above "
     "it and derives a child at or below it.",
 )
-flags.DEFINE_float("target_latency_ms", None, "Latency target (ms) on the device.")
+flags.DEFINE_float("target_latency_ms", None, "Latency target (ms) on the device.", lower_bound=0.0)
 flags.DEFINE_float(
     "target_latency_fraction",
     None,
     "Latency target as a position in the "
     "space's latency range: 0 = fastest child, 1 = slowest (instead of "
     "--target_latency_ms).",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
 flags.DEFINE_float(
     "latency_weight",
     None,
     "λ of the additive / target and budget objectives (default 0.1 / 0.5).",
+    lower_bound=0.0,
 )
-flags.DEFINE_float("fbnet_alpha", 0.2, "α of the FBNet objective.")
-flags.DEFINE_float("fbnet_beta", 0.6, "β of the FBNet objective.")
+flags.DEFINE_float("fbnet_alpha", 0.2, "α of the FBNet objective.", lower_bound=0.0)
+flags.DEFINE_float("fbnet_beta", 0.6, "β of the FBNet objective.", lower_bound=0.0)
 # derivation and run
 flags.DEFINE_enum(
     "derive_mode",
@@ -111,7 +138,11 @@ flags.DEFINE_enum(
     "argmax: one kernel per block; parallel: keep every kernel size above --derive_threshold.",
 )
 flags.DEFINE_float(
-    "derive_threshold", 0.4, "Probability a kernel size needs to stay in a parallel kernel set."
+    "derive_threshold",
+    0.4,
+    "Probability a kernel size needs to stay in a parallel kernel set.",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
 flags.DEFINE_integer(
     "probe_candidates",
@@ -136,7 +167,9 @@ flags.DEFINE_integer(
     "probe_steps", 200, "Training steps of each child with --probe_mode=finetune.", lower_bound=1
 )
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
-flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and Gumbel sampling.")
+flags.DEFINE_integer(
+    "seed", 0, "Seed of data order, initialisation and Gumbel sampling.", lower_bound=0
+)
 flags.DEFINE_bool(
     "deterministic", True, "Deterministic TF ops: the same seed gives the same arch.json."
 )
@@ -148,6 +181,19 @@ flags.DEFINE_bool(
     "Resume from the checkpoints in --output_dir if there are any "
     "(--noresume starts over and overwrites them).",
 )
+
+
+def check_flags() -> str:
+    """What can be refused before any work: the settings together, the output folder (which is
+    returned: the run directory the search writes). Nothing is created."""
+    if FLAGS.target_latency_ms is not None and FLAGS.target_latency_fraction is not None:
+        raise ValueError("give --target_latency_ms or --target_latency_fraction, not both")
+    if FLAGS.warmup_epochs > FLAGS.epochs:
+        raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
+    config_from_flags(train_size=FLAGS.batch_size)  # SearchConfig's own checks
+    schedule_from_flags()
+    common_flags.check_data_and_space_flags()
+    return str(writable_dir(FLAGS.output_dir, "output_dir"))
 
 
 def schedule_from_flags() -> ExponentialTemperature | LinearTemperature:

@@ -15,7 +15,7 @@ from pathlib import Path
 from absl import flags
 
 from ednas_tf.arch import ArchSpec
-from ednas_tf.rundir import RunDir
+from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
 from pipelines.stage import console_script, stage_main
@@ -26,15 +26,32 @@ flags.DEFINE_string(
     "arch", None, "An arch.json to train instead of the run's (its folder is then the run)."
 )
 flags.DEFINE_float(
-    "val_fraction", 0.1, "Share of the training data held out to pick the best epoch."
+    "val_fraction",
+    0.1,
+    "Share of the training data held out to pick the best epoch.",
+    lower_bound=0.0,
+    upper_bound=0.9,
 )
-flags.DEFINE_integer("epochs", 30, "Training epochs.")
-flags.DEFINE_integer("warmup_epochs", 2, "Epochs of linear learning-rate warm-up.")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.1, "Peak learning rate (SGD, Nesterov, cosine decay).")
-flags.DEFINE_float("weight_decay", 5e-5, "Decoupled weight decay on kernels (not BN, biases).")
-flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing of the cross-entropy.")
+flags.DEFINE_integer("epochs", 30, "Training epochs.", lower_bound=1)
+flags.DEFINE_integer("warmup_epochs", 2, "Epochs of linear learning-rate warm-up.", lower_bound=0)
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 128, "Batch size.", lower_bound=1)
+flags.DEFINE_float(
+    "learning_rate", 0.1, "Peak learning rate (SGD, Nesterov, cosine decay).", lower_bound=0.0
+)
+flags.DEFINE_float(
+    "weight_decay",
+    5e-5,
+    "Decoupled weight decay on kernels (not BN, biases).",
+    lower_bound=0.0,
+)
+flags.DEFINE_float(
+    "label_smoothing",
+    0.1,
+    "Label smoothing of the cross-entropy.",
+    lower_bound=0.0,
+    upper_bound=0.99,
+)
 flags.DEFINE_bool("augment", True, "Random flip and crop of training images.")
 flags.DEFINE_float(
     "random_erasing",
@@ -46,13 +63,33 @@ flags.DEFINE_float(
 )
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/train).")
 flags.DEFINE_integer(
-    "verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch."
+    "verbose",
+    1,
+    "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch.",
+    lower_bound=0,
+    upper_bound=2,
 )
 
 
-def _run_and_arch() -> tuple[RunDir, ArchSpec]:
+def _check_flags() -> Path:
+    """Refusals before any work; the run directory the training writes (locked meanwhile)."""
     if not FLAGS.run_dir and not FLAGS.arch:
         raise ValueError("give --run_dir (a search's output) or --arch (an arch.json)")
+    if FLAGS.warmup_epochs > FLAGS.epochs:
+        raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
+    if FLAGS.arch:
+        arch = Path(FLAGS.arch)
+        if arch.is_dir():
+            raise ValueError(f"--arch={arch} is a folder: give an arch.json file")
+        if not arch.is_file():
+            raise FileNotFoundError(f"--arch={arch} does not exist")
+    run_dir = existing_dir(FLAGS.run_dir, "run_dir") if FLAGS.run_dir else Path(FLAGS.arch).parent
+    if FLAGS.output_dir:
+        writable_dir(FLAGS.output_dir, "output_dir")
+    return run_dir
+
+
+def _run_and_arch() -> tuple[RunDir, ArchSpec]:
     run = RunDir.at(FLAGS.run_dir or Path(FLAGS.arch).parent)
     arch_path = Path(FLAGS.arch) if FLAGS.arch else run.arch
     if not arch_path.is_file():
@@ -93,8 +130,8 @@ def _train() -> int:
     return 0
 
 
-main = stage_main(_train)
-run = console_script(_train)
+main = stage_main(_train, "train", writes=_check_flags)
+run = console_script(main)
 
 
 if __name__ == "__main__":

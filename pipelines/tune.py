@@ -16,10 +16,11 @@ import dataclasses
 from absl import flags
 
 from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, resolve_budget, tune
-from ednas_tf.rundir import RunDir
+from ednas_tf.rundir import RunDir, writable_dir
 from ednas_tf.search.runner import summary_table
 from ednas_tf.search.targets import resolve_target_ms
 from pipelines.common_flags import (
+    check_data_and_space_flags,
     define_data_flags,
     define_space_flags,
     load_data_and_space,
@@ -38,29 +39,44 @@ flags.DEFINE_enum(
     "keras-tuner oracle: random search, Hyperband (successive halving of epochs, promoted trials "
     "resume) or Bayesian optimisation (needs scikit-learn).",
 )
-flags.DEFINE_integer("max_trials", 10, "Trials that train a child (refused children not counted).")
+flags.DEFINE_integer(
+    "max_trials", 10, "Trials that train a child (refused children not counted).", lower_bound=1
+)
 flags.DEFINE_integer(
     "max_rejected_trials",
     200,
     "With --constraint=reject: give up after this many over-budget children were refused.",
+    lower_bound=0,
 )
 flags.DEFINE_float(
-    "max_time_minutes", None, "Start no new trial after this many minutes (default: no limit)."
+    "max_time_minutes",
+    None,
+    "Start no new trial after this many minutes (default: no limit).",
+    lower_bound=0.0,
 )
 # each trial's training
-flags.DEFINE_integer("epochs", 2, "Training epochs per trial (Hyperband: the largest budget).")
 flags.DEFINE_integer(
-    "steps_per_epoch", None, "Steps per epoch (default: one pass over the training split)."
+    "epochs", 2, "Training epochs per trial (Hyperband: the largest budget).", lower_bound=1
 )
-flags.DEFINE_integer("batch_size", 64, "Batch size of each trial's training.")
-flags.DEFINE_float("learning_rate", 0.05, "Peak learning rate of each trial (SGD, cosine).")
+flags.DEFINE_integer(
+    "steps_per_epoch",
+    None,
+    "Steps per epoch (default: one pass over the training split).",
+    lower_bound=1,
+)
+flags.DEFINE_integer("batch_size", 64, "Batch size of each trial's training.", lower_bound=1)
+flags.DEFINE_float(
+    "learning_rate", 0.05, "Peak learning rate of each trial (SGD, cosine).", lower_bound=0.0
+)
 # latency constraint
-flags.DEFINE_float("latency_budget_ms", None, "Latency budget (ms) on the device.")
+flags.DEFINE_float("latency_budget_ms", None, "Latency budget (ms) on the device.", lower_bound=0.0)
 flags.DEFINE_float(
     "latency_budget_fraction",
     None,
     "Latency budget as a position in the space's latency range: 0 = fastest child, "
     "1 = slowest (instead of --latency_budget_ms).",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
 flags.DEFINE_enum(
     "constraint",
@@ -69,12 +85,22 @@ flags.DEFINE_enum(
     "reject: over-budget children are not trained and get the worst score; penalty: "
     "score = val_acc - penalty_weight * max(0, latency / budget - 1).",
 )
-flags.DEFINE_float("penalty_weight", 1.0, "λ of --constraint=penalty.")
+flags.DEFINE_float("penalty_weight", 1.0, "λ of --constraint=penalty.", lower_bound=0.0)
 # run
 flags.DEFINE_string(
     "output_dir", "runs/tune", "Where arch.json, trials.csv and tuner/ go (a re-run starts over)."
 )
-flags.DEFINE_integer("seed", 0, "Seed of the data split, the oracle and each trial's training.")
+flags.DEFINE_integer(
+    "seed", 0, "Seed of the data split, the oracle and each trial's training.", lower_bound=0
+)
+
+
+def _check_flags() -> str:
+    """Refusals before any work; the output folder (the run directory the tuner writes)."""
+    if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
+        raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
+    check_data_and_space_flags()
+    return str(writable_dir(FLAGS.output_dir, "output_dir"))
 
 
 def _run_stage() -> int:
@@ -90,9 +116,6 @@ def _run_stage() -> int:
         seed=FLAGS.seed,
     )
     constraint = LatencyConstraint(None, FLAGS.constraint, FLAGS.penalty_weight)
-    # refused before the data loads
-    if FLAGS.latency_budget_ms is not None and FLAGS.latency_budget_fraction is not None:
-        raise ValueError("give --latency_budget_ms or --latency_budget_fraction, not both")
     splits, profile, space = load_data_and_space(arch_fraction=0.0, batch_size=FLAGS.batch_size)
     if splits.sizes["val"] == 0:
         raise ValueError("no validation examples to score trials on: raise --val_fraction")
@@ -130,8 +153,8 @@ def _run_stage() -> int:
     return 0
 
 
-main = stage_main(_run_stage)
-run = console_script(_run_stage)
+main = stage_main(_run_stage, "tune", writes=_check_flags)
+run = console_script(main)
 
 
 if __name__ == "__main__":

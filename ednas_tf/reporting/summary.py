@@ -7,7 +7,6 @@ rebuilds the child's layer list to count its MACs and predict its TDA2x latency.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.descriptors import block_layers, conv_layers
 from ednas_tf.cost.network import arch_configs, child_latency
+from ednas_tf.io_utils import read_json
 from ednas_tf.profiles import get_profile
 
 QAT_SCHEMES = ("tfmot", "pow2")  # the schemes pipelines/qat.py trains
@@ -40,7 +40,7 @@ def arch_macs(arch: ArchSpec) -> int:
 
 def _read(path: Path) -> dict[str, Any]:
     """A stage's JSON record; {} until the stage has run."""
-    return (json.loads(path.read_text()) if path.exists() else None) or {}
+    return (read_json(path) if path.exists() else None) or {}
 
 
 def _result_files(root: Path) -> list[str]:

@@ -26,7 +26,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import DataSplits, batched
-from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.io_utils import atomic_write_text, read_csv_rows, read_json
 from ednas_tf.model import build, searchable_blocks
 from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, STEP_CONFIG_FILE
 from ednas_tf.search.derive import (
@@ -122,9 +122,7 @@ class _EpochRecorder:
         self.rows = list(previous_rows)
         self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
         history_path = step_dir / HISTORY_FILE
-        self.history = (
-            json.loads(history_path.read_text()) if resume and history_path.exists() else []
-        )
+        self.history = read_json(history_path) if resume and history_path.exists() else []
 
     def __call__(self, epoch: int, logs: dict) -> None:
         self.rows.extend(gate_rows(self.loop.model, self.step, epoch))
@@ -140,10 +138,7 @@ class _EpochRecorder:
 
 
 def _read_gate_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return list(csv.DictReader(f))
+    return read_csv_rows(path) if path.exists() else []
 
 
 def _fingerprint(
@@ -175,8 +170,10 @@ def _fingerprint(
 
 
 def _check_or_write_fingerprint(path: Path, fingerprint: dict[str, Any], resume: bool) -> None:
+    """`resume`: there is a checkpoint to resume from; without one, a step's settings file (a
+    run refused or failed before its first checkpoint) binds nothing and is rewritten."""
     if resume and path.exists():
-        previous = json.loads(path.read_text())
+        previous = read_json(path)
         changed = sorted(
             k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k)
         )
@@ -275,9 +272,10 @@ def run_step(
         expected = ExpectedLatency(supernet, space, latency_model)
         loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
     fingerprint = _fingerprint(space, splits, config, objective, opts)
-    _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, opts.resume)
     checkpoint = loop.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
+    resumes = opts.resume and manager.latest_checkpoint is not None
+    _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, resumes)
     _restore(checkpoint, manager, step, opts)
     previous = _read_gate_rows(step_dir / GATES_FILE) if opts.resume else []
     recorder = _EpochRecorder(loop, step, step_dir, manager, previous, opts.resume)

@@ -69,5 +69,5 @@ def test_warmup_cosine_schedule():
 
 
 def test_load_trained_missing_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train.py"):
+    with pytest.raises(FileNotFoundError, match="ednas-train"):
         load_trained(tmp_path)

@@ -110,6 +110,39 @@ def _import_format(reports, tidl_format: str) -> str:
     return next((r.format for r in reports if r.passed), "tf")
 
 
+def model_activation(model: tf.keras.Model) -> str:
+    """'relu6' when any ReLU of the (merged) model is capped at 6, else 'relu'."""
+    capped = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, tf.keras.layers.ReLU) and layer.max_value is not None
+    ]
+    return "relu6" if capped else "relu"
+
+
+def import_advice(activation: str, reports) -> str:
+    """Which file to hand TIDL on TDA2x for this activation, and whether the check agrees.
+
+    Why in the summary: ReLU6 exports to ONNX as Clip, which TDA2x's ONNX import lacks, so a
+    ReLU6 child must be imported as the frozen .pb; a ReLU child imports either way."""
+    if activation == "relu6":
+        advice = (
+            f"import {FILES['tf_frozen']} (TF, modelType 1): ReLU6 becomes Clip in ONNX, which "
+            "TDA2x's ONNX import lacks (a --activation=relu space exports an importable ONNX)"
+        )
+        wanted = ["tf"]
+    else:
+        advice = (
+            f"import {FILES['onnx']} (ONNX, modelType 2) or {FILES['tf_frozen']} (TF, modelType "
+            "1): ReLU has no Clip, both formats map it"
+        )
+        wanted = ["onnx", "tf"]
+    failing = [r.format for r in reports if r.format in wanted and not r.passed]
+    if failing:
+        advice += f"; but the TIDL check fails {', '.join(failing)}: see {TIDL_REPORT_FILE}"
+    return advice
+
+
 def summary_text(delivery: Delivery) -> str:
     """The per-format table and every TIDL report, as the export prints them."""
 
@@ -127,6 +160,8 @@ def summary_text(delivery: Delivery) -> str:
             f"{cell(entry.get('accuracy'), '.4f'):>8} {cell(entry.get('latency_ms'), '.3f'):>8}"
         )
     lines += [report.render_text() for report in delivery.tidl_reports]
+    tidl_facts = delivery.report["tidl"]
+    lines.append(f"TDA2x ({tidl_facts['activation']}): {tidl_facts['import_advice']}")
     return "\n".join(lines)
 
 
@@ -155,6 +190,7 @@ def deliver(
     fmt = _import_format(tidl_reports, options.tidl_format)
     key, model_type = TIDL_FORMATS[fmt]
     input_shape = tuple(int(d) for d in merged.input_shape[1:])
+    activation = model_activation(merged)
     tidl.write_import_config(
         output / TIDL_IMPORT_FILE,
         model_path=FILES[key],
@@ -180,6 +216,8 @@ def deliver(
             "device": options.device,
             "passed": {r.format: r.passed for r in tidl_reports},
             "import_config_format": fmt,
+            "activation": activation,
+            "import_advice": import_advice(activation, tidl_reports),
         },
     }
     atomic_write_text(output / EXPORT_REPORT_FILE, json.dumps(report, indent=2))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, activation_layer
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial, activation_layer
 
 
 def fold_batch_norm(
@@ -113,4 +113,37 @@ def merge_model(child: tf.keras.Model) -> tf.keras.Model:
     logits = tf.keras.layers.Reshape((classifier.filters,), name="logits")(x)
     merged = tf.keras.Model(inputs, logits, name=f"{child.name}_merged")
     builder.assign()
+    return merged
+
+
+def merge_probe(probe: tf.keras.Model) -> tf.keras.Model:
+    """The deploy form of a latency probe (`ednas_tf.measure.probes.probe_model`).
+
+    Why: a board must time what the deployed child runs, so a probe takes the same rewrites as
+    `merge_model` (BN folded, one depthwise kernel, the classifier's squeeze as a Reshape) before
+    it is exported. Handles the probes' layer sequence: ConvBnAct, InvertedResidual, global
+    pooling, the classifier Conv2D and SqueezeSpatial, and plain activations.
+    """
+    inputs = tf.keras.Input(probe.input_shape[1:], name="image")
+    x, builder = inputs, None
+    for layer in probe.layers[1:]:
+        activation = getattr(layer, "activation", None)
+        if builder is None and isinstance(activation, str):
+            builder = _Builder(activation)
+        if isinstance(layer, ConvBnAct):
+            x = builder.conv_bn_act(x, layer)
+        elif isinstance(layer, InvertedResidual):
+            x = builder.block(x, layer)
+        elif isinstance(layer, tf.keras.layers.GlobalAveragePooling2D):
+            x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name=layer.name)(x)
+        elif isinstance(layer, tf.keras.layers.Conv2D):
+            builder = builder or _Builder("relu")
+            x = builder.conv(x, *[w.numpy() for w in layer.weights], 1, layer.name)
+        elif isinstance(layer, SqueezeSpatial):
+            x = tf.keras.layers.Reshape((x.shape[-1],), name=layer.name)(x)
+        else:  # a layer without weights (the overhead probe's ReLU)
+            x = layer.__class__.from_config(layer.get_config())(x)
+    merged = tf.keras.Model(inputs, x, name=f"{probe.name}_merged")
+    if builder is not None:
+        builder.assign()
     return merged

@@ -4,18 +4,32 @@ Examples:
   # measure every configuration of the space here (re-runs only measure what the file lacks)
   ednas-build-lut --space=small --image_size=32 --channels=3 --device=host
 
-  # board workflow: export probes, time them on the board, fill manifest.csv's ms column, import
+  # board workflow (LiteRT/ONNX runtimes): export probes, time them on the board, fill
+  # manifest.csv's ms column, import
   ednas-build-lut --space=small --image_size=32 --export_probes=probes/
   ednas-build-lut --space=small --image_size=32 \\
-      --import_measurements=probes/manifest.csv --output=luts/tda2x.json
+      --import_measurements=probes/manifest.csv --output=luts/board.json
+
+  # TDA2x (TIDL): frozen-graph probes, TI's tools on the board (tools/tidl_board_loop.sh),
+  # cycles imported at the core's clock (docs/TIDL.md, "Board loop")
+  ednas-build-lut --space=small --image_size=32 --device=tda2x --export_probes=probes/ \\
+      --format=tidl
+  TIDL_IMPORT_TOOL=... TIDL_TEST_APP=... tools/tidl_board_loop.sh probes/
+  ednas-build-lut --space=small --image_size=32 --device=tda2x \\
+      --import_measurements=probes/tidl_cycles.txt --clock_mhz=650 --output=luts/tda2x.json
   ednas-search --device=lut:luts/tda2x.json ...
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from absl import flags
 
+from deploy.probes import export_tidl_probes
 from ednas_tf.measure import tables as lut
+from ednas_tf.measure import tidl_cycles
 from ednas_tf.presets import PRESET_STAGES, preset_space
 from ednas_tf.profiles import LUT_PREFIX, get_profile
 from pipelines.common_flags import define_stage_widths_flag, stage_widths
@@ -61,17 +75,65 @@ flags.DEFINE_bool(
 flags.DEFINE_string(
     "export_probes",
     None,
-    "Instead of measuring: write every probe as DIR/<key>.tflite and DIR/<key>.onnx plus "
-    "DIR/manifest.csv (key,kind,tflite,onnx,ms) whose ms column is filled on the board.",
+    "Instead of measuring: write every probe for a board into DIR (see --format) with a "
+    "DIR/manifest.csv whose ms (or cycles) column is filled on the board.",
 )
+flags.DEFINE_enum(
+    "format",
+    "tflite",
+    ["tflite", "tidl", "all"],
+    "Probe files of --export_probes. tflite: DIR/<key>.tflite and .onnx, manifest "
+    "key,kind,tflite,onnx,ms. tidl: for TDA2x, DIR/<key>/model.pb (the deployed model's frozen-"
+    "graph export, checked against TIDL's rules), tidl_import.txt and sample_in.raw, manifest "
+    "key,kind,pb,import_config,tidl_check,ms,cycles; run tools/tidl_board_loop.sh on it. all: "
+    "both, the tidl probes in DIR/tidl.",
+)
+flags.DEFINE_enum(
+    "activation", "relu6", ["relu", "relu6"], "Activation of the probes (the space's)."
+)
+flags.DEFINE_integer("tidl_frames", 3, "Calibration frames per TIDL probe (sample_in.raw).")
 flags.DEFINE_string(
     "import_measurements",
     None,
-    "Instead of measuring: read a filled-in manifest (or any key,ms CSV) and write the LUT to "
-    "--output; refuses a CSV lacking keys of the space.",
+    "Instead of measuring: read the board's results and write the LUT to --output: the cycles "
+    "file of tools/tidl_board_loop.sh (cycles -> ms at --clock_mhz), a manifest with its ms or "
+    "cycles column filled, or any key,ms CSV; refuses one lacking keys of the space.",
+)
+flags.DEFINE_float(
+    "clock_mhz",
+    tidl_cycles.EVE_CLOCK_MHZ,
+    "Clock of the core that ran the probes, to turn imported cycles into ms: 650 for TDA2x's "
+    "EVE, 750 for its C66x DSP (docs/TIDL.md).",
 )
 flags.DEFINE_string("measured_on", "board", "Device name recorded in an imported table's metadata.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def _export(space, count: int) -> int:
+    """--export_probes in the --format asked for; 1 when a TIDL probe fails the TIDL check."""
+    directory = Path(FLAGS.export_probes)
+    if FLAGS.format in ("tflite", "all"):
+        manifest = lut.export_probes(space, directory, progress=FLAGS.progress)
+        print(
+            f"wrote {count + 1} probes (.tflite and .onnx) and {manifest}; time each .tflite on "
+            f"the board, fill the ms column, then run --import_measurements={manifest} "
+            "--output=<lut.json>"
+        )
+    if FLAGS.format == "tflite":
+        return 0
+    tidl_dir = directory / "tidl" if FLAGS.format == "all" else directory
+    result = export_tidl_probes(
+        space, tidl_dir, device=FLAGS.device, frames=FLAGS.tidl_frames, progress=FLAGS.progress
+    )
+    print(
+        f"wrote {len(result.keys)} TIDL probes (frozen .pb, tidl_import.txt, sample_in.raw) and "
+        f"{result.manifest}; on the board: tools/tidl_board_loop.sh {tidl_dir}, then "
+        f"--import_measurements={tidl_dir / 'tidl_cycles.txt'} --clock_mhz=<650 EVE, 750 DSP> "
+        "--output=<lut.json>"
+    )
+    for key, layers in result.failed.items():
+        print(f"error: probe {key} fails the TIDL check: {'; '.join(layers)}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _run() -> int:
@@ -86,6 +148,8 @@ def _run() -> int:
         raise ValueError(f"--warmup must be >= 0, got {FLAGS.warmup}")
     if not 1 <= FLAGS.rounds <= FLAGS.repeats:
         raise ValueError(f"--rounds must be in [1, --repeats], got {FLAGS.rounds}")
+    if FLAGS.clock_mhz <= 0 or FLAGS.tidl_frames < 1:
+        raise ValueError("--clock_mhz must be > 0 and --tidl_frames >= 1")
     space = preset_space(
         FLAGS.space,
         input_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels),
@@ -93,21 +157,18 @@ def _run() -> int:
         profile=get_profile(FLAGS.device),
         width=FLAGS.width,
         stage_widths=stage_widths(),
+        activation=FLAGS.activation,
     )
     convs, blocks = lut.space_configs(space)
     count = len(convs) + len(blocks)
     if FLAGS.export_probes:
-        manifest = lut.export_probes(space, FLAGS.export_probes, progress=FLAGS.progress)
-        print(
-            f"wrote {count + 1} probes (.tflite and .onnx) and {manifest}; time each .tflite on "
-            f"the board, fill the ms column, then run --import_measurements={manifest} "
-            "--output=<lut.json>"
-        )
-        return 0
+        return _export(space, count)
     if FLAGS.import_measurements:
         if not FLAGS.output:
             raise ValueError("--import_measurements needs --output (the LUT JSON to write)")
-        table = lut.import_measurements(FLAGS.import_measurements, space, device=FLAGS.measured_on)
+        table = tidl_cycles.import_board_file(
+            FLAGS.import_measurements, space, clock_mhz=FLAGS.clock_mhz, device=FLAGS.measured_on
+        )
         table.save(FLAGS.output)
         print(
             f"wrote {FLAGS.output}: {len(table.rows)} rows; search with "

@@ -89,6 +89,9 @@ def test_pipeline_writes_every_output(pipeline):
     assert report["int8_source"] == "ptq"
     # ReLU6 passes as a TF graph (Relu6) and fails as ONNX (Clip): the config targets the .pb.
     assert report["tidl"]["passed"] == {"tf": True, "onnx": False}
+    assert report["tidl"]["activation"] == "relu6"
+    assert report["tidl"]["import_advice"].startswith("import model.pb (TF")
+    assert "ReLU6 becomes Clip" in stdout
     tidl_report = json.loads((output / "tidl_report.json").read_text())
     assert tidl_report["passed_formats"] == ["tf"]
     config = (output / "tidl_import.txt").read_text()

@@ -7,6 +7,7 @@ Each unsupported construct is built as a small Keras model, exported to ONNX and
 import json
 
 import numpy as np
+import onnx
 import pytest
 import tensorflow as tf
 
@@ -125,6 +126,19 @@ def test_relu6_child_fails_onnx_only_on_clip(child):
     assert not report.passed and {row.op for row in report.failures} == {"Clip"}
     assert "ReLU6" in report.failures[0].reason
     assert child["relu"]["onnx"].passed and child["relu"]["tf"].passed
+
+
+def test_relu_child_exports_onnx_without_clip(child, tmp_path):
+    """A space with --activation=relu gives TDA2x an importable ONNX file; ReLU6 does not."""
+    ops = {}
+    for activation in ("relu", "relu6"):
+        merged = merge_model(build(ArchSpec.from_dict(dict(CHILD, activation=activation))))
+        path = export.export_onnx(merged, tmp_path / f"{activation}.onnx")
+        ops[activation] = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "Clip" not in ops["relu"] and "Relu" in ops["relu"]
+    assert "Clip" in ops["relu6"]
+    assert "Clip" not in child["relu"]["onnx"].op_counts() and child["relu"]["onnx"].passed
+    assert not child["relu6"]["onnx"].passed
 
 
 def test_non_3x3_depthwise_is_flagged_not_validated(child):

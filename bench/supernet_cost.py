@@ -7,6 +7,10 @@ Compares the weight-training step (forward, backward, SGD update) of
     candidate of a block is its own block, all are computed and their outputs mixed by the gate.
 
 Targets (issue 2): supernet / largest child <= 1.15, multi-path / supernet >= 3.
+`checkpoint_overhead` (issue 29, target <= 3 %): what the search's checkpoints at the default
+frequency (`--checkpoint_every_steps`, every 200 steps) add to its steps: the median time of one
+checkpoint of the supernet's search state (weights, SGD momentum, the gates' Adam slots, written
+atomically by `CheckpointKeeper`) over `checkpoint_every_steps` supernet steps.
 `--jit_compile` times every step compiled by XLA as well, against the same step without it
 (on CPU, XLA's depthwise convolutions make training steps slower: docs/RESULTS.md).
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,8 +31,9 @@ from absl import flags
 
 from bench import cli
 from bench.common import emit
+from ednas_tf.checkpointing import DEFAULT_EVERY_STEPS, CheckpointKeeper
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
-from ednas_tf.layers.gumbel import GumbelSoftmaxGate, weight_variables
+from ednas_tf.layers.gumbel import GumbelSoftmaxGate, arch_variables, weight_variables
 from ednas_tf.model import build
 from ednas_tf.presets import preset_space
 from ednas_tf.space import BlockSpace, SearchSpace
@@ -50,6 +56,13 @@ flags.DEFINE_bool(
     "jit_compile",
     False,
     "Also time each model's step compiled by XLA (ratio xla_over_graph per model).",
+    flag_values=FV,
+)
+flags.DEFINE_integer(
+    "checkpoint_every_steps",
+    DEFAULT_EVERY_STEPS,
+    "The search's checkpoint frequency the overhead is figured for.",
+    lower_bound=1,
     flag_values=FV,
 )
 cli.define_results_name(FV, "supernet_cost")
@@ -133,6 +146,25 @@ def time_steps(steps: dict, images: tf.Tensor, labels: tf.Tensor, repeats: int) 
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 
+def checkpoint_seconds(model: tf.keras.Model, repeats: int = 5) -> float:
+    """Median seconds of one atomic checkpoint of a supernet's search state: weights, the
+    weights' SGD momentum and the gates' Adam slots (as SearchLoop.checkpoint holds them)."""
+    weight_opt = tf.keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
+    arch_opt = tf.keras.optimizers.Adam(0.01)
+    weight_opt.build(weight_variables(model))
+    arch_opt.build(arch_variables(model))
+    state = tf.train.Checkpoint(model=model, weight_opt=weight_opt, arch_opt=arch_opt)
+    with tempfile.TemporaryDirectory(prefix="ckpt-cost-") as folder:
+        keeper = CheckpointKeeper(state, folder)
+        keeper.save({})  # warm-up
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            keeper.save({})
+            samples.append(time.perf_counter() - start)
+    return float(np.median(samples))
+
+
 def _space(args: argparse.Namespace) -> SearchSpace:
     """The preset space the flags name; a preset or width it refuses is one `error:` line."""
     stage_widths = cli.comma_separated(FV, "stage_widths", float)
@@ -166,11 +198,15 @@ def _figures(
     seconds: dict[str, float], models: dict, space: SearchSpace, args: argparse.Namespace
 ) -> dict:
     """The ratios the targets are about, the raw ms per step, and the settings."""
+    step, every = seconds["supernet"], args.checkpoint_every_steps
     figures = {
+        # one checkpoint per `every` steps, against the same steps without checkpoints
+        "checkpoint_overhead": round(seconds["checkpoint"] / (every * step), 4),
+        "checkpoint_ms": round(seconds["checkpoint"] * 1000, 1),
         "supernet_over_child": round(seconds["supernet"] / seconds["largest_child"], 3),
         "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"], 3),
         "multipath_over_supernet": round(seconds["multipath"] / seconds["supernet"], 3),
-        "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items()},
+        "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items() if n != "checkpoint"},
         "config": vars(args),
         "candidates_per_block": max(
             len(b.kernel_options) * len(b.expansion_options) for b in space.blocks
@@ -202,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             }
         )
     seconds = time_steps(steps, images, labels, args.repeats)
-    for name, s in seconds.items():
+    seconds["checkpoint"] = checkpoint_seconds(models["supernet"])
+    print(f"{'checkpoint':>18}: {seconds['checkpoint'] * 1000:8.1f} ms (supernet search state)")
+    for name, s in list(seconds.items())[:-1]:
         params = models[name.removesuffix("_xla")].count_params()
         print(f"{name:>18}: {s * 1000:8.1f} ms/step  ({params:,} params)")
     emit(args.results_name, _figures(seconds, models, space, args))

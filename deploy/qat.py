@@ -25,8 +25,9 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
     default_8bit_quantize_scheme,
 )
 
+from ednas_tf.checkpointing import CheckpointPolicy
 from ednas_tf.data import DataSplits, batched
-from ednas_tf.training import TrainConfig, compile_for_training
+from ednas_tf.training import TrainConfig, train_model
 
 quantize = tfmot.quantization.keras
 SCHEMES = ("tfmot", "pow2")
@@ -249,9 +250,17 @@ class QatConfig:
 
 
 def run_qat(
-    merged: tf.keras.Model, splits: DataSplits, config: QatConfig, verbose: int = 1
+    merged: tf.keras.Model,
+    splits: DataSplits,
+    config: QatConfig,
+    verbose: int = 1,
+    checkpoint_dir: str | Path | None = None,
+    policy: CheckpointPolicy | None = None,
 ) -> tuple[tf.keras.Model, dict]:
-    """Fine-tunes the fake-quantized merged model; returns it and float vs QAT accuracy."""
+    """Fine-tunes the fake-quantized merged model; returns it and float vs QAT accuracy.
+
+    Resumable from `checkpoint_dir` (None: no checkpoints) under `policy`, exactly as a
+    training (`ednas_tf.training.train_model`)."""
     tf.keras.utils.set_random_seed(config.seed)
     test = batched(splits.test, config.batch_size * 2, training=False)
     float_acc = _accuracy(merged, test)
@@ -266,16 +275,18 @@ def run_qat(
         label_smoothing=0.0,
         seed=config.seed,
     )
-    compile_for_training(model, train_config, steps, int(merged.output_shape[-1]))
-    train = batched(
+    fingerprint = {"qat": dataclasses.asdict(config), "dataset": splits.name, "sizes": splits.sizes}
+    train_model(
+        model,
         splits.train,
-        config.batch_size,
-        training=True,
-        seed=config.seed,
-        repeat=True,
-        drop_remainder=True,
+        train_config,
+        steps,
+        int(merged.output_shape[-1]),
+        checkpoint_dir=checkpoint_dir,
+        policy=policy,
+        fingerprint=fingerprint,
+        verbose=verbose,
     )
-    model.fit(train, epochs=config.epochs, steps_per_epoch=steps, verbose=verbose)
     qat_acc = _accuracy(model, test)
     return model, {
         "scheme": config.scheme,

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.io_utils import atomic_write_text, json_text
 
 ACTIVATIONS = ("relu", "relu6")
 
@@ -218,7 +218,7 @@ class ArchSpec:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return json_text(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any) -> "ArchSpec":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -56,3 +57,22 @@ def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
                 )
             rows.append(row)
     return rows
+def finite_or_none(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, ±inf) replaced by None: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(value: Any, indent: int | None = 2) -> str:
+    """Strict JSON of `value`: non-finite numbers become null, never a bare `NaN` token."""
+    return json.dumps(finite_or_none(value), indent=indent, allow_nan=False)
+
+
+def atomic_write_json(path: str | Path, value: Any, indent: int | None = 2) -> Path:
+    """`atomic_write_text` of `json_text(value)`."""
+    return atomic_write_text(path, json_text(value, indent))

@@ -4,25 +4,29 @@ SGD + Nesterov momentum, linear warm-up then cosine decay, label smoothing, flip
 and optional random erasing (from `ednas_tf.data.batched`), decoupled weight decay on kernels only
 (not BN, biases). The best epoch by validation accuracy is kept and evaluated on the test split.
 Parallel kernel sets train as separate branches that add up (the meta-kernel in re-param mode),
-exactly as in the search.
+exactly as in the search. The loop (`ednas_tf.train_loop`) checkpoints into `ckpt/` beside the
+outputs, so a re-run of a killed training continues where it stopped and ends with the weights
+an uninterrupted one would have.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.checkpointing import CKPT_DIR, CheckpointPolicy, Progress, ScaledSchedule
 from ednas_tf.data import DataSplits, batched
-from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.model import build
 from ednas_tf.rundir import ARCH_FILE, TRAIN_METRICS_FILE, WEIGHTS_FILE
+from ednas_tf.streams import BatchStream
+from ednas_tf.train_loop import TrainEpochs, evaluate, train_epochs
 
 
 @dataclasses.dataclass
@@ -70,12 +74,16 @@ class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def _optimizer(config: TrainConfig, steps_per_epoch: int) -> tf.keras.optimizers.Optimizer:
+def _optimizer(
+    config: TrainConfig, steps_per_epoch: int, lr_scale: tf.Variable | None = None
+) -> tf.keras.optimizers.Optimizer:
     schedule = WarmupCosine(
         config.learning_rate,
         config.warmup_epochs * steps_per_epoch,
         config.epochs * steps_per_epoch,
     )
+    if lr_scale is not None:  # halved by a rollback after a non-finite step
+        schedule = ScaledSchedule(schedule, lr_scale)
     optimizer = tf.keras.optimizers.SGD(
         schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
     )
@@ -102,56 +110,92 @@ def compile_for_training(
     )
 
 
+def train_model(
+    model: tf.keras.Model,
+    train: tf.data.Dataset,
+    config: TrainConfig,
+    steps_per_epoch: int,
+    num_classes: int,
+    *,
+    val: tf.data.Dataset | None = None,
+    best_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    policy: CheckpointPolicy | None = None,
+    fingerprint: dict | None = None,
+    verbose: int = 1,
+) -> TrainEpochs:
+    """Trains `model` on the unbatched split `train` with `config`'s recipe, resumable from
+    `checkpoint_dir` (see `ednas_tf.train_loop`); returns the finished task (history, best)."""
+    progress = Progress.create()
+    optimizer = _optimizer(config, steps_per_epoch, progress.lr_scale)
+    optimizer.build(model.trainable_variables)  # its slots exist before a restore
+    stream = BatchStream(
+        train,
+        config.batch_size,
+        seed=config.seed,
+        augment=config.augment,
+        erase_probability=config.random_erasing,
+    )
+    task = TrainEpochs(
+        model,
+        optimizer,
+        _sparse_smoothed_loss(num_classes, config.label_smoothing),
+        stream,
+        steps_per_epoch,
+        val=val,
+        best_path=Path(best_path) if best_path else None,
+        verbose=verbose,
+    )
+    train_epochs(task, config.epochs, progress, checkpoint_dir, policy, fingerprint)
+    return task
+
+
 def fit_best(
     model: tf.keras.Model,
     splits: DataSplits,
     config: TrainConfig,
     best_path: str | Path,
     verbose: int = 1,
+    checkpoint_dir: str | Path | None = None,
+    policy: CheckpointPolicy | None = None,
+    fingerprint: dict | None = None,
 ) -> dict:
-    """The training recipe for any logits-out Keras model: compile, fit with a best-validation
-    checkpoint at `best_path`, reload the best weights and evaluate on the test split.
+    """The training recipe for any logits-out Keras model: train with the best validation
+    epoch's weights kept at `best_path`, reload them and evaluate on the test split; resumable
+    from `checkpoint_dir` (None: no checkpoints).
 
     Shared by our children and the baselines of bench/pareto.py so that every model in a
     comparison is trained by exactly the same code."""
     steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
-    compile_for_training(model, config, steps, splits.num_classes)
-    train = batched(
-        splits.train,
-        config.batch_size,
-        training=True,
-        seed=config.seed,
-        augment=config.augment,
-        erase_probability=config.random_erasing,
-        repeat=True,
-        drop_remainder=True,
-    )
+    compile_for_training(model, config, steps, splits.num_classes)  # for model.evaluate users
     val = batched(splits.val, config.batch_size * 2, training=False)
     test = batched(splits.test, config.batch_size * 2, training=False)
-    checkpoint = tf.keras.callbacks.ModelCheckpoint(
-        str(best_path), monitor="val_acc", mode="max", save_best_only=True, save_weights_only=True
-    )
     start = time.time()
-    history = model.fit(
-        train,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        callbacks=[checkpoint],
+    task = train_model(
+        model,
+        splits.train,
+        config,
+        steps,
+        splits.num_classes,
+        val=val,
+        best_path=best_path,
+        checkpoint_dir=checkpoint_dir,
+        policy=policy,
+        fingerprint=fingerprint,
         verbose=verbose,
     )
     seconds = time.time() - start
     model.load_weights(str(best_path))
-    test_loss, test_acc = model.evaluate(test, verbose=0)
-    val_acc = history.history["val_acc"]
+    loss_fn = _sparse_smoothed_loss(splits.num_classes, config.label_smoothing)
+    test_loss, test_acc = evaluate(model, test, loss_fn)
     return {
-        "test_acc": float(test_acc),
-        "test_loss": float(test_loss),
-        "best_val_acc": float(max(val_acc)),
-        "best_epoch": int(np.argmax(val_acc)) + 1,
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "best_val_acc": task.best_val,
+        "best_epoch": task.best_epoch,
         "steps_per_epoch": steps,
         "train_seconds": seconds,
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": task.history,
     }
 
 
@@ -161,8 +205,11 @@ def train_child(
     config: TrainConfig,
     output_dir: str | Path,
     verbose: int = 1,
+    policy: CheckpointPolicy | None = None,
 ) -> dict:
-    """Trains `arch` on `splits`; writes weights, a copy of arch.json and train_metrics.json."""
+    """Trains `arch` on `splits`; writes weights, a copy of arch.json and train_metrics.json.
+    Checkpoints go to `output_dir`/ckpt; with `policy.resume` (the default) a re-run continues
+    from them."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     if tuple(arch.input_shape) != tuple(splits.input_shape):
@@ -175,7 +222,25 @@ def train_child(
     tf.keras.utils.set_random_seed(config.seed)
     model = build(arch)
     best_path = output / f".best.{WEIGHTS_FILE}"
-    fit = fit_best(model, splits, config, best_path, verbose=verbose)
+    policy = policy or CheckpointPolicy()
+    if policy.resume and not best_path.exists() and (output / WEIGHTS_FILE).exists():
+        shutil.copyfile(output / WEIGHTS_FILE, best_path)  # a finished run's best, re-run
+    fingerprint = {
+        "arch": arch.to_dict(),
+        "config": dataclasses.asdict(config),
+        "dataset": splits.name,
+        "sizes": splits.sizes,
+    }
+    fit = fit_best(
+        model,
+        splits,
+        config,
+        best_path,
+        verbose=verbose,
+        checkpoint_dir=output / CKPT_DIR,
+        policy=policy,
+        fingerprint=fingerprint,
+    )
     history, steps = fit["history"], fit["steps_per_epoch"]
     best_path.replace(output / WEIGHTS_FILE)
     arch.save(output / ARCH_FILE)
@@ -193,7 +258,7 @@ def train_child(
         "dataset": splits.name,
         "test_examples": splits.sizes["test"],
     }
-    atomic_write_text(output / TRAIN_METRICS_FILE, json.dumps(metrics, indent=2))
+    atomic_write_json(output / TRAIN_METRICS_FILE, metrics)
     return metrics
 
 

@@ -9,16 +9,17 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from absl import flags
 
 from deploy.merge import merge_model
 from deploy.qat import QatConfig, run_qat, save_qat_model
-from ednas_tf.io_utils import atomic_write_text
+from ednas_tf.checkpointing import CKPT_DIR
+from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
+from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import (
     check_run_paths,
     define_run_flags,
@@ -49,6 +50,7 @@ flags.DEFINE_integer(
     "verbose", 1, "Keras progress output: 0, 1 or 2.", lower_bound=0, upper_bound=2
 )
 flags.mark_flag_as_required("run_dir")
+define_checkpoint_flags()
 
 
 def _fine_tune(run: RunDir, output: Path) -> None:
@@ -68,10 +70,17 @@ def _fine_tune(run: RunDir, output: Path) -> None:
             steps_per_epoch=FLAGS.steps_per_epoch,
             seed=facts["seed"],
         )
-        model, report = run_qat(merged, splits, config, verbose=FLAGS.verbose)
         scheme_dir = output / scheme
+        model, report = run_qat(
+            merged,
+            splits,
+            config,
+            verbose=FLAGS.verbose,
+            checkpoint_dir=scheme_dir / CKPT_DIR,
+            policy=policy_from_flags(),
+        )
         save_qat_model(model, scheme_dir / QAT_MODEL_FILE)
-        atomic_write_text(scheme_dir / QAT_METRICS_FILE, json.dumps(report, indent=2))
+        atomic_write_json(scheme_dir / QAT_METRICS_FILE, report)
         print(
             f"{scheme}: float accuracy {report['float_acc']:.4f}, fake-quantized "
             f"{report['qat_acc']:.4f}; {scheme_dir / QAT_MODEL_FILE}",
@@ -81,6 +90,7 @@ def _fine_tune(run: RunDir, output: Path) -> None:
 
 
 def _qat() -> int:
+    apply_determinism()
     run = RunDir.at(FLAGS.run_dir)
     _fine_tune(run, Path(FLAGS.output_dir) if FLAGS.output_dir else run.train / QAT_DIR)
     return 0

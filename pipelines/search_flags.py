@@ -15,6 +15,7 @@ from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
 from pipelines import common_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
+from pipelines.resume_flags import define_checkpoint_flags
 
 FLAGS = flags.FLAGS
 define_data_flags("Share of the training data held out for validation.")
@@ -181,6 +182,7 @@ flags.DEFINE_bool(
     "Resume from the checkpoints in --output_dir if there are any "
     "(--noresume starts over and overwrites them).",
 )
+define_checkpoint_flags(resume=False, deterministic=False)  # both defined above
 
 
 def check_flags() -> str:
@@ -243,4 +245,7 @@ def options_from_flags() -> RunOptions:
         seed=FLAGS.seed,
         progress=FLAGS.progress,
         resume=FLAGS.resume,
+        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+        on_nan=FLAGS.on_nan,
+        max_rollbacks=FLAGS.max_rollbacks,
     )

@@ -100,6 +100,9 @@ def stage_main(
             _error(str(err))
             return EXIT_ERROR
         except KeyboardInterrupt as err:
+            if getattr(err, "exit_status", None):  # checkpointing.Interrupted: a loop saved
+                _error(str(err))  # its checkpoint first and says where it stopped
+                return err.exit_status
             where = f" {err}" if str(err) else ""
             _error(f"interrupted{where}; re-run the same command to continue")
             return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED

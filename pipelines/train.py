@@ -17,6 +17,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
+from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
 from pipelines.stage import console_script, stage_main
 
@@ -69,6 +70,7 @@ flags.DEFINE_integer(
     lower_bound=0,
     upper_bound=2,
 )
+define_checkpoint_flags()
 
 
 def _check_flags() -> Path:
@@ -98,6 +100,7 @@ def _run_and_arch() -> tuple[RunDir, ArchSpec]:
 
 
 def _train() -> int:
+    apply_determinism()
     run, arch = _run_and_arch()
     facts = stage_facts(run)
     splits = load_stage_data(
@@ -120,7 +123,9 @@ def _train() -> int:
         seed=facts["seed"],
     )
     output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
-    metrics = train_child(arch, splits, config, output, verbose=FLAGS.verbose)
+    metrics = train_child(
+        arch, splits, config, output, verbose=FLAGS.verbose, policy=policy_from_flags()
+    )
     record_stage(run, "train", facts, arch, output=str(output))
     print(
         f"test accuracy {metrics['test_acc']:.4f} (best val {metrics['best_val_acc']:.4f} at "

@@ -13,19 +13,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
-import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
+from ednas_tf.checkpointing import (
+    CheckpointKeeper,
+    CheckpointPolicy,
+    Progress,
+    ResumableRun,
+    ScaledSchedule,
+    nonfinite_code,
+)
 from ednas_tf.layers.gumbel import (
     arch_variables,
     gate_modes,
-    gates_of,
-    set_temperature,
     weight_variables,
 )
+from ednas_tf.search.epochs import GateCommitment, SearchEpochs  # noqa: F401 (re-exported)
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.objectives import Objective
+from ednas_tf.streams import as_stream
 
 # A logit gap of ln(0.9/0.1·(n−1)) puts 0.9 on one of n options (2.2 for two, 3.8 for six); two
 # logits moving apart by `travel` each open a gap of 2·travel, so below 2 the gates cannot commit.
@@ -90,35 +96,6 @@ class SearchConfig:
 EpochHook = Callable[[int, dict], None]
 
 
-class GateCommitment:
-    """Tells when every gate of a supernet has committed to one option.
-
-    A gate has committed when its most probable option holds at least `threshold` and led at
-    the previous check too, so one epoch's swing does not end a search. Once all have, further
-    epochs would derive the same child (with derive's threshold at or above 1 − `threshold`,
-    parallel kernels keep the leader alone) and only cost time. Step 1's few kernel gates often
-    commit early: they held >= 0.9 from the third of five epochs on at the low and middle
-    targets of docs/results/21-run18-budget-objective-early-skips.md (read in 22-run19-*.md).
-    """
-
-    def __init__(self, model: tf.keras.Model, threshold: float):
-        self.gates = gates_of(model)
-        self.threshold = threshold
-        self._leaders: list[int] | None = None
-
-    def check(self) -> bool:
-        """Records the current leaders; True when all have committed since the last check."""
-        probs = [gate.probs().numpy() for gate in self.gates]
-        leaders = [int(np.argmax(p)) for p in probs]
-        committed = (
-            bool(probs)
-            and leaders == self._leaders
-            and all(p.max() >= self.threshold for p in probs)
-        )
-        self._leaders = leaders
-        return committed
-
-
 def _decayed_kernels(model: tf.keras.Model) -> list[tf.Variable]:
     """Conv/depthwise kernels: the only variables that get weight decay (not BN, bias, gates)."""
     return [v for v in weight_variables(model) if "kernel" in v.name.split("/")[-1]]
@@ -147,18 +124,22 @@ class SearchLoop:
         self.decayed = _decayed_kernels(supernet)
         total_steps = config.epochs * config.steps_per_epoch
         with self.strategy.scope():
+            # epoch, step in it, learning-rate scale (halved by a rollback), rollbacks
+            self.progress = Progress.create()
+            self.epoch = self.progress.epoch
             schedule = tf.keras.optimizers.schedules.CosineDecay(config.weight_lr, total_steps)
             self.weight_opt = tf.keras.optimizers.SGD(
-                schedule,
+                ScaledSchedule(schedule, self.progress.lr_scale),
                 momentum=config.weight_momentum,
                 nesterov=True,
                 global_clipnorm=config.grad_clip_norm,
             )
-            self.arch_opt = tf.keras.optimizers.Adam(config.arch_lr, beta_1=0.5)
+            self.arch_opt = tf.keras.optimizers.Adam(
+                ScaledSchedule(config.arch_lr, self.progress.lr_scale), beta_1=0.5
+            )
             # built now (not lazily) so a checkpoint restores their slots immediately
             self.weight_opt.build(self.weight_vars)
             self.arch_opt.build(self.arch_vars)
-            self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
             self.metrics = {
                 name: tf.keras.metrics.Mean(name) for name in ("loss", "arch_loss", "latency_ms")
             }
@@ -177,7 +158,9 @@ class SearchLoop:
         # traced (once) while the gates are "fixed": batch norm sees the argmax path in training
         # mode and updates its moving statistics; no variable but those changes
         self._recalibrate_step = tf.function(
-            self._distributed(lambda images, labels: self.model(images, training=True))
+            lambda images, labels: self.strategy.run(
+                lambda x, y: self.model(x, training=True), args=(images, labels)
+            )
         )
         self._batch_norms = [
             m for m in supernet.submodules if isinstance(m, tf.keras.layers.BatchNormalization)
@@ -188,8 +171,11 @@ class SearchLoop:
 
     # ---------------------------------------------------------------------------------- steps
     def _distributed(self, step_fn):
-        def run(iterator):
-            self.strategy.run(step_fn, args=next(iterator))
+        """`step_fn` on every replica's share of a batch; its non-finite flags, summed."""
+
+        def run(images, labels):
+            code = self.strategy.run(step_fn, args=(images, labels))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, code, axis=None)
 
         return run
 
@@ -210,6 +196,7 @@ class SearchLoop:
         )
         self.metrics["loss"].update_state(ce)
         self.metrics["acc"].update_state(labels, logits)
+        return nonfinite_code(loss, grads)
 
     def _arch_step_fn(self, images, labels):
         replicas = self.strategy.num_replicas_in_sync
@@ -225,6 +212,7 @@ class SearchLoop:
         self.metrics["arch_loss"].update_state(loss * replicas)
         self.metrics["arch_acc"].update_state(labels, logits)
         self.metrics["latency_ms"].update_state(latency)
+        return nonfinite_code(loss, grads, self.arch_vars)  # the gate logits as updated
 
     # ---------------------------------------------------------------------------------- epochs
     def temperature_for(self, epoch: int) -> float:
@@ -266,7 +254,7 @@ class SearchLoop:
         for variable in self._moving_stats:
             variable.assign(tf.zeros_like(variable))
         for _ in range(steps):
-            self._recalibrate_step(recalibration)
+            self._recalibrate_step(*next(recalibration))
         for bn in self._batch_norms:
             correction = 1.0 - bn.momentum**steps
             bn.moving_mean.assign(bn.moving_mean / correction)
@@ -274,62 +262,43 @@ class SearchLoop:
 
     def fit(
         self,
-        train_ds: tf.data.Dataset,
-        arch_ds: tf.data.Dataset,
+        train,
+        arch,
         val_ds: tf.data.Dataset | None = None,
         hooks: Iterable[EpochHook] = (),
         progress: bool = True,
+        keeper: CheckpointKeeper | None = None,
+        policy: CheckpointPolicy | None = None,
+        on_restore: Callable[[int], None] | None = None,
+        label: str = "",
     ) -> list[dict]:
-        """Runs the remaining epochs (resumes from `self.epoch`); returns per-epoch logs, the
-        last with `committed` true where every gate committed before the final epoch."""
-        train_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
-        arch_it = iter(self.strategy.experimental_distribute_dataset(arch_ds.repeat()))
-        # its own stream, so evaluating leaves the weight steps' batches as they were
-        recalibration_it = iter(self.strategy.experimental_distribute_dataset(train_ds.repeat()))
-        history = []
-        cfg = self.config
-        first = int(self.epoch.numpy())
-        commitment = GateCommitment(self.model, cfg.stop_when_committed)
-        if cfg.stop_when_committed and first > cfg.warmup_epochs:
-            commitment.check()  # resumed: the gates as the last architecture epoch left them
-        for epoch in range(first, cfg.epochs):
-            tau = self.temperature_for(epoch)
-            set_temperature(self.model, tau)
-            warmup = epoch < cfg.warmup_epochs
-            for metric in self.metrics.values():
-                metric.reset_state()
-            bar = tqdm(
-                range(cfg.steps_per_epoch),
-                disable=not progress,
-                leave=True,
-                desc=f"epoch {epoch + 1}/{cfg.epochs}{' warm-up' if warmup else ''}",
-                dynamic_ncols=True,
-            )
-            for step in bar:
-                self._weight_step(train_it)
-                if not warmup and step % cfg.arch_update_every == 0:
-                    self._arch_step(arch_it)
-                if step % 10 == 0 or step == cfg.steps_per_epoch - 1:
-                    bar.set_postfix(self._postfix(tau, warmup), refresh=False)
-            logs = {name: float(m.result()) for name, m in self.metrics.items()}
-            logs.update(
-                epoch=epoch + 1,
-                temperature=tau,
-                warmup=warmup,
-                expected_latency_ms=float(self.latency()),
-            )
-            if val_ds is not None:
-                logs["val_acc"] = self.evaluate(val_ds, recalibration_it)
-            committed = bool(cfg.stop_when_committed) and not warmup and commitment.check()
-            logs["committed"] = committed
-            # a committed search counts as finished, so a checkpoint written now resumes as done
-            self.epoch.assign(cfg.epochs if committed else epoch + 1)
-            history.append(logs)
-            for hook in hooks:
-                hook(epoch + 1, logs)
-            if committed:
-                break
-        return history
+        """Runs the remaining epochs (resumes from `self.progress`, or from `keeper`'s newest
+        checkpoint under `policy`); returns per-epoch logs, the last with `committed` true where
+        every gate committed before the final epoch.
+
+        `train`, `arch`: streams (`ednas_tf.streams.BatchStream`) or batched datasets; a stream
+        regenerates the batches of any step, so a resumed search sees what the uninterrupted one
+        saw. `on_restore(epoch)`: told the epoch a checkpoint put the loop back at."""
+        task = SearchEpochs(
+            self,
+            as_stream(train, self.strategy),
+            as_stream(arch, self.strategy),
+            val_ds,
+            hooks,
+            progress,
+            on_restore,
+        )
+        run = ResumableRun(
+            task,
+            self.progress,
+            self.config.epochs,
+            self.config.steps_per_epoch,
+            keeper,
+            policy or CheckpointPolicy(every_steps=0),
+            label,
+        )
+        run.run()
+        return task.history
 
     def _postfix(self, tau: float, warmup: bool) -> dict:
         post = {
@@ -342,7 +311,12 @@ class SearchLoop:
         return post
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything needed to resume: weights, gates (incl. RNG state), optimizers, epoch."""
+        """Everything needed to resume exactly: weights, gates (incl. their generators' state),
+        optimizers, the epoch's running metrics and the position (epoch, step, lr scale)."""
         return tf.train.Checkpoint(
-            model=self.model, weight_opt=self.weight_opt, arch_opt=self.arch_opt, epoch=self.epoch
+            model=self.model,
+            weight_opt=self.weight_opt,
+            arch_opt=self.arch_opt,
+            metrics=tf.train.Checkpoint(**self.metrics),
+            **self.progress.trackables(),
         )

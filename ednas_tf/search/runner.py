@@ -23,10 +23,16 @@ from typing import Any
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.checkpointing import (
+    CKPT_DIR,
+    DEFAULT_EVERY_STEPS,
+    CheckpointKeeper,
+    CheckpointPolicy,
+)
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import DataSplits, batched
-from ednas_tf.io_utils import atomic_write_text, read_csv_rows, read_json
+from ednas_tf.io_utils import atomic_write_json, atomic_write_text, read_csv_rows, read_json
 from ednas_tf.model import build, searchable_blocks
 from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, STEP_CONFIG_FILE
 from ednas_tf.search.derive import (
@@ -45,6 +51,7 @@ from ednas_tf.search.probe import (
     score_description,
 )
 from ednas_tf.space import SearchSpace
+from ednas_tf.streams import BatchStream
 from ednas_tf.training import TrainConfig
 
 GATES_CSV_FIELDS = ("step", "epoch", "block", "choice", "option", "prob")
@@ -70,6 +77,19 @@ class RunOptions:
     # from the supernet's weights after `probe_steps` training steps of its own)
     probe_mode: str = "supernet"
     probe_steps: int = 200
+    # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
+    # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
+    checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
+    on_nan: str = "fail"
+    max_rollbacks: int = 3
+
+    def checkpoint_policy(self) -> CheckpointPolicy:
+        return CheckpointPolicy(
+            every_steps=self.checkpoint_every_steps,
+            resume=self.resume,
+            on_nan=self.on_nan,
+            max_rollbacks=self.max_rollbacks,
+        )
 
     def __post_init__(self):
         if self.steps not in ("1", "2", "both"):
@@ -113,12 +133,10 @@ def write_gates_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 class _EpochRecorder:
-    """Epoch hook: gates.csv, history.json, TensorBoard scalars and a checkpoint."""
+    """Epoch hook: gates.csv, history.json and TensorBoard scalars (the loop checkpoints)."""
 
-    def __init__(
-        self, loop: SearchLoop, step: int, step_dir: Path, manager, previous_rows, resume: bool
-    ):
-        self.loop, self.step, self.dir, self.manager = loop, step, step_dir, manager
+    def __init__(self, loop: SearchLoop, step: int, step_dir: Path, previous_rows, resume: bool):
+        self.loop, self.step, self.dir = loop, step, step_dir
         self.rows = list(previous_rows)
         self.writer = tf.summary.create_file_writer(str(step_dir / "tb"))
         history_path = step_dir / HISTORY_FILE
@@ -128,13 +146,17 @@ class _EpochRecorder:
         self.rows.extend(gate_rows(self.loop.model, self.step, epoch))
         write_gates_csv(self.dir / GATES_FILE, self.rows)
         self.history.append(logs)
-        atomic_write_text(self.dir / HISTORY_FILE, json.dumps(self.history, indent=2))
+        atomic_write_json(self.dir / HISTORY_FILE, self.history)
         with self.writer.as_default():
             for name, value in logs.items():
                 if isinstance(value, float):
                     tf.summary.scalar(name, value, step=epoch)
         self.writer.flush()
-        self.manager.save(checkpoint_number=epoch)
+
+    def rewind(self, epochs_done: int) -> None:
+        """Forget what epochs after `epochs_done` wrote (a checkpoint put the loop back there)."""
+        self.history = [logs for logs in self.history if logs["epoch"] <= epochs_done]
+        self.rows = [row for row in self.rows if int(row["epoch"]) <= epochs_done]
 
 
 def _read_gate_rows(path: Path) -> list[dict[str, Any]]:
@@ -186,41 +208,25 @@ def _check_or_write_fingerprint(path: Path, fingerprint: dict[str, Any], resume:
     atomic_write_text(path, json.dumps(fingerprint, indent=2))
 
 
-def _restore(checkpoint: tf.train.Checkpoint, manager, step: int, opts: RunOptions) -> None:
-    """Continue from the step's latest checkpoint (with --resume), or say why it cannot."""
-    if not (opts.resume and manager.latest_checkpoint):
-        return
-    try:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        raise ValueError(
-            f"cannot resume from {manager.latest_checkpoint} (was it written by a different "
-            f"space or flags?): {err}. Use --noresume or another --output_dir."
-        ) from None
-    print(f"step {step}: resumed from {manager.latest_checkpoint}", flush=True)
-
-
-def _step_data(splits: DataSplits, opts: RunOptions):
-    """(weight batches, architecture batches, validation batches) of one step."""
-    train = batched(
+def _step_data(splits: DataSplits, opts: RunOptions, strategy: tf.distribute.Strategy):
+    """(weight batches, architecture batches, validation batches, training batches for the
+    probes) of one step; the first two are streams a resumed search regenerates exactly."""
+    train = BatchStream(splits.train, opts.batch_size, seed=opts.seed, strategy=strategy)
+    arch = BatchStream(
+        splits.arch, opts.batch_size, seed=opts.seed + 1, augment=False, strategy=strategy
+    )
+    probe_train = batched(
         splits.train, opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
     )
-    arch = batched(
-        splits.arch,
-        opts.batch_size,
-        training=True,
-        seed=opts.seed + 1,
-        augment=False,
-        drop_remainder=True,
-    )
-    return train, arch, batched(splits.val, opts.batch_size * 2, training=False)
+    val = batched(splits.val, opts.batch_size * 2, training=False)
+    return train, arch, val, probe_train
 
 
 def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strategy):
     """(score, score_tie) that derive() ranks the fitted children by, or (None, 0)."""
     if opts.probe_candidates <= 1:
         return None, 0.0
-    train, _, val = data
+    _, _, val, train = data
     if opts.probe_mode == "finetune":
         # at the learning rate the supernet's weights were trained with
         recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed)
@@ -248,6 +254,24 @@ def _note_probes(derived: ArchSpec, step: int, score, objective: Objective, opts
         print(f"step {step}: nothing to probe, {why}; kept the most probable", file=sys.stderr)
 
 
+def _provenance(step, splits, config, objective, latency_model, opts, recorder) -> dict:
+    """What arch.json records of how its search ran (search_seconds added by the caller)."""
+    return {
+        "step": step,
+        "dataset": splits.name,
+        "epochs": config.epochs,
+        "warmup_epochs": config.warmup_epochs,
+        "steps_per_epoch": config.steps_per_epoch,
+        "batch_size": opts.batch_size,
+        "seed": opts.seed,
+        "objective": dataclasses.asdict(objective),
+        "latency_model": latency_model.name,
+        "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
+        # fewer than `epochs` where every gate committed first (SearchConfig.stop_when_committed)
+        "epochs_run": len(recorder.history),
+    }
+
+
 def run_step(
     step: int,
     space: SearchSpace,
@@ -272,39 +296,34 @@ def run_step(
         expected = ExpectedLatency(supernet, space, latency_model)
         loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
     fingerprint = _fingerprint(space, splits, config, objective, opts)
-    checkpoint = loop.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, str(step_dir / "ckpt"), max_to_keep=2)
-    resumes = opts.resume and manager.latest_checkpoint is not None
+    keeper = CheckpointKeeper(loop.checkpoint(), step_dir / CKPT_DIR)
+    # the step's settings bind a re-run only once it has a checkpoint to resume: a run refused
+    # or failed before its first one must not block the corrected re-run
+    resumes = opts.resume and bool(keeper.paths())
     _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, resumes)
-    _restore(checkpoint, manager, step, opts)
     previous = _read_gate_rows(step_dir / GATES_FILE) if opts.resume else []
-    recorder = _EpochRecorder(loop, step, step_dir, manager, previous, opts.resume)
+    recorder = _EpochRecorder(loop, step, step_dir, previous, opts.resume)
     if not previous:
         recorder.rows.extend(gate_rows(supernet, step, 0))
-    data = _step_data(splits, opts)
+    data = _step_data(splits, opts, strategy)
     start = time.time()
-    logs = loop.fit(*data, hooks=[recorder], progress=opts.progress)
+    logs = loop.fit(
+        *data[:3],
+        hooks=[recorder],
+        progress=opts.progress,
+        keeper=keeper,
+        policy=opts.checkpoint_policy(),
+        on_restore=recorder.rewind,
+        label=f"step {step}",
+    )
     if logs and logs[-1]["committed"]:
         print(
             f"step {step}: every gate committed (>= {config.stop_when_committed:g}) after epoch "
             f"{logs[-1]['epoch']} of {config.epochs}; stopped there",
             flush=True,
         )
-    provenance = {
-        "step": step,
-        "dataset": splits.name,
-        "epochs": config.epochs,
-        "warmup_epochs": config.warmup_epochs,
-        "steps_per_epoch": config.steps_per_epoch,
-        "batch_size": opts.batch_size,
-        "seed": opts.seed,
-        "objective": dataclasses.asdict(objective),
-        "latency_model": latency_model.name,
-        "search_seconds": round(time.time() - start, 1),
-        "final_val_acc": recorder.history[-1].get("val_acc") if recorder.history else None,
-        # fewer than `epochs` where every gate committed first (SearchConfig.stop_when_committed)
-        "epochs_run": len(recorder.history),
-    }
+    provenance = _provenance(step, splits, config, objective, latency_model, opts, recorder)
+    provenance["search_seconds"] = round(time.time() - start, 1)
     score, score_tie = (
         _probe_scorer(supernet, loop, data, splits, config, opts, strategy)
         if final

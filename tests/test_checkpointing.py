@@ -1,0 +1,163 @@
+"""Checkpoints (atomic, keep two, fall back past a corrupt one), the resumable loop (interrupts,
+non-finite steps, rollbacks), streams that regenerate any batch, and strict JSON outputs."""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ednas_tf.arch import ArchSpec
+from ednas_tf.checkpointing import (
+    CheckpointError,
+    CheckpointKeeper,
+    CheckpointPolicy,
+    Interrupted,
+    NonFiniteError,
+    Progress,
+    ResumableRun,
+    first_nonfinite,
+    nonfinite_code,
+)
+from ednas_tf.io_utils import json_text
+from ednas_tf.streams import BatchStream
+
+
+class Toy:
+    """A StepTask: w += lr_scale · x for the step's x (x from a list, so the position matters);
+    a non-finite x at `bad` steps; SIGINT sent to itself at step `interrupt_at`."""
+
+    def __init__(self, progress, xs, bad=(), interrupt_at=None):
+        self.progress, self.xs, self.bad, self.interrupt_at = progress, xs, set(bad), interrupt_at
+        self.w = tf.Variable(0.0)
+        self.ended, self.position = [], 0
+
+    def seek(self, epoch, step):
+        self.position = epoch * 4 + step
+
+    def begin_epoch(self, epoch, step):
+        pass
+
+    def step(self, epoch, step):
+        x = self.xs[self.position]
+        self.position += 1
+        if (epoch, step) in self.bad and float(self.progress.lr_scale.numpy()) > 0.3:
+            return 1
+        self.w.assign_add(float(self.progress.lr_scale.numpy()) * x)
+        if (epoch, step) == self.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return 0
+
+    def end_epoch(self, epoch):
+        self.ended.append(epoch)
+        return False
+
+    def state(self):
+        return {"ended": self.ended}
+
+    def restored(self, state, epoch):
+        self.ended = list(state["ended"])
+
+
+def _run(tmp_path, policy, **toy):
+    progress = Progress.create()
+    task = Toy(progress, [float(i + 1) for i in range(12)], **toy)
+    checkpoint = tf.train.Checkpoint(w=task.w, **progress.trackables())
+    keeper = CheckpointKeeper(checkpoint, tmp_path / "ckpt", fingerprint={"toy": 1})
+    return ResumableRun(task, progress, 3, 4, keeper, policy), task, keeper
+
+
+def test_an_interrupted_run_resumes_to_the_same_end(tmp_path):
+    run, task, keeper = _run(tmp_path, CheckpointPolicy(every_steps=3), interrupt_at=(1, 1))
+    with pytest.raises(Interrupted, match="interrupted at epoch 2 step 2; re-run") as info:
+        run.run()
+    assert info.value.exit_status == 130 and len(keeper.paths()) == 2
+    again, resumed, _ = _run(tmp_path, CheckpointPolicy(every_steps=3))
+    again.run()
+    assert float(resumed.w.numpy()) == sum(range(1, 13)) and resumed.ended == [0, 1, 2]
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, capsys):
+    run, task, keeper = _run(tmp_path, CheckpointPolicy(every_steps=1))
+    run.run()
+    newest, older = keeper.paths()[-1], keeper.paths()[-2]
+    data = next(newest.glob("*.data-*"))
+    data.write_bytes(data.read_bytes()[:3])
+    state, path = keeper.restore()
+    assert path == older
+    assert f"warning: checkpoint {newest}" in capsys.readouterr().err
+    data = next(older.glob("*.data-*"))
+    data.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="--noresume"):
+        keeper.restore()
+
+
+def test_checkpoints_of_other_settings_are_refused(tmp_path):
+    run, _, _ = _run(tmp_path, CheckpointPolicy())
+    run.run()
+    other = CheckpointKeeper(tf.train.Checkpoint(), tmp_path / "ckpt", fingerprint={"toy": 2})
+    with pytest.raises(CheckpointError, match="different settings"):
+        other.restore()
+
+
+def test_a_non_finite_step_fails_with_one_line_naming_it(tmp_path):
+    run, _, _ = _run(tmp_path, CheckpointPolicy(), bad={(1, 2)})
+    with pytest.raises(NonFiniteError, match=r"non-finite loss at epoch 2 step 3 \(--on_nan"):
+        run.run()
+    assert issubclass(NonFiniteError, ValueError)
+
+
+def test_rollback_halves_the_learning_rate_and_finishes(tmp_path, capsys):
+    policy = CheckpointPolicy(every_steps=2, on_nan="rollback", max_rollbacks=3)
+    run, task, _ = _run(tmp_path, policy, bad={(1, 2)})
+    run.run()
+    assert "rolled back to" in capsys.readouterr().err
+    assert float(task.progress.lr_scale.numpy()) == 0.25  # two halvings pass the bad step
+    assert int(task.progress.rollbacks.numpy()) == 2 and task.ended == [0, 1, 2]
+    run, _, _ = _run(tmp_path / "b", dataclasses.replace(policy, max_rollbacks=1), bad={(1, 2)})
+    with pytest.raises(NonFiniteError, match="after 1 rollbacks"):
+        run.run()
+
+
+def test_nonfinite_code_names_the_first_kind():
+    assert first_nonfinite(nonfinite_code(tf.constant(1.0), [tf.ones(2)])) == 0
+    assert first_nonfinite(nonfinite_code(tf.constant(np.nan), [tf.ones(2)])) == 1
+    assert first_nonfinite(nonfinite_code(tf.constant(1.0), [tf.constant([np.inf])])) == 2
+    gates = [tf.constant([0.0, np.nan])]
+    assert first_nonfinite(nonfinite_code(tf.constant(1.0), [None], gates)) == 3
+
+
+def test_a_stream_regenerates_the_batches_from_any_position():
+    images = tf.reshape(tf.range(40 * 4, dtype=tf.float32), (40, 2, 2, 1)) / 160.0
+    ds = tf.data.Dataset.from_tensor_slices((images, tf.range(40)))
+    stream = BatchStream(ds, 8, seed=3)
+    first = [b for _, b in zip(range(13), stream.batches(0))]
+    later = [b for _, b in zip(range(6), stream.batches(7))]  # across the pass boundary (5)
+    for (x, y), (u, v) in zip(first[7:], later):
+        np.testing.assert_array_equal(x.numpy(), u.numpy())
+        np.testing.assert_array_equal(y.numpy(), v.numpy())
+    pass0 = np.concatenate([b[1].numpy() for b in first[:5]])
+    pass1 = np.concatenate([b[1].numpy() for b in first[5:10]])
+    assert sorted(pass0) == list(range(40)) and list(pass0) != list(pass1)  # reshuffled
+    with pytest.raises(ValueError, match="no full batch"):
+        BatchStream(ds.take(3), 8)
+
+
+def test_json_outputs_never_hold_nan(tmp_path):
+    text = json_text({"a": [1.0, math.nan], "b": {"c": math.inf}})
+    assert json.loads(text) == {"a": [1.0, None], "b": {"c": None}}
+    arch = ArchSpec.from_dict(
+        {
+            "input_shape": [16, 16, 1],
+            "num_classes": 4,
+            "stem": "conv_k3_c8_s1",
+            "blocks": ["ir_k3_e1_c8_s1"],
+            "gate_probs": {"s1b1": {"kernel": {"3": math.nan}}},
+        }
+    )
+    arch.save(tmp_path / "arch.json")
+    json.loads((tmp_path / "arch.json").read_text(), parse_constant=pytest.fail)

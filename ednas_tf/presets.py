@@ -177,7 +177,9 @@ PRESET_STAGES["small_hires"] = _first_stride_moved_last(PRESET_STAGES["small"])
 
 def _scaled_stages(stages: Sequence[StageDef], factor: float) -> tuple[StageDef, ...]:
     """`stages` with every stage's channels times `factor`, rounded as `width` rounds them."""
-    return tuple(dataclasses.replace(s, channels=_round_channels(s.channels * factor)) for s in stages)
+    return tuple(
+        dataclasses.replace(s, channels=_round_channels(s.channels * factor)) for s in stages
+    )
 
 
 # The E-DNAS paper's ImageNet setting (docs/PAPER_SETTING.md): a space whose range holds children

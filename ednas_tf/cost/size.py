@@ -45,7 +45,5 @@ def arch_params(arch: ArchSpec) -> int:
     """Parameters of the child as `build(arch).count_params()` gives them (trained, unmerged:
     a parallel kernel set keeps one kernel per size)."""
     _, blocks = arch_configs(arch)
-    branches = sum(
-        b.hidden * (sum(k * k for k in b.kernel) - max(b.kernel) ** 2) for b in blocks
-    )
+    branches = sum(b.hidden * (sum(k * k for k in b.kernel) - max(b.kernel) ** 2) for b in blocks)
     return sum(_layer_params(d) for d in arch_layers(arch)) + branches

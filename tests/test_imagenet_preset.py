@@ -110,18 +110,21 @@ def test_supernet_cost_reports_the_spaces_children(tmp_path, monkeypatch, capsys
 
 
 # Parses a flagfile with a pipeline's flags in a fresh interpreter (the search and training
-# define flags of the same name, so one process cannot hold both).
+# define flags of the same name, so one process cannot hold both). Without the --augment policy
+# enum the other flags are still parsed, from a copy without the --augment line.
 _PARSE = textwrap.dedent(
     """
-    import sys
+    import pathlib, tempfile
     from absl import flags
     import {module}
-    fv = flags.FLAGS
-    if "augment" not in fv or fv["augment"].flag_type() != "enum":
-        print("NO_AUGMENT_POLICY")
-        raise SystemExit(0)
-    fv(["{module}", "--flagfile={cfg}"])
-    print("augment", fv.augment, "epochs", fv.epochs)
+    fv, cfg = flags.FLAGS, pathlib.Path("{cfg}")
+    policy = "augment" in fv and fv["augment"].flag_type() == "enum"
+    if not policy:
+        lines = [l for l in cfg.read_text().splitlines() if not l.startswith("--augment=")]
+        cfg = pathlib.Path(tempfile.mkdtemp()) / cfg.name
+        cfg.write_text("\\n".join(lines) + "\\n")
+    fv(["{module}", f"--flagfile={{cfg}}"])
+    print("augment", fv.augment if policy else "NO_AUGMENT_POLICY", "epochs", fv.epochs)
     """
 )
 

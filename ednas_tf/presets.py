@@ -183,8 +183,8 @@ def _scaled_stages(stages: Sequence[StageDef], factor: float) -> tuple[StageDef,
 
 
 # The E-DNAS paper's ImageNet setting (docs/PAPER_SETTING.md): a space whose range holds children
-# of the paper's network's size (5.9 M parameters, 535 MMACs). MobileNetV2 1.4's channels (its
-# 6.1 M / 585 MMACs are the nearest classic network), stage 6 (160 channels at width 1) two
+# of the paper's network's size (5.9 M parameters, 535 MMACs). MobileNetV2 1.4's channels (585
+# MMACs, about 6-7 M parameters: the nearest classic network), stage 6 (160 channels at width 1) two
 # blocks deeper (depth at 7x7 adds parameters for few MACs: the paper's network has more parameters
 # per MAC than MobileNetV2's), the head at TIDL's 1024-channel limit instead of 1792, and step 1
 # searching the kernels of every block whose input is at least 56 px (a quarter of 224): at 112

@@ -144,3 +144,17 @@ def test_every_flag_of_the_paper_configs_exists(module, cfg):
             "comes with the data-pipeline branch); the config's other flags parsed"
         )
     assert "augment inception" in result.stdout
+
+
+def test_space_children_prints_and_writes_the_three_children(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench.common, "RESULTS_DIR", tmp_path)
+    space_children.main(["space_children", "--preset=tiny", "--image_size=16", "--num_classes=7"])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == json.loads((tmp_path / "space_children.json").read_text())
+    tiny = preset_space("tiny", input_shape=(16, 16, 3), num_classes=7)
+    assert printed["largest_child_params_m"] == round(arch_params(tiny.largest_child()) / 1e6, 3)
+    assert printed["smallest_child_mmacs"] == round(arch_macs(tiny.smallest_child()) / 1e6, 1)
+    assert printed["smallest_child_tda2x_ms"] < printed["largest_child_tda2x_ms"]
+    with pytest.raises(SystemExit) as exit_info:
+        space_children.main(["space_children", "--preset=huge"])
+    assert exit_info.value.code == 2

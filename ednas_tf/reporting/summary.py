@@ -12,8 +12,8 @@ from typing import Any
 
 from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
-from ednas_tf.cost.descriptors import block_layers, conv_layers
-from ednas_tf.cost.network import arch_configs, child_latency
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.size import arch_macs
 from ednas_tf.io_utils import read_json
 from ednas_tf.profiles import get_profile
 
@@ -27,15 +27,6 @@ KEY_FILES = (
     f"{rundir.EXPORT_DIR}/{rundir.TIDL_IMPORT_FILE}",
 )
 UNLISTED_DIRS = ("ckpt", "tb")  # checkpoints and TensorBoard logs: many files, none a result
-
-
-def arch_macs(arch: ArchSpec) -> int:
-    """Multiply-accumulates of one inference (merged kernels)."""
-    fixed, blocks = arch_configs(arch)
-    layers = [d for c in fixed for d in conv_layers(c)] + [
-        d for b in blocks for d in block_layers(b)
-    ]
-    return sum(d.macs for d in layers)
 
 
 def _read(path: Path) -> dict[str, Any]:

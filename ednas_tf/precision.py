@@ -58,8 +58,8 @@ def for_precision(
 ) -> tf.keras.optimizers.Optimizer:
     """`optimizer` wrapped in a dynamic `LossScaleOptimizer` for float16, else itself.
 
-    Only weight optimizers: the architecture optimizer's variables, loss and gradients are the
-    float32 gate logits' (its gradients pass float16 activations once, at the block outputs)."""
+    Only weight optimizers: the architecture optimizer's variables and loss are float32 (its
+    gradient still flows back through the float16 activations after each gate, unscaled)."""
     if needs_loss_scaling(name):
         return tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
     return optimizer

@@ -38,12 +38,17 @@ def deployed_precision(facts: dict, stage: str) -> dict:
     return {**facts, "precision": DEFAULT_PRECISION}
 
 
-def define_precision_flag(inherit: bool) -> None:
-    """--precision; `inherit`: its default is what the run recorded (None until resolved)."""
+def define_precision_flag(inherit: bool, note: str = "") -> None:
+    """--precision; `inherit`: its default is what the run recorded (None until resolved);
+    `note`: what the flag means for this stage in particular."""
     default = None if inherit else DEFAULT_PRECISION
     suffix = (
         f" Default: what the run recorded (run.json), else {DEFAULT_PRECISION}." if inherit else ""
     )
     flags.DEFINE_enum(
-        "precision", default, list(PRECISIONS), _HELP + suffix, module_name=sys.argv[0]
+        "precision",
+        default,
+        list(PRECISIONS),
+        _HELP + suffix + (f" {note}" if note else ""),
+        module_name=sys.argv[0],
     )

@@ -52,7 +52,11 @@ flags.DEFINE_integer(
 )
 flags.mark_flag_as_required("run_dir")
 define_checkpoint_flags()
-define_precision_flag(inherit=False)
+define_precision_flag(
+    inherit=False,
+    note="QAT itself accepts float32 only: TFMOT's fake-quant op takes float32 tensors (the "
+    "flag is here so one flagfile serves search, train and QAT).",
+)
 
 
 def _fine_tune(run: RunDir, output: Path) -> None:

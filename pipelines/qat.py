@@ -54,8 +54,8 @@ flags.mark_flag_as_required("run_dir")
 define_checkpoint_flags()
 define_precision_flag(
     inherit=False,
-    note="QAT itself accepts float32 only: TFMOT's fake-quant op takes float32 tensors (the "
-    "flag is here so one flagfile serves search, train and QAT).",
+    note="QAT accepts float32 only and refuses the others: TFMOT's fake-quant op takes "
+    "float32 tensors. A child trained in mixed precision is fine-tuned in float32.",
 )
 
 

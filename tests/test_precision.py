@@ -3,12 +3,15 @@ with float32 gates and logits, a bfloat16 search learns, a bfloat16-trained chil
 fine-tunes (QAT) and converts in float32, float16's loss scale checkpoints, and the stages
 record, inherit and refuse precisions as documented."""
 
+import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench.common import _finished_training
 from deploy.export import export_tflite_int8
 from deploy.merge import merge_model
 from deploy.qat import QatConfig, run_qat
@@ -209,3 +212,18 @@ def test_train_inherits_the_runs_precision_and_qat_refuses_mixed(tmp_path):
     assert qat.returncode == 2
     assert qat.stderr.strip().splitlines()[-1].startswith("error: --precision=mixed_float16: QAT")
     assert "qat" not in run.stage_records()
+
+
+def test_a_benchmark_training_recorded_before_precision_existed_is_reused(tmp_path):
+    """bench/common.py reuses a finished training of the same recipe; one whose recorded
+    config predates TrainConfig.precision was float32, so it matches a float32 recipe only."""
+    arch = ArchSpec.from_dict(ARCH)
+    arch.save(tmp_path / "arch.json")
+    config = TrainConfig(epochs=1, warmup_epochs=0)
+    old = {k: v for k, v in dataclasses.asdict(config).items() if k != "precision"}
+    splits = SimpleNamespace(name="synthetic", sizes={"test": 10})
+    metrics = {"config": old, "dataset": "synthetic", "test_examples": 10}
+    (tmp_path / "train_metrics.json").write_text(json.dumps(metrics))
+    assert _finished_training(tmp_path, arch, config, splits) == metrics
+    bf16 = dataclasses.replace(config, precision="mixed_bfloat16")
+    assert _finished_training(tmp_path, arch, bf16, splits) is None

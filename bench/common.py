@@ -63,8 +63,10 @@ def _finished_training(out: Path, arch: ArchSpec, config: TrainConfig, splits) -
     if not (metrics_path.is_file() and arch_path.is_file()):
         return None
     metrics = json.loads(metrics_path.read_text())
+    # a field added to TrainConfig since the metrics were written (precision) had its default
+    recorded = {**dataclasses.asdict(TrainConfig()), **(metrics.get("config") or {})}
     same = (
-        metrics.get("config") == dataclasses.asdict(config)
+        recorded == dataclasses.asdict(config)
         and metrics.get("dataset") == splits.name
         and metrics.get("test_examples") == splits.sizes["test"]
         and _network_fields(ArchSpec.load(arch_path)) == _network_fields(arch)

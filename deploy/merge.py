@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial, activation_layer
+from ednas_tf.precision import float32_policy
 
 
 def fold_batch_norm(
@@ -71,7 +72,8 @@ class _Builder:
             x = self.act(
                 self.conv(x, kernel, bias, 1, f"{block.name}_expand"), f"{block.name}_expand_act"
             )
-        merged = block.depthwise.merged_kernel(active=block.kernel_sizes).numpy()
+        merged = block.depthwise.merged_kernel(active=block.kernel_sizes, dtype="float32")
+        merged = merged.numpy()
         kernel, bias = fold_batch_norm(merged, block.depthwise_bn, depthwise=True)
         x = self.act(
             self.depthwise(x, kernel, bias, block.stride, f"{block.name}_depthwise"),
@@ -91,8 +93,15 @@ class _Builder:
 def merge_model(child: tf.keras.Model) -> tf.keras.Model:
     """The deploy model of a trained child (built by `ednas_tf.model.build(arch)`).
 
-    Refuses a supernet: its gates must be resolved by `derive()` first.
+    Refuses a supernet: its gates must be resolved by `derive()` first. The deployed model is
+    float32 whatever precision policy the child was trained under (TFLite, TIDL and QAT start
+    from float32 weights), so it is built under the float32 policy explicitly.
     """
+    with float32_policy():
+        return _merged(child)
+
+
+def _merged(child: tf.keras.Model) -> tf.keras.Model:
     blocks = [layer for layer in child.layers if isinstance(layer, InvertedResidual)]
     if any(block.gates() for block in blocks):
         raise ValueError(

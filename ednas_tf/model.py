@@ -128,7 +128,8 @@ def build(
         x = _conv_layer(source.head, source.activation, "head")(x)
     x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
     x = tf.keras.layers.Conv2D(source.num_classes, 1, name="classifier")(x)
-    logits = SqueezeSpatial(name="logits")(x)
+    # float32 logits under any precision policy: the softmax and the loss stay float32
+    logits = SqueezeSpatial(name="logits", dtype="float32")(x)
     return tf.keras.Model(inputs, logits, name=name or default_name)
 
 

@@ -59,7 +59,16 @@ EXPORT_DIR = "export"
 REPORT_FILES = ("report.md", "report.html", "gates.png", "curves.png")
 
 # What the search decides and every later stage inherits, in the order a summary lists them.
-CARRIED_FACTS = ("dataset", "data_dir", "image_size", "limit", "seed", "device", "space")
+CARRIED_FACTS = (
+    "dataset",
+    "data_dir",
+    "image_size",
+    "limit",
+    "seed",
+    "device",
+    "space",
+    "precision",  # Keras dtype policy of the search / training (ednas_tf.precision)
+)
 STAGES = ("search", "tune", "train", "qat", "export")
 
 

@@ -26,6 +26,7 @@ from ednas_tf.checkpointing import (
     first_nonfinite,
     nonfinite_code,
 )
+from ednas_tf.precision import checked_gradients, scaled_loss, unscaled_gradients
 from ednas_tf.streams import BatchStream
 
 
@@ -88,11 +89,12 @@ class TrainEpochs:
             loss = self.loss_fn(labels, logits)
             if self.model.losses:
                 loss += tf.add_n(self.model.losses)
-        grads = tape.gradient(loss, variables)
+            scaled = scaled_loss(self.optimizer, loss)
+        grads = unscaled_gradients(self.optimizer, tape.gradient(scaled, variables))
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         self.metrics["loss"].update_state(loss)
         self.metrics["acc"].update_state(labels, logits)
-        return nonfinite_code(loss, grads)
+        return nonfinite_code(loss, checked_gradients(self.optimizer, grads))
 
     def seek(self, epoch: int, step: int) -> None:
         self._it = self.stream.batches(epoch * self.steps_per_epoch + step)

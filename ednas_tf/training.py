@@ -24,6 +24,13 @@ from ednas_tf.checkpointing import CKPT_DIR, CheckpointPolicy, Progress, ScaledS
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.model import build
+from ednas_tf.precision import (
+    DEFAULT_PRECISION,
+    check_precision,
+    float32_policy,
+    for_precision,
+    precision_policy,
+)
 from ednas_tf.rundir import ARCH_FILE, TRAIN_METRICS_FILE, WEIGHTS_FILE
 from ednas_tf.streams import BatchStream
 from ednas_tf.train_loop import TrainEpochs, evaluate, train_epochs
@@ -42,8 +49,10 @@ class TrainConfig:
     augment: bool = True
     random_erasing: float = 0.0  # probability per image; needs augment
     seed: int = 0
+    precision: str = DEFAULT_PRECISION  # Keras dtype policy (ednas_tf.precision)
 
     def __post_init__(self):
+        check_precision(self.precision)
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -88,7 +97,7 @@ def _optimizer(
         schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
     )
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
+    return for_precision(optimizer, config.precision)
 
 
 def _sparse_smoothed_loss(num_classes: int, smoothing: float):
@@ -220,7 +229,8 @@ def train_child(
     if arch.num_classes != splits.num_classes:
         raise ValueError(f"arch has {arch.num_classes} classes, the data {splits.num_classes}")
     tf.keras.utils.set_random_seed(config.seed)
-    model = build(arch)
+    with precision_policy(config.precision):
+        model = build(arch)
     best_path = output / f".best.{WEIGHTS_FILE}"
     policy = policy or CheckpointPolicy()
     if policy.resume and not best_path.exists() and (output / WEIGHTS_FILE).exists():
@@ -269,6 +279,7 @@ def load_trained(run_dir: str | Path) -> tuple[ArchSpec, tf.keras.Model]:
         if not (run / name).exists():
             raise FileNotFoundError(f"{run / name} not found: run ednas-train first")
     arch = ArchSpec.load(run / ARCH_FILE)
-    model = build(arch)
+    with float32_policy():  # deploy's starting point, whatever precision it was trained in
+        model = build(arch)
     model.load_weights(str(run / WEIGHTS_FILE))
     return arch, model

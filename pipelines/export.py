@@ -27,6 +27,7 @@ from deploy.qat import load_qat_model
 from ednas_tf.data.sampling import sample_split
 from ednas_tf.rundir import RunDir
 from ednas_tf.training import load_trained
+from pipelines.precision_flags import deployed_precision
 from pipelines.run_flags import (
     check_run_paths,
     define_run_flags,
@@ -100,7 +101,7 @@ def _int8_source(run: RunDir, merged):
 
 def _export(run: RunDir) -> int:
     arch, child = load_trained(run.train)
-    facts = stage_facts(run, defaults={"device": arch.device})
+    facts = deployed_precision(stage_facts(run, defaults={"device": arch.device}), "export")
     splits = load_stage_data(facts, arch, f"the trained network ({run.train})")
     merged = merge_model(child)
     calibration_ds, calibration_sample = sample_split(

@@ -19,6 +19,7 @@ from ednas_tf.checkpointing import CKPT_DIR
 from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
+from pipelines.precision_flags import define_precision_flag, deployed_precision
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import (
     check_run_paths,
@@ -51,11 +52,16 @@ flags.DEFINE_integer(
 )
 flags.mark_flag_as_required("run_dir")
 define_checkpoint_flags()
+define_precision_flag(
+    inherit=False,
+    note="QAT accepts float32 only and refuses the others: TFMOT's fake-quant op takes "
+    "float32 tensors. A child trained in mixed precision is fine-tuned in float32.",
+)
 
 
 def _fine_tune(run: RunDir, output: Path) -> None:
     arch, child = load_trained(run.train)
-    facts = stage_facts(run)
+    facts = deployed_precision(stage_facts(run), "QAT")
     splits = load_stage_data(
         facts, arch, f"the trained network ({run.train})", batch_size=FLAGS.batch_size
     )
@@ -96,7 +102,17 @@ def _qat() -> int:
     return 0
 
 
-main = stage_main(_qat, "qat", writes=check_run_paths)
+def _check_flags():
+    """Refusals before any work; the run directory QAT writes."""
+    if FLAGS.precision != "float32":
+        raise ValueError(
+            f"--precision={FLAGS.precision}: QAT runs in float32 (TFMOT's fake-quant op "
+            "FakeQuantWithMinMaxVars takes float32 tensors only)"
+        )
+    return check_run_paths()
+
+
+main = stage_main(_qat, "qat", writes=_check_flags)
 run = console_script(main)
 
 

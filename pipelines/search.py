@@ -56,7 +56,8 @@ def _search() -> int:
     opts = search_flags.options_from_flags()
     start = time.time()
     arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
-    RunDir.at(FLAGS.output_dir).record("search", recorded_facts(splits, profile))
+    facts = {**recorded_facts(splits, profile), "precision": config.precision}
+    RunDir.at(FLAGS.output_dir).record("search", facts)
     print(summary_table(arch))
     print(
         f"search took {time.time() - start:.0f} s; outputs in {FLAGS.output_dir}: arch.json, "

@@ -15,6 +15,7 @@ from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
 from pipelines import common_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
+from pipelines.precision_flags import define_precision_flag
 from pipelines.resume_flags import define_checkpoint_flags
 
 FLAGS = flags.FLAGS
@@ -183,6 +184,7 @@ flags.DEFINE_bool(
     "(--noresume starts over and overwrites them).",
 )
 define_checkpoint_flags(resume=False, deterministic=False)  # both defined above
+define_precision_flag(inherit=False)
 
 
 def check_flags() -> str:
@@ -227,6 +229,7 @@ def config_from_flags(train_size: int) -> SearchConfig:
         arch_update_every=FLAGS.arch_update_every,
         bn_recalibration_steps=FLAGS.bn_recalibration_steps,
         stop_when_committed=FLAGS.stop_when_committed,
+        precision=FLAGS.precision,
     )
 
 

@@ -17,6 +17,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
+from pipelines.precision_flags import PRECISION_DEFAULTS, define_precision_flag
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
 from pipelines.stage import console_script, stage_main
@@ -71,6 +72,7 @@ flags.DEFINE_integer(
     upper_bound=2,
 )
 define_checkpoint_flags()
+define_precision_flag(inherit=True)
 
 
 def _check_flags() -> Path:
@@ -102,7 +104,7 @@ def _run_and_arch() -> tuple[RunDir, ArchSpec]:
 def _train() -> int:
     apply_determinism()
     run, arch = _run_and_arch()
-    facts = stage_facts(run)
+    facts = stage_facts(run, defaults=PRECISION_DEFAULTS)
     splits = load_stage_data(
         facts,
         arch,
@@ -121,6 +123,7 @@ def _train() -> int:
         augment=FLAGS.augment,
         random_erasing=FLAGS.random_erasing,
         seed=facts["seed"],
+        precision=facts["precision"],
     )
     output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
     metrics = train_child(

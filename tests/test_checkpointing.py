@@ -23,8 +23,20 @@ from ednas_tf.checkpointing import (
     first_nonfinite,
     nonfinite_code,
 )
+from ednas_tf.data import load_splits
 from ednas_tf.io_utils import json_text
+from ednas_tf.model import build
+from ednas_tf.precision import precision_policy
 from ednas_tf.streams import BatchStream
+from ednas_tf.train_loop import TrainEpochs
+from ednas_tf.training import TrainConfig, train_model
+
+FLOAT16_ARCH = {
+    "input_shape": [16, 16, 1],
+    "num_classes": 4,
+    "stem": "conv_k3_c8_s1",
+    "blocks": ["ir_k3+5_e1_c8_s1", "ir_k3_e3_c16_s2"],
+}
 
 
 class Toy:
@@ -161,3 +173,52 @@ def test_json_outputs_never_hold_nan(tmp_path):
     )
     arch.save(tmp_path / "arch.json")
     json.loads((tmp_path / "arch.json").read_text(), parse_constant=pytest.fail)
+
+
+def _float16_training(tmp_path, splits, interrupt_at=None):
+    """A tiny child trained under mixed_float16 (loss-scaled SGD) with checkpoints in
+    `tmp_path`; SIGINT after step `interrupt_at` (epoch, step). Returns model and optimizer."""
+    config = TrainConfig(
+        epochs=2, batch_size=16, warmup_epochs=0, steps_per_epoch=3, precision="mixed_float16"
+    )
+    tf.keras.utils.set_random_seed(0)
+    with precision_policy(config.precision):
+        model = build(ArchSpec.from_dict(FLOAT16_ARCH))
+    original = TrainEpochs.step
+
+    def step(task, epoch, index):
+        code = original(task, epoch, index)
+        if (epoch, index) == interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return code
+
+    TrainEpochs.step = step
+    try:
+        task = train_model(
+            model,
+            splits.train,
+            config,
+            3,
+            splits.num_classes,
+            checkpoint_dir=tmp_path,
+            policy=CheckpointPolicy(every_steps=2),
+            verbose=0,
+        )
+    finally:
+        TrainEpochs.step = original
+    return model, task.optimizer
+
+
+def test_a_loss_scaled_training_resumes_to_the_same_end(tmp_path):
+    """float16's LossScaleOptimizer (its scale and the inner SGD's slots) travels in the
+    checkpoint: an interrupted run ends with the uninterrupted run's weights and scale."""
+    splits = load_splits("synthetic", image_size=16, limit=200, arch_fraction=0.0)
+    whole, whole_opt = _float16_training(tmp_path / "whole", splits)
+    with pytest.raises(Interrupted):
+        _float16_training(tmp_path / "cut", splits, interrupt_at=(0, 1))
+    resumed, resumed_opt = _float16_training(tmp_path / "cut", splits)
+    assert isinstance(resumed_opt, tf.keras.mixed_precision.LossScaleOptimizer)
+    assert float(resumed_opt.loss_scale) == float(whole_opt.loss_scale)
+    assert int(resumed_opt.iterations) == int(whole_opt.iterations) == 6
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -339,18 +339,23 @@ class InvertedResidual(tf.keras.layers.Layer):
         weights, mask = self._kernel_weights_and_mask(training, width_in)
         x = self.depthwise(x, size_weights=weights)
         x = self.depthwise_act(self.depthwise_bn(x, training=training))
+        # gate values and masks are float32 (gumbel.py); each is cast to the compute dtype
+        # where it meets a 16-bit kernel or activation under a mixed policy
         if mask is None:
             x = self.project(x)
         else:
-            kernel = self.project.kernel * mask[None, None, :, None]
+            kernel = (
+                tf.cast(self.project.kernel, x.dtype) * tf.cast(mask, x.dtype)[None, None, :, None]
+            )
             x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
         x = self.project_bn(x, training=training)
         if width_out is not None:
-            x = x * tf.linalg.matvec(self._out_active, width_out, transpose_a=True)
+            out_mask = tf.linalg.matvec(self._out_active, width_out, transpose_a=True)
+            x = x * tf.cast(out_mask, x.dtype)
         if self.adds_residual:
             x = x + inputs
         if self.skip_gate is not None:
-            g = self.skip_gate.value(training)
+            g = tf.cast(self.skip_gate.value(training), x.dtype)
             x = g[0] * x + g[1] * inputs
         return x
 

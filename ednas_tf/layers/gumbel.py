@@ -32,6 +32,10 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
       seed: seeds the gate's own random stream so a search is reproducible.
       initial_temperature: starting temperature; the search loop anneals it with `set_temperature`.
       option_names: labels of the options, for logs and `gates.csv`.
+
+    A gate is a float32 layer under any precision policy: softmax, temperature and the expected
+    latency built on its probabilities stay float32, and its users cast a gate value to their
+    compute dtype where it meets activations or 16-bit weights.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
         option_names: Sequence[str] | None = None,
         **kwargs,
     ):
+        kwargs["dtype"] = "float32"  # never the mixed global policy (see the class docstring)
         super().__init__(**kwargs)
         if num_options < 1:
             raise ValueError(f"num_options must be >= 1, got {num_options}")

@@ -90,14 +90,21 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
     def _default_weights(self, training) -> tf.Tensor:
         if self.gate is not None:
             return self.gate.value(training)
-        return tf.ones((len(self.sizes),), dtype=self.dtype)
+        return tf.ones((len(self.sizes),))
 
-    def merged_kernel(self, size_weights=None, active: Sequence[int] | None = None) -> tf.Tensor:
+    def merged_kernel(
+        self,
+        size_weights=None,
+        active: Sequence[int] | None = None,
+        dtype: tf.DType | str | None = None,
+    ) -> tf.Tensor:
         """The single [kmax, kmax, C, 1] kernel equivalent to the weighted branches.
 
         `active` (a subset of `sizes`) gives the deploy kernel of a parallel kernel set: the
         plain sum of those branches. Otherwise `size_weights` ([K] or [K, C]) weight the
         branches; default: the gate's deterministic probabilities, or all ones without a gate.
+        `dtype`: of the sum (default the layer's compute dtype; deploy asks for float32 from a
+        layer trained under a mixed policy).
         """
         if active is not None:
             unknown = set(active) - set(self.sizes)
@@ -106,13 +113,16 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
             size_weights = tf.constant([1.0 if s in active else 0.0 for s in self.sizes])
         elif size_weights is None:
             size_weights = self._default_weights(training=False)
-        size_weights = tf.convert_to_tensor(size_weights, dtype=self.kernels[0].dtype)
+        # gate weights are float32 (gumbel.py): the sum runs in the layer's compute dtype,
+        # float16 or bfloat16 under a mixed policy, like the convolution it feeds
+        dtype = dtype or self.compute_dtype
+        size_weights = tf.cast(size_weights, dtype)
         total = None
         for i, kernel in enumerate(self.kernels):
             weight = size_weights[i]
             if weight.shape.rank == 1:  # per-channel weights broadcast over [k, k, C, 1]
                 weight = weight[:, None]
-            term = pad_kernel_to(kernel * weight, self.max_size)
+            term = pad_kernel_to(tf.cast(kernel, dtype) * weight, self.max_size)
             total = term if total is None else total + term
         return total
 
@@ -124,7 +134,7 @@ class MetaKernelDepthwiseConv2D(tf.keras.layers.Layer):
             inputs, kernel, strides=(1, self.strides, self.strides, 1), padding="SAME"
         )
         if self.bias is not None:
-            outputs = outputs + self.bias
+            outputs = outputs + tf.cast(self.bias, outputs.dtype)
         return outputs
 
     def compute_output_shape(self, input_shape):

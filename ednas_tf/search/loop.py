@@ -28,6 +28,14 @@ from ednas_tf.layers.gumbel import (
     gate_modes,
     weight_variables,
 )
+from ednas_tf.precision import (
+    DEFAULT_PRECISION,
+    check_precision,
+    checked_gradients,
+    for_precision,
+    scaled_loss,
+    unscaled_gradients,
+)
 from ednas_tf.search.epochs import GateCommitment, SearchEpochs  # noqa: F401 (re-exported)
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.objectives import Objective
@@ -56,8 +64,11 @@ class SearchConfig:
     # ends the search after an architecture epoch at which every gate puts at least this on the
     # option it also led with an epoch before (GateCommitment); 0: always run every epoch
     stop_when_committed: float = 0.9
+    # Keras dtype policy of the supernet (ednas_tf.precision); float16 scales the weight loss
+    precision: str = DEFAULT_PRECISION
 
     def __post_init__(self):
+        check_precision(self.precision)
         if self.epochs < 1 or self.steps_per_epoch < 1:
             raise ValueError("epochs and steps_per_epoch must be >= 1")
         if not 0 <= self.stop_when_committed <= 1:
@@ -128,11 +139,14 @@ class SearchLoop:
             self.progress = Progress.create()
             self.epoch = self.progress.epoch
             schedule = tf.keras.optimizers.schedules.CosineDecay(config.weight_lr, total_steps)
-            self.weight_opt = tf.keras.optimizers.SGD(
-                ScaledSchedule(schedule, self.progress.lr_scale),
-                momentum=config.weight_momentum,
-                nesterov=True,
-                global_clipnorm=config.grad_clip_norm,
+            self.weight_opt = for_precision(
+                tf.keras.optimizers.SGD(
+                    ScaledSchedule(schedule, self.progress.lr_scale),
+                    momentum=config.weight_momentum,
+                    nesterov=True,
+                    global_clipnorm=config.grad_clip_norm,
+                ),
+                config.precision,
             )
             self.arch_opt = tf.keras.optimizers.Adam(
                 ScaledSchedule(config.arch_lr, self.progress.lr_scale), beta_1=0.5
@@ -190,13 +204,14 @@ class SearchLoop:
             ce = self._ce(logits, labels)
             l2 = tf.add_n([tf.nn.l2_loss(v) for v in self.decayed]) if self.decayed else 0.0
             loss = (ce + self.config.weight_decay * l2) / replicas
-        grads = tape.gradient(loss, self.weight_vars)
+            scaled = scaled_loss(self.weight_opt, loss)
+        grads = unscaled_gradients(self.weight_opt, tape.gradient(scaled, self.weight_vars))
         self.weight_opt.apply_gradients(
             [(g, v) for g, v in zip(grads, self.weight_vars) if g is not None]
         )
         self.metrics["loss"].update_state(ce)
         self.metrics["acc"].update_state(labels, logits)
-        return nonfinite_code(loss, grads)
+        return nonfinite_code(loss, checked_gradients(self.weight_opt, grads))
 
     def _arch_step_fn(self, images, labels):
         replicas = self.strategy.num_replicas_in_sync

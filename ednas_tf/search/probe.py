@@ -27,6 +27,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.inherit import inherit_model
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import build, searchable_blocks, width_gates
+from ednas_tf.precision import precision_policy
 from ednas_tf.training import TrainConfig, compile_for_training
 
 # Logit gap that pins a gate: only its argmax matters in "fixed"/"argmax" modes.
@@ -144,7 +145,8 @@ def finetune_scorer(
     def score(path: ChildPath) -> float:
         if path.arch is None:
             raise ValueError("a fine-tune probe needs the child's ArchSpec (ChildPath.arch)")
-        child = build(path.arch)
+        with precision_policy(recipe.precision):
+            child = build(path.arch)
         inherit_model(supernet, child, path.kept_blocks)
         for layer in child.submodules:
             if isinstance(layer, tf.keras.layers.BatchNormalization):

@@ -34,6 +34,7 @@ from ednas_tf.cost.network import space_latency_bounds
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_json, atomic_write_text, read_csv_rows, read_json
 from ednas_tf.model import build, searchable_blocks
+from ednas_tf.precision import precision_policy
 from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, STEP_CONFIG_FILE
 from ednas_tf.search.derive import (
     DeriveOptions,
@@ -229,7 +230,9 @@ def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strate
     _, _, val, train = data
     if opts.probe_mode == "finetune":
         # at the learning rate the supernet's weights were trained with
-        recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed)
+        recipe = TrainConfig(
+            learning_rate=config.weight_lr, seed=opts.seed, precision=config.precision
+        )
         score = finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
     else:
         recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
@@ -291,7 +294,8 @@ def run_step(
     if warning:
         print(f"step {step}: warning: {warning}", file=sys.stderr, flush=True)
     tf.keras.utils.set_random_seed(opts.seed + step)
-    with strategy.scope():
+    # the policy decides the layers' compute dtype when they are created (ednas_tf.precision)
+    with strategy.scope(), precision_policy(config.precision):
         supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)
         expected = ExpectedLatency(supernet, space, latency_model)
         loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)

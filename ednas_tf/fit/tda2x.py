@@ -201,7 +201,7 @@ class LeaveOneOut:
 
 
 def leave_one_out(descs: dict[str, list[LayerDesc]], full: AnalyticTDA2x,
-                  starts: int = 3) -> LeaveOneOut:
+                  starts: int = 1) -> LeaveOneOut:
     """Refit without each network in turn (starting from ``full``'s values) and predict it."""
     tables = _tables(descs)
     models, rows = {}, []

@@ -32,7 +32,8 @@ depthwise rates both end at the physical bound (every such layer in TI's network
 or slowed by the small-map term), so they are set to 1 and each depthwise tap beyond 3x3 runs at
 ``dw_tap_efficiency`` = the best rate the EVE shows. At high resolution a 3x3 depthwise layer is
 then memory bound and a 7x7 one compute bound: at 112x112x32 or 56x56x96 a 7x7 costs ~2.2x a
-3x3 (a 5x5 ~1.4x), where MACs say 5.4x; on 7x7 maps, where the small-map term rules, 5.8x.
+3x3 (a 5x5 ~1.4x; the earlier additive model: 2.6x and 1.6x), where MACs say 5.4x; on 7x7
+maps, where the small-map term rules, 5.8x.
 The figures allow a depthwise rate down to ~0.76 of peak
 (``ednas_tf.fit.tda2x.depthwise_rate_floor``); ``UNCERTAINTY["depthwise_large"]`` includes
 what that would add.

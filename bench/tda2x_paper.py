@@ -15,25 +15,13 @@ from typing import Any
 import numpy as np
 
 from ednas_tf.arch import ArchSpec
-from ednas_tf.cost.descriptors import block_layers, conv_layers
 from ednas_tf.cost.layer_desc import LayerDesc, total_macs
-from ednas_tf.cost.network import arch_configs
+from ednas_tf.cost.network import child_layers
 from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.space import SearchSpace
 
 PAPER = {"mobilenet_v1_mmac": 569, "mobilenet_v1_ms": 75.0, "ednas_mmac": 535, "ednas_ms": 38.0}
 PAPER_RATIO = PAPER["ednas_ms"] / PAPER["mobilenet_v1_ms"]
-
-
-def child_descs(arch: ArchSpec) -> list[LayerDesc]:
-    """A child's TIDL layers in order (stem, blocks, head, classifier), from its configs."""
-    fixed, blocks = arch_configs(arch)
-    layers = conv_layers(fixed[0])
-    for config in blocks:
-        layers += block_layers(config)
-    for config in fixed[1:]:
-        layers += conv_layers(config)
-    return layers
 
 
 def softmax(classes: int) -> LayerDesc:
@@ -51,7 +39,7 @@ class Candidate:
 
 def _evaluate(space: SearchSpace, model: AnalyticTDA2x, decisions: dict) -> Candidate:
     arch = space.child(decisions)
-    descs = child_descs(arch)
+    descs = child_layers(arch)
     return Candidate(decisions, arch, total_macs(descs) / 1e6, model.layers_ms(descs))
 
 

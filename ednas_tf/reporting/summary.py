@@ -12,8 +12,9 @@ from typing import Any
 
 from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
-from ednas_tf.cost.descriptors import block_layers, conv_layers
-from ednas_tf.cost.network import arch_configs, child_latency
+from ednas_tf.cost.layer_desc import total_macs
+from ednas_tf.cost.network import child_latency, child_layers
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.io_utils import read_json
 from ednas_tf.profiles import get_profile
 
@@ -31,11 +32,7 @@ UNLISTED_DIRS = ("ckpt", "tb")  # checkpoints and TensorBoard logs: many files, 
 
 def arch_macs(arch: ArchSpec) -> int:
     """Multiply-accumulates of one inference (merged kernels)."""
-    fixed, blocks = arch_configs(arch)
-    layers = [d for c in fixed for d in conv_layers(c)] + [
-        d for b in blocks for d in block_layers(b)
-    ]
-    return sum(d.macs for d in layers)
+    return total_macs(child_layers(arch))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -76,6 +73,7 @@ def collect(run_dir: str | Path) -> dict[str, Any]:
         "params": train.get("params"),
         "macs": arch_macs(arch),
         "tda2x_latency_ms": child_latency(arch, get_profile("tda2x").latency()),
+        "tda2x_latency_uncertainty_ms": AnalyticTDA2x().uncertainty_ms(child_layers(arch)),
         "host_tflite_ms": formats.get("tflite_float", {}).get("latency_ms"),
         "host_tflite_int8_ms": int8.get("latency_ms"),
         "tidl_passed": export.get("tidl", {}).get("passed"),
@@ -117,7 +115,11 @@ def format_table(summary: dict[str, Any]) -> str:
         ("int8 vs its Keras source, top-1 agreement", _fmt(s["int8_float_agreement"], ".4f")),
         ("parameters", _fmt(s["params"], ",")),
         ("MACs", _fmt(s["macs"], ",")),
-        ("predicted TDA2x latency (1 EVE)", f"{s['tda2x_latency_ms']:.2f} ms"),
+        (
+            "predicted TDA2x latency (1 EVE)",
+            f"{s['tda2x_latency_ms']:.2f} ms +- {s['tda2x_latency_uncertainty_ms']:.2f} "
+            "(the model's uncertainty per layer type, docs/TIDL.md)",
+        ),
         (
             "host TFLite latency (float / int8)",
             f"{_fmt(s['host_tflite_ms'], '.3f')} / {_fmt(s['host_tflite_int8_ms'], '.3f')} ms",

@@ -235,7 +235,7 @@ def test_leave_one_out_and_shipped_uncertainty(ref_descs):
     assert len(loo.rows) == len(PUBLISHED)
     # each network's refit misses it by more than the full fit does, yet within a factor 2
     assert 0.05 < loo.max_abs(eve_only=True) < 1.0
-    assert layer_uncertainty(ref_descs, MODEL, loo) == UNCERTAINTY
+    assert layer_uncertainty(ref_descs, MODEL, loo) == pytest.approx(UNCERTAINTY, abs=2e-3)
 
 
 def test_fastest_child_in_a_macs_window_costs_layer_descriptions():

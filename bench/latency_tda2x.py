@@ -34,7 +34,7 @@ from bench.tda2x_paper import (
     ratios,
 )
 from ednas_tf.cost.layer_desc import describe_keras_model, total_macs
-from ednas_tf.cost.network import child_layers
+from ednas_tf.cost.size import arch_layers
 from ednas_tf.cost.tda2x import UNCERTAINTY, AnalyticTDA2x, format_breakdown
 from ednas_tf.fit.reference_nets import REFERENCE_NETS
 from ednas_tf.fit.tda2x import (
@@ -195,7 +195,7 @@ def _paper_ratio(model: AnalyticTDA2x, mobilenet_v1: list) -> dict:
         if best is None:
             settings[label] = {"children_costed": costed, "found": False}
             continue
-        descs = child_layers(best.arch)
+        descs = arch_layers(best.arch)
         settings[label] = {
             "children_costed": costed, "found": True, **_prediction(model, descs),
             "ratios": {k: round(v, 3) for k, v in ratios(model, descs, mobilenet_v1).items()},

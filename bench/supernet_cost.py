@@ -7,6 +7,9 @@ Compares the weight-training step (forward, backward, SGD update) of
     candidate of a block is its own block, all are computed and their outputs mixed by the gate.
 
 Targets (issue 2): supernet / largest child <= 1.15, multi-path / supernet >= 3.
+`--models` times a subset (at 224 px the multi-path reference takes minutes to build and step);
+the JSON also holds the parameters, MACs and predicted TDA2x latency of the space's smallest,
+largest and paper-size children (`bench/space_children.py`).
 `checkpoint_overhead` (issue 29, target <= 3 %): what the search's checkpoints at the default
 frequency (`--checkpoint_every_steps`, every 200 steps) add to its steps: the median time of one
 checkpoint of the supernet's search state (weights, SGD momentum, the gates' Adam slots, written
@@ -14,7 +17,9 @@ atomically by `CheckpointKeeper`) over `checkpoint_every_steps` supernet steps.
 `--jit_compile` times every step compiled by XLA as well, against the same step without it
 (on CPU, XLA's depthwise convolutions make training steps slower: docs/RESULTS.md).
 
-  python bench/supernet_cost.py [--image_size=32 --batch_size=64 --repeats=30]
+  python -m bench.supernet_cost [--image_size=32 --batch_size=64 --repeats=30]
+  python -m bench.supernet_cost --preset=imagenet_paper --image_size=224 --num_classes=1000 \
+    --models=supernet,largest_child --batch_size=8 --repeats=10
 """
 
 from __future__ import annotations
@@ -31,17 +36,20 @@ from absl import flags
 
 from bench import cli
 from bench.common import emit
+from bench.space_children import space_children
 from ednas_tf.checkpointing import DEFAULT_EVERY_STEPS, CheckpointKeeper
 from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate, arch_variables, weight_variables
 from ednas_tf.model import build
 from ednas_tf.presets import preset_space
+from ednas_tf.profiles import get_profile
 from ednas_tf.space import BlockSpace, SearchSpace
 
 FV = cli.new_flags()
 flags.DEFINE_string("preset", "small", "Search-space preset.", flag_values=FV)
 flags.DEFINE_integer("image_size", 32, "Input side in pixels.", flag_values=FV)
 flags.DEFINE_integer("channels", 3, "Input channels.", flag_values=FV)
+flags.DEFINE_integer("num_classes", 10, "Classes of the classifier.", lower_bound=2, flag_values=FV)
 flags.DEFINE_integer("batch_size", 64, "Images per training step.", flag_values=FV)
 flags.DEFINE_float("width", 1.0, "Width multiplier of the space.", flag_values=FV)
 flags.DEFINE_integer("repeats", 30, "Timed steps per model.", flag_values=FV)
@@ -63,6 +71,14 @@ flags.DEFINE_integer(
     DEFAULT_EVERY_STEPS,
     "The search's checkpoint frequency the overhead is figured for.",
     lower_bound=1,
+    flag_values=FV,
+)
+MODELS = ("supernet", "supernet_joint", "largest_child", "multipath")
+flags.DEFINE_list(
+    "models",
+    list(MODELS),
+    f"Networks to time, of {', '.join(MODELS)}; a ratio needs both of its networks, the "
+    "checkpoint overhead the supernet.",
     flag_values=FV,
 )
 cli.define_results_name(FV, "supernet_cost")
@@ -172,6 +188,7 @@ def _space(args: argparse.Namespace) -> SearchSpace:
         return preset_space(
             args.preset,
             input_shape=(args.image_size, args.image_size, args.channels),
+            num_classes=args.num_classes,
             profile=args.device,
             width=args.width,
             stage_widths=stage_widths,
@@ -180,38 +197,57 @@ def _space(args: argparse.Namespace) -> SearchSpace:
         cli.error(str(err))
 
 
-def _models(space: SearchSpace) -> dict[str, tf.keras.Model]:
-    """The networks compared: our supernet (also with joint kernel/expansion gates), its
-    largest child, and the FBNet-style multi-path reference."""
-    joint = space.replace_blocks(
-        [dataclasses.replace(b, joint=b.is_searchable) for b in space.blocks]
-    )
-    return {
-        "supernet": build(space, seed=0),
-        "supernet_joint": build(joint, seed=0),
-        "largest_child": build(space.largest_child()),
-        "multipath": build_multipath(space),
+def _models(space: SearchSpace, names: Sequence[str]) -> dict[str, tf.keras.Model]:
+    """The networks compared (those of `names`): our supernet (also with joint
+    kernel/expansion gates), its largest child, and the FBNet-style multi-path reference."""
+    builders = {
+        "supernet": lambda: build(space, seed=0),
+        "supernet_joint": lambda: build(
+            space.replace_blocks(
+                [dataclasses.replace(b, joint=b.is_searchable) for b in space.blocks]
+            ),
+            seed=0,
+        ),
+        "largest_child": lambda: build(space.largest_child()),
+        "multipath": lambda: build_multipath(space),
     }
+    return {name: builders[name]() for name in MODELS if name in names}
+
+
+# ratio name: (numerator, denominator)
+RATIOS = {
+    "supernet_over_child": ("supernet", "largest_child"),
+    "supernet_joint_over_child": ("supernet_joint", "largest_child"),
+    "multipath_over_supernet": ("multipath", "supernet"),
+}
 
 
 def _figures(
     seconds: dict[str, float], models: dict, space: SearchSpace, args: argparse.Namespace
 ) -> dict:
     """The ratios the targets are about, the raw ms per step, and the settings."""
-    step, every = seconds["supernet"], args.checkpoint_every_steps
     figures = {
-        # one checkpoint per `every` steps, against the same steps without checkpoints
-        "checkpoint_overhead": round(seconds["checkpoint"] / (every * step), 4),
-        "checkpoint_ms": round(seconds["checkpoint"] * 1000, 1),
-        "supernet_over_child": round(seconds["supernet"] / seconds["largest_child"], 3),
-        "supernet_joint_over_child": round(seconds["supernet_joint"] / seconds["largest_child"], 3),
-        "multipath_over_supernet": round(seconds["multipath"] / seconds["supernet"], 3),
-        "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items() if n != "checkpoint"},
-        "config": vars(args),
-        "candidates_per_block": max(
-            len(b.kernel_options) * len(b.expansion_options) for b in space.blocks
-        ),
+        name: round(seconds[a] / seconds[b], 3)
+        for name, (a, b) in RATIOS.items()
+        if a in seconds and b in seconds
     }
+    if "checkpoint" in seconds:  # one checkpoint per `every` steps, against those steps alone
+        every = args.checkpoint_every_steps
+        figures["checkpoint_overhead"] = round(
+            seconds["checkpoint"] / (every * seconds["supernet"]), 4
+        )
+        figures["checkpoint_ms"] = round(seconds["checkpoint"] * 1000, 1)
+    figures.update(
+        {
+            "ms_per_step": {n: round(s * 1000, 2) for n, s in seconds.items() if n != "checkpoint"},
+            "config": vars(args),
+            "candidates_per_block": max(
+                len(b.kernel_options) * len(b.expansion_options) for b in space.blocks
+            ),
+            # the space's range, priced by the TDA2x model whatever --device restricts it
+            **space_children(space, get_profile("tda2x").latency()),
+        }
+    )
     if args.jit_compile:
         figures["xla_over_graph"] = {
             n: round(seconds[f"{n}_xla"] / seconds[n], 3) for n in models if f"{n}_xla" in seconds
@@ -223,8 +259,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """argv as absl's (argv[0] the program; default sys.argv)."""
     args = cli.parse_args(FV, argv, __doc__)
     tf.keras.utils.set_random_seed(0)
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown or not args.models:
+        cli.error(f"--models must name some of {', '.join(MODELS)}, got {args.models}")
     space = _space(args)
-    models = _models(space)
+    models = _models(space, args.models)
     shape = (args.batch_size, args.image_size, args.image_size, args.channels)
     images = tf.random.uniform(shape)
     labels = tf.random.uniform((args.batch_size,), 0, space.num_classes, dtype=tf.int32)
@@ -238,11 +277,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             }
         )
     seconds = time_steps(steps, images, labels, args.repeats)
-    seconds["checkpoint"] = checkpoint_seconds(models["supernet"])
-    print(f"{'checkpoint':>18}: {seconds['checkpoint'] * 1000:8.1f} ms (supernet search state)")
-    for name, s in list(seconds.items())[:-1]:
+    for name, s in seconds.items():
         params = models[name.removesuffix("_xla")].count_params()
         print(f"{name:>18}: {s * 1000:8.1f} ms/step  ({params:,} params)")
+    if "supernet" in models:
+        seconds["checkpoint"] = checkpoint_seconds(models["supernet"])
+        print(f"{'checkpoint':>18}: {seconds['checkpoint'] * 1000:8.1f} ms (supernet search state)")
     emit(args.results_name, _figures(seconds, models, space, args))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.layer_desc import LayerDesc, total_macs
-from ednas_tf.cost.network import child_layers
+from ednas_tf.cost.size import arch_layers
 from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.space import SearchSpace
 
@@ -39,7 +39,7 @@ class Candidate:
 
 def _evaluate(space: SearchSpace, model: AnalyticTDA2x, decisions: dict) -> Candidate:
     arch = space.child(decisions)
-    descs = child_layers(arch)
+    descs = arch_layers(arch)
     return Candidate(decisions, arch, total_macs(descs) / 1e6, model.layers_ms(descs))
 
 

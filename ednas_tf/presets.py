@@ -1,8 +1,8 @@
 """Preset search spaces: MobileNetV2-style stage tables turned into a `SearchSpace`.
 
-`preset_space` builds 'tiny', 'small', 'small_hires' or 'imagenet' for a device's limits, with
-optional searched stage widths; the space itself (choices, blocks, restriction) is
-`ednas_tf.space`.
+`preset_space` builds 'tiny', 'small', 'small_hires', 'imagenet' or 'imagenet_paper' for a
+device's limits, with optional searched stage widths; the space itself (choices, blocks,
+restriction) is `ednas_tf.space`.
 """
 
 from __future__ import annotations
@@ -100,11 +100,24 @@ _EXPANSIONS = Choice((3.0, 4.0, 6.0), name="expansion")
 # Depthwise kernel sizes a preset offers; the device profile drops those it cannot run (host: 7).
 DEFAULT_KERNELS = (3, 5, 7)
 
+
+@dataclasses.dataclass(frozen=True)
+class PresetDef:
+    """A preset's network: stem stride, stage table, head channels (None: no head conv), stem
+    channels (None: twice the first stage's) and which blocks step 1 searches (those whose input
+    side is at least `early_fraction` of the image's; `SearchSpace.early_fraction`)."""
+
+    stem_stride: int
+    stages: tuple[StageDef, ...]
+    head: int | None
+    stem_channels: int | None = None
+    early_fraction: float = 0.5
+
+
 # Stage tables (channels, repeats, first stride, expansion). MobileNetV2's layout; for small inputs
 # the early strides are 1 (the CIFAR variant) so the network still has spatial extent to search.
-PRESET_STAGES: dict[str, tuple[int, tuple[StageDef, ...], int | None]] = {
-    # name: (stem stride, stages, head channels)
-    "small": (
+PRESET_STAGES: dict[str, PresetDef] = {
+    "small": PresetDef(
         1,
         (
             StageDef(16, 1, 1, 1.0),
@@ -115,7 +128,7 @@ PRESET_STAGES: dict[str, tuple[int, tuple[StageDef, ...], int | None]] = {
         ),
         320,
     ),
-    "tiny": (
+    "tiny": PresetDef(
         1,
         (
             StageDef(8, 1, 1, 1.0),
@@ -124,7 +137,7 @@ PRESET_STAGES: dict[str, tuple[int, tuple[StageDef, ...], int | None]] = {
         ),
         None,
     ),
-    "imagenet": (
+    "imagenet": PresetDef(
         2,
         (
             StageDef(16, 1, 1, 1.0),
@@ -136,14 +149,15 @@ PRESET_STAGES: dict[str, tuple[int, tuple[StageDef, ...], int | None]] = {
             StageDef(320, 1, 1, _EXPANSIONS),
         ),
         1280,
+        stem_channels=32,
     ),
 }
 
 
-def _first_stride_moved_last(preset: tuple[int, tuple[StageDef, ...], int | None]):
+def _first_stride_moved_last(preset: PresetDef) -> PresetDef:
     """`preset` with its first strided stage at stride 1 and its last stage strided instead:
     the stages between run at twice the side and the network ends at the same resolution."""
-    stem_stride, stages, head = preset
+    stages = preset.stages
     first = next(i for i, stage in enumerate(stages) if stage.stride == 2)
     moved = [
         dataclasses.replace(
@@ -151,7 +165,7 @@ def _first_stride_moved_last(preset: tuple[int, tuple[StageDef, ...], int | None
         )
         for i, stage in enumerate(stages)
     ]
-    return stem_stride, tuple(moved), head
+    return dataclasses.replace(preset, stages=tuple(moved))
 
 
 # `small` with stage 2 at full resolution (ending at the same 4x4 at 32 px). Its children cost
@@ -159,6 +173,38 @@ def _first_stride_moved_last(preset: tuple[int, tuple[StageDef, ...], int | None
 # there), and are more accurate on Fashion-MNIST
 # (docs/results/19-run16-capacity-resolution-hires.md)
 PRESET_STAGES["small_hires"] = _first_stride_moved_last(PRESET_STAGES["small"])
+
+
+def _scaled_stages(stages: Sequence[StageDef], factor: float) -> tuple[StageDef, ...]:
+    """`stages` with every stage's channels times `factor`, rounded as `width` rounds them."""
+    return tuple(
+        dataclasses.replace(s, channels=_round_channels(s.channels * factor)) for s in stages
+    )
+
+
+# The E-DNAS paper's ImageNet setting (docs/PAPER_SETTING.md): a space whose range holds children
+# of the paper's network's size (5.9 M parameters, 535 MMACs). MobileNetV2 1.4's channels (585
+# MMACs: the nearest classic network), the head at TIDL's 1024-channel limit instead of 1792
+# (about 1.1 M parameters fewer in head and classifier), stage 6 (160 channels at width 1) two
+# blocks deeper to give parameters back for few MACs (at 7x7), and step 1 searching the kernels
+# of every block whose input is at least 56 px (a quarter of 224): at 112 px the only stride-1
+# block is the first, and TDA2x runs depthwise kernels above 3x3 at stride 1 only, so half the
+# input side would leave step 1 one block to search.
+_IMAGENET = PRESET_STAGES["imagenet"]
+PAPER_WIDTH = 1.4
+PRESET_STAGES["imagenet_paper"] = PresetDef(
+    2,
+    _scaled_stages(
+        [
+            dataclasses.replace(s, repeats=s.repeats + 2) if s.channels == 160 else s
+            for s in _IMAGENET.stages
+        ],
+        PAPER_WIDTH,
+    ),
+    1024,
+    stem_channels=_round_channels(32 * PAPER_WIDTH),
+    early_fraction=0.25,
+)
 
 
 def preset_space(
@@ -174,7 +220,8 @@ def preset_space(
     stage_widths: Sequence[float] = (),
 ) -> SearchSpace:
     """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px), 'small_hires' (the same
-    with stage 2 at full resolution) or 'imagenet' (224 px).
+    with stage 2 at full resolution), 'imagenet' (224 px) or 'imagenet_paper' (224 px, the E-DNAS
+    paper's network size within its range).
 
     kernels: depthwise sizes every block offers (one size: kernels are not searched, and the
     two-step search has no step 1); the device profile drops the sizes it cannot run.
@@ -195,21 +242,21 @@ def preset_space(
     if any(not w > 0 for w in stage_widths):
         raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
     stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()
-    stem_stride, stages, head_channels = PRESET_STAGES[preset]
+    definition = PRESET_STAGES[preset]
     profile = builtin_limits(profile) if isinstance(profile, str) else profile
-    stem_channels = (
-        _round_channels(32 * width)
-        if preset == "imagenet"
-        else _round_channels(stages[0].channels * width * 2)
-    )
+    stem_channels = definition.stem_channels or definition.stages[0].channels * 2
+    head_channels = definition.head
     return SearchSpace(
         input_shape=tuple(int(d) for d in input_shape),
         num_classes=num_classes,
-        stem=ConvSpec(kernel=3, channels=stem_channels, stride=stem_stride),
-        blocks=_stages_to_blocks(stages, kernels, width, search_skip, stage_widths),
+        stem=ConvSpec(
+            kernel=3, channels=_round_channels(stem_channels * width), stride=definition.stem_stride
+        ),
+        blocks=_stages_to_blocks(definition.stages, kernels, width, search_skip, stage_widths),
         head=ConvSpec(kernel=1, channels=_round_channels(head_channels * max(width, 1.0)))
         if head_channels
         else None,
         profile=profile,
         activation=activation,
+        early_fraction=definition.early_fraction,
     )

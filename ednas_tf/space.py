@@ -384,16 +384,26 @@ class SearchSpace:
             **arch_fields,
         )
 
-    def largest_child(self) -> ArchSpec:
-        """Every block at its largest kernel and expansion: the supernet's cost reference."""
+    def _extreme_child(self, pick, skip: bool) -> ArchSpec:
+        """Every block at the `pick` (min or max) of its kernels, expansions and widths; every
+        block that may be skipped skipped when `skip`."""
         return self.child(
             {
                 b.name: {
-                    "kernel": (max(max(o) for o in b.kernel_options),),
-                    "expansion": max(b.expansion_options),
-                    "skip": False,
-                    "channels": b.max_channels,
+                    "kernel": (pick(pick(o) for o in b.kernel_options),),
+                    "expansion": pick(b.expansion_options),
+                    "skip": skip and b.searches_skip,
+                    "channels": pick(b.width_options),
                 }
                 for b in self.blocks
             }
         )
+
+    def largest_child(self) -> ArchSpec:
+        """Every block at its largest kernel and expansion: the supernet's cost reference."""
+        return self._extreme_child(max, skip=False)
+
+    def smallest_child(self) -> ArchSpec:
+        """Every block at its smallest kernel, expansion and width, every optional block skipped:
+        the other end of the space's range."""
+        return self._extreme_child(min, skip=True)

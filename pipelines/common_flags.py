@@ -90,7 +90,8 @@ def define_space_flags() -> None:
         "small",
         sorted(PRESET_STAGES),
         "Search-space preset: tiny (tests), small (28-64 px inputs), small_hires (small with "
-        "stage 2 at full resolution: more accurate, ~3x the host latency), imagenet (224 px).",
+        "stage 2 at full resolution: more accurate, ~3x the host latency), imagenet (224 px), "
+        "imagenet_paper (224 px, children of the E-DNAS paper's size; docs/PAPER_SETTING.md).",
         **main,
     )
     flags.DEFINE_float(

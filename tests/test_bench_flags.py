@@ -8,10 +8,12 @@ import pytest
 from bench import (
     cli,
     deploy_check,
+    gpu_check,
     latency_fidelity,
     latency_target,
     latency_tda2x,
     probe_ranking,
+    space_children,
     supernet_cost,
 )
 from ednas_tf.cost.network import space_latency_bounds
@@ -23,10 +25,12 @@ from tests.cli import run_cli
 # Per benchmark: a flag its flagfile sets (name, text, value parsed), and what else it requires.
 CASES = {
     "deploy_check": (deploy_check, ("num_test", "123", 123), ["--train_dir=runs/x"]),
+    "gpu_check": (gpu_check, ("precision", "float32", "float32"), []),
     "latency_fidelity": (latency_fidelity, ("preset", "tiny", "tiny"), []),
     "latency_target": (latency_target, ("fractions", "0.1,0.9", "0.1,0.9"), []),
     "latency_tda2x": (latency_tda2x, ("eve_cores", "4", 4), []),
     "probe_ranking": (probe_ranking, ("seeds", "3,4", "3,4"), ["--arch=a.json"]),
+    "space_children": (space_children, ("starts", "2", 2), []),
     "supernet_cost": (supernet_cost, ("repeats", "5", 5), []),
 }
 

@@ -11,7 +11,8 @@ import tensorflow as tf  # noqa: E402
 from bench.tda2x_paper import fastest_in_window, mac_rate_floor_ms  # noqa: E402
 from ednas_tf.cost.layer_desc import LayerDesc, describe_keras_model, total_macs  # noqa: E402
 from ednas_tf.cost.macs import MacsProxy  # noqa: E402
-from ednas_tf.cost.network import child_latency, child_layers  # noqa: E402
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.size import arch_layers  # noqa: E402
 from ednas_tf.cost.tda2x import UNCERTAINTY, AnalyticTDA2x  # noqa: E402
 from ednas_tf.cost.tda2x_latency import TDA2xLatency  # noqa: E402
 from ednas_tf.fit.reference_nets import REFERENCE_NETS  # noqa: E402
@@ -243,7 +244,7 @@ def test_fastest_child_in_a_macs_window_costs_layer_descriptions():
     best, costed = fastest_in_window(space, MODEL, (0.5, 3.0), samples=20, generations=2,
                                      population=4)
     assert costed == 20 + 2 * 16
-    descs = child_layers(best.arch)
+    descs = arch_layers(best.arch)
     assert 0.5 <= best.mmac <= 3.0
     macs = child_latency(best.arch, MacsProxy(gmacs_per_second=1.0, layer_overhead_ms=0.0))
     assert best.mmac == pytest.approx(macs)

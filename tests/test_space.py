@@ -14,6 +14,7 @@ from ednas_tf.space import BlockSpace, Choice, SearchSpace
         ("small", (64, 64, 3)),
         ("small_hires", (32, 32, 1)),
         ("imagenet", (224, 224, 3)),
+        ("imagenet_paper", (224, 224, 3)),
         ("tiny", (32, 32, 1)),
     ],
 )

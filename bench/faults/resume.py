@@ -56,7 +56,8 @@ def _root() -> Path:
 def reference(key: tuple, make: Callable[[Path], Outcome]) -> Path:
     """The folder of an uninterrupted run made by `make(folder)`, once per session and key."""
     if key not in _REFERENCES:
-        folder = _root() / f"ref{len(_REFERENCES)}"
+        # named by key, not by count: making one reference may need another one first
+        folder = _root() / "-".join(k.strip("-") for k in key)
         folder.mkdir()
         outcome = make(folder)
         if outcome.returncode != 0:
@@ -89,14 +90,19 @@ def train_args(run: Path, extra=()) -> list[str]:
     return [f"--run_dir={run}", *TRAIN, *extra]
 
 
-def trained_run() -> Path:
+# A signal must land inside the loop, not after it: tiny steps take milliseconds, so the signal
+# cases train long enough that the rest of the run outlasts the delay before the signal.
+LONGER = ("--steps_per_epoch=60",)
+
+
+def trained_run(extra: tuple[str, ...] = ()) -> Path:
     """A run directory with an uninterrupted tiny training in train/ (read-only)."""
 
     def make(out: Path) -> Outcome:
         run = _copy_run(searched_run(), out)
-        return run_module("pipelines.train", train_args(run))
+        return run_module("pipelines.train", train_args(run, extra))
 
-    return reference(("train",), make)
+    return reference(("train", *extra), make)
 
 
 def qat_args(run: Path) -> list[str]:
@@ -173,8 +179,8 @@ def search_problems(out: Path) -> list[str]:
     return problems
 
 
-def train_problems(run: Path) -> list[str]:
-    ref = trained_run() / "train"
+def train_problems(run: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    ref = trained_run(extra) / "train"
     problems = weights_problems(run / "train" / "child.weights.h5", ref / "child.weights.h5")
     ours = json.loads((run / "train" / "train_metrics.json").read_text())
     theirs = json.loads((ref / "train_metrics.json").read_text())
@@ -276,15 +282,16 @@ def interrupted(signum: int) -> Callable[[Path], Outcome]:
     """SIGINT / SIGTERM mid-epoch: exit 130 / 143 with one line; the re-run ends identical."""
 
     def run(scratch: Path) -> Outcome:
-        trained_run()
+        trained_run(LONGER)
         run_dir = _copy_run(searched_run(), scratch / "run")
         marker = run_dir / "train" / "ckpt" / "ckpt-2"
-        log = scratch / "log"
-        faulted = _interrupt("pipelines.train", train_args(run_dir), log, marker, _signal(signum))
+        args = train_args(run_dir, LONGER)
+        faulted = _interrupt("pipelines.train", args, scratch / "log", marker, _signal(signum))
         if faulted.problems:
             return faulted
-        rerun = run_module("pipelines.train", train_args(run_dir))
-        problems = train_problems(run_dir) if rerun.returncode == 0 else ["the re-run failed"]
+        rerun = run_module("pipelines.train", args)
+        ok = rerun.returncode == 0
+        problems = train_problems(run_dir, LONGER) if ok else ["the re-run failed"]
         if "resumed from" not in rerun.stdout:
             problems.append("the re-run did not resume")
         return Outcome(faulted.returncode, "", faulted.stderr, problems)

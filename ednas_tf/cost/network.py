@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.base import LatencyModel
-from ednas_tf.cost.descriptors import block_layers, conv_layers
-from ednas_tf.cost.layer_desc import LayerDesc
 from ednas_tf.geometry import BlockConfig, ConvConfig
 
 
@@ -72,18 +70,6 @@ def arch_configs(arch: ArchSpec) -> tuple[list[ConvConfig], list[BlockConfig]]:
         arch.input_shape, arch.stem, arch.head, channels, arch.num_classes, (h, w)
     )
     return fixed, blocks
-
-
-def child_layers(arch: ArchSpec) -> list[LayerDesc]:
-    """A child's TIDL layers in order (stem, blocks, head, classifier), from its configs: what a
-    whole-network model (uncertainty band, throughput, breakdown) needs, no Keras model built."""
-    fixed, blocks = arch_configs(arch)
-    layers = conv_layers(fixed[0])
-    for config in blocks:
-        layers += block_layers(config)
-    for config in fixed[1:]:
-        layers += conv_layers(config)
-    return layers
 
 
 def child_latency(arch: ArchSpec, model: LatencyModel) -> float:

@@ -8,7 +8,8 @@ One job per module, lowest first:
 * `plots`: gates.png and curves.png (matplotlib, headless);
 * `sections`: one report section per stage (search, tuner, training, QAT, export, TIDL, files);
 * `report`: assemble the sections and write the report files (`build_report`);
-* `summary`: the one-table "what did the run give me" (`collect`, `format_table`, `arch_macs`).
+* `summary`: the one-table "what did the run give me" (`collect`, `format_table`; MACs are
+  counted by `ednas_tf.cost.size.arch_macs`).
 
 Only `summary` needs TensorFlow (it rebuilds the child to count MACs and predict its latency);
 the report does not, so it runs anywhere the run directory can be read. Nothing is re-exported

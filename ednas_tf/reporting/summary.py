@@ -12,8 +12,8 @@ from typing import Any
 
 from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
-from ednas_tf.cost.layer_desc import total_macs
-from ednas_tf.cost.network import child_latency, child_layers
+from ednas_tf.cost.network import child_latency
+from ednas_tf.cost.size import arch_layers, arch_macs
 from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.io_utils import read_json
 from ednas_tf.profiles import get_profile
@@ -28,11 +28,6 @@ KEY_FILES = (
     f"{rundir.EXPORT_DIR}/{rundir.TIDL_IMPORT_FILE}",
 )
 UNLISTED_DIRS = ("ckpt", "tb")  # checkpoints and TensorBoard logs: many files, none a result
-
-
-def arch_macs(arch: ArchSpec) -> int:
-    """Multiply-accumulates of one inference (merged kernels)."""
-    return total_macs(child_layers(arch))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -73,7 +68,7 @@ def collect(run_dir: str | Path) -> dict[str, Any]:
         "params": train.get("params"),
         "macs": arch_macs(arch),
         "tda2x_latency_ms": child_latency(arch, get_profile("tda2x").latency()),
-        "tda2x_latency_uncertainty_ms": AnalyticTDA2x().uncertainty_ms(child_layers(arch)),
+        "tda2x_latency_uncertainty_ms": AnalyticTDA2x().uncertainty_ms(arch_layers(arch)),
         "host_tflite_ms": formats.get("tflite_float", {}).get("latency_ms"),
         "host_tflite_int8_ms": int8.get("latency_ms"),
         "tidl_passed": export.get("tidl", {}).get("passed"),

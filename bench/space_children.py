@@ -22,7 +22,8 @@ from bench import cli
 from bench.common import emit
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.network import child_latency
-from ednas_tf.cost.size import arch_macs, arch_params
+from ednas_tf.cost.size import arch_layers, arch_macs, arch_params
+from ednas_tf.cost.tda2x_latency import TDA2xLatency
 from ednas_tf.presets import PRESET_STAGES, preset_space
 from ednas_tf.profiles import get_profile
 from ednas_tf.space import SearchSpace
@@ -97,7 +98,15 @@ def child_figures(arch: ArchSpec, latency_model) -> dict:
         "params_m": round(arch_params(arch) / 1e6, 3),
         "mmacs": round(arch_macs(arch) / 1e6, 1),
         "tda2x_ms": round(child_latency(arch, latency_model), 1),
+        # the analytic model's band (its uncertainty per layer group, docs/TIDL.md); none for
+        # a measured table
+        "tda2x_ms_uncertainty": round(latency_model.model.uncertainty_ms(arch_layers(arch)), 1)
+        if isinstance(latency_model, TDA2xLatency) else None,
     }
+
+
+def _band(ms: float | None) -> str:
+    return "" if ms is None else f" +- {ms:.1f}"
 
 
 def space_children(space: SearchSpace, latency_model, starts: int = 3) -> dict:
@@ -138,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"{which:>17}: {figures[f'{which}_params_m']:6.3f} M params, "
             f"{figures[f'{which}_mmacs']:7.1f} MMACs, {figures[f'{which}_tda2x_ms']:6.1f} ms TDA2x"
+            + _band(figures[f"{which}_tda2x_ms_uncertainty"])
         )
     emit(args.results_name, {**figures, "config": vars(args)})
 

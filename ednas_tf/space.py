@@ -309,10 +309,10 @@ class SearchSpace:
                 raise ValueError(f"step must be 1 or 2, got {step}")
         return self.replace_blocks(blocks)
 
-    def random_child(self, rng, skip_prob: float = 0.3) -> ArchSpec:
-        """A uniformly random kernel option and expansion per block; blocks that may be skipped
-        are skipped with `skip_prob` (rng: a numpy Generator). For latency checks and
-        calibration, which need many plausible children."""
+    def random_decisions(self, rng, skip_prob: float = 0.3) -> dict[str, dict[str, Any]]:
+        """A uniformly random kernel option and expansion per block and width per width group;
+        blocks that may be skipped are skipped with `skip_prob` (rng: a numpy Generator). The
+        decisions `child()` takes, so a sampler can also mutate them."""
         widths = {
             g: options[rng.integers(len(options))] for g, options in self.width_groups().items()
         }
@@ -325,7 +325,12 @@ class SearchSpace:
                 "skip": bool(block.searches_skip and rng.random() < skip_prob),
                 "channels": widths.get(block.width_group, block.channels),
             }
-        return self.child(decisions)
+        return decisions
+
+    def random_child(self, rng, skip_prob: float = 0.3) -> ArchSpec:
+        """A child of `random_decisions`: for latency checks and calibration, which need many
+        plausible children."""
+        return self.child(self.random_decisions(rng, skip_prob))
 
     def child(self, decisions: dict[str, dict[str, Any]], **arch_fields) -> ArchSpec:
         """Resolves every choice; decisions[name] holds "kernel", "expansion", "skip" and, for a

@@ -26,6 +26,8 @@ class TDA2xLatency(LatencyModel):
     active_cores: int = 1
     model: AnalyticTDA2x = dataclasses.field(default_factory=AnalyticTDA2x)
     name: str = "tda2x-analytic"
+    _cache: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
+                                     compare=False)
 
     def __post_init__(self):
         if self.placement not in PLACEMENTS:
@@ -34,7 +36,14 @@ class TDA2xLatency(LatencyModel):
             raise ValueError(f"active_cores must be >= 1, got {self.active_cores}")
 
     def block_latency(self, config: BlockConfig) -> float:
-        return self.model.layers_ms(block_layers(config), self.placement, self.active_cores)
+        return self._cached(config, block_layers)
 
     def conv_latency(self, config: ConvConfig) -> float:
-        return self.model.layers_ms(conv_layers(config), self.placement, self.active_cores)
+        return self._cached(config, conv_layers)
+
+    def _cached(self, config: BlockConfig | ConvConfig, layers) -> float:
+        """Configs repeat across the children a search or a sampler costs: cost each once."""
+        if config not in self._cache:
+            self._cache[config] = self.model.layers_ms(
+                layers(config), self.placement, self.active_cores)
+        return self._cache[config]

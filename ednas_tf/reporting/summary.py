@@ -13,7 +13,8 @@ from typing import Any
 from ednas_tf import rundir
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.network import child_latency
-from ednas_tf.cost.size import arch_macs
+from ednas_tf.cost.size import arch_layers, arch_macs
+from ednas_tf.cost.tda2x import AnalyticTDA2x
 from ednas_tf.io_utils import read_json
 from ednas_tf.profiles import get_profile
 
@@ -67,6 +68,7 @@ def collect(run_dir: str | Path) -> dict[str, Any]:
         "params": train.get("params"),
         "macs": arch_macs(arch),
         "tda2x_latency_ms": child_latency(arch, get_profile("tda2x").latency()),
+        "tda2x_latency_uncertainty_ms": AnalyticTDA2x().uncertainty_ms(arch_layers(arch)),
         "host_tflite_ms": formats.get("tflite_float", {}).get("latency_ms"),
         "host_tflite_int8_ms": int8.get("latency_ms"),
         "tidl_passed": export.get("tidl", {}).get("passed"),
@@ -108,7 +110,11 @@ def format_table(summary: dict[str, Any]) -> str:
         ("int8 vs its Keras source, top-1 agreement", _fmt(s["int8_float_agreement"], ".4f")),
         ("parameters", _fmt(s["params"], ",")),
         ("MACs", _fmt(s["macs"], ",")),
-        ("predicted TDA2x latency (1 EVE)", f"{s['tda2x_latency_ms']:.2f} ms"),
+        (
+            "predicted TDA2x latency (1 EVE)",
+            f"{s['tda2x_latency_ms']:.2f} ms +- {s['tda2x_latency_uncertainty_ms']:.2f} "
+            "(the model's uncertainty per layer type, docs/TIDL.md)",
+        ),
         (
             "host TFLite latency (float / int8)",
             f"{_fmt(s['host_tflite_ms'], '.3f')} / {_fmt(s['host_tflite_int8_ms'], '.3f')} ms",

@@ -1,7 +1,7 @@
 """Train the run's derived architecture from scratch (weights, metrics) into RUN/train.
 
-The dataset, its location, the example limit and the seed come from what the search recorded in
-the run directory; a flag overrides one (and is recorded).
+The dataset, its location, the example limit, the seed and the augmentation policy (`--augment`)
+come from what the search recorded in the run directory; a flag overrides one (and is recorded).
 
 Example:
   ednas-train --run_dir=runs/demo
@@ -53,12 +53,11 @@ flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=0.99,
 )
-flags.DEFINE_bool("augment", True, "Random flip and crop of training images.")
 flags.DEFINE_float(
     "random_erasing",
     0.0,
     "Probability per training image of random erasing (a box of 2-40 % of the image replaced "
-    "by noise; with --augment). Reported to pay over schedules of hundreds of epochs; 0: off.",
+    "by noise; with any --augment). Reported to pay over schedules of hundreds of epochs; 0: off.",
     lower_bound=0.0,
     upper_bound=1.0,
 )
@@ -118,7 +117,6 @@ def _train() -> int:
         weight_decay=FLAGS.weight_decay,
         label_smoothing=FLAGS.label_smoothing,
         steps_per_epoch=FLAGS.steps_per_epoch,
-        augment=FLAGS.augment,
         random_erasing=FLAGS.random_erasing,
         seed=facts["seed"],
     )

@@ -15,6 +15,7 @@ from ednas_tf.data.pipeline import split_indices
 from ednas_tf.data.plan import (
     DecodeTally,
     InputOptions,
+    check_cache,
     choose_eval_split,
     index_runs,
     tfds_split_spec,
@@ -214,3 +215,19 @@ def test_train_uses_the_policy_the_run_recorded(tmp_path):
     assert RunDir.at(tmp_path).stage_records()["train"]["augment"] == "crop"
     refused = run_cli(["pipelines/train.py", f"--run_dir={tmp_path}", "--augment=mixup"])
     assert refused.returncode != 0 and "augment" in refused.stderr
+
+
+def test_folder_cache_is_filled_once_and_refused_when_missing(folder, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    options = InputOptions(cache=str(cache))
+    first = data.load_splits("image_folder", data_dir=str(folder), image_size=8, options=options)
+    filled = sorted(p.name for p in cache.glob("*.index"))
+    assert len(filled) == 4  # one per split, written while loading
+    again = data.load_splits("image_folder", data_dir=str(folder), image_size=8, options=options)
+    assert sorted(p.name for p in cache.glob("*.index")) == filled  # reused, not rewritten
+    for name in ("train", "test"):
+        a = np.stack([x for x, _ in getattr(first, name).as_numpy_iterator()])
+        b = np.stack([x for x, _ in getattr(again, name).as_numpy_iterator()])
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="neither none, memory nor an existing folder"):
+        check_cache(str(tmp_path_factory.getbasetemp() / "no-such-folder"))

@@ -44,7 +44,8 @@ class InputOptions:
 
     threads: the pipeline's private thread pool (None: tf.data's default, one per core).
     cache: 'none'; 'memory' keeps every split's fetched records (file bytes, not decoded
-    images) after the first pass; a folder keeps them in files there, one per split."""
+    images) after the first pass; a folder keeps them in files there, one per split, filled
+    when the split is first read and reused by later runs of the same split."""
 
     threads: int | None = None
     cache: str = "none"
@@ -160,7 +161,13 @@ class SplitInput:
         if self.options.cache == "memory":
             ds = ds.cache()
         elif self.options.cache != "none":
-            ds = ds.cache(str(Path(self.options.cache) / self.cache_key))
+            path = Path(self.options.cache) / self.cache_key
+            ds = ds.cache(str(path))
+            if not path.with_name(path.name + ".index").exists():
+                # Filled now, in one pass: two iterators writing one cache file fail, and the
+                # search reads the train split through two pipelines at once.
+                print(f"filling the data cache {path} ({self.size} records)", flush=True)
+                ds.reduce(np.int64(0), lambda count, _: count + 1)
         return ds
 
     def _decode(self) -> Fn:

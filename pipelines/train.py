@@ -17,6 +17,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
+from pipelines.data_flags import input_options
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
 from pipelines.stage import console_script, stage_main
@@ -78,6 +79,7 @@ def _check_flags() -> Path:
         raise ValueError("give --run_dir (a search's output) or --arch (an arch.json)")
     if FLAGS.warmup_epochs > FLAGS.epochs:
         raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
+    input_options()  # a --data_cache that is no folder
     if FLAGS.arch:
         arch = Path(FLAGS.arch)
         if arch.is_dir():

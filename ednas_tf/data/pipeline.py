@@ -1,8 +1,9 @@
-"""Splitting and tf.data helpers shared by every source.
+"""Splitting and batching shared by every source.
 
 Why here and not per source: the split rule (val / arch / train / test, seeded) and the training
 pipeline (shuffle, augment, batch, prefetch) must be identical whatever the data came from, so that
-search results are comparable across datasets.
+search results are comparable across datasets. A split's records are read by `plan.SplitInput`;
+the augmentation policies are `augment.py` (`augment_batch` is re-exported here).
 """
 
 from __future__ import annotations

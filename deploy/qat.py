@@ -275,10 +275,15 @@ def run_qat(
         label_smoothing=0.0,
         seed=config.seed,
     )
-    fingerprint = {"qat": dataclasses.asdict(config), "dataset": splits.name, "sizes": splits.sizes}
+    fingerprint = {
+        "qat": dataclasses.asdict(config),
+        "dataset": splits.name,
+        "sizes": splits.sizes,
+        "augment": splits.augment,
+    }
     train_model(
         model,
-        splits.train,
+        splits.source("train"),
         train_config,
         steps,
         int(merged.output_shape[-1]),

@@ -14,11 +14,12 @@ One `ednas-search --output_dir=RUN` creates a run directory; every later stage t
     RUN/.lock                         held by the one stage writing the run (`RunDir.lock`)
     RUN/logs/                         tracebacks of unexpected failures (pipelines/stage.py)
 
-Why a record: the dataset, its location, the image size, the seed, the device and the space are
-decided once, at the search; a later stage that asked for them again would let a user train on
-one dataset what was searched on another without a word. Each stage reads the facts the earlier
-stages recorded, lets a flag given on its command line override one (and records that), and
-refuses a contradiction it can detect (another class count or image size than the network's).
+Why a record: the dataset, its location, the image size, the seed, the augmentation policy, the
+device and the space are decided once, at the search; a later stage that asked for them again would
+let a user train on one dataset what was searched on another without a word. Each stage reads the
+facts the earlier stages recorded, lets a flag given on its command line override one (and records
+that), and refuses a contradiction it can detect (another class count or image size than the
+network's).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ CARRIED_FACTS = (
     "image_size",
     "limit",
     "seed",
+    "augment",
     "device",
     "space",
     "precision",  # Keras dtype policy of the search / training (ednas_tf.precision)

@@ -3,9 +3,10 @@
 A resumed run must see the batches the uninterrupted one would have seen from the step it stopped
 at. A `BatchStream` regenerates them from a batch count alone, however large the data: pass `p`
 over the split is shuffled with its own seed (`seed`, `p`) and no reshuffling, so starting at
-batch `k` is building pass `k // per_pass` and skipping `k % per_pass` batches of it (read, not
-augmented) — never the passes before. Augmentation is stateless, seeded by the batch's global
-index, as in `ednas_tf.data.batched`. A checkpoint then only needs the step count.
+batch `k` is building pass `k // per_pass` and skipping `k % per_pass` batches' records of it
+(neither read nor decoded) — never the passes before. Augmentation is stateless, seeded by the
+batch's global index (and, per example, by the example's), as in `ednas_tf.data.batched`. A
+checkpoint then only needs the step count.
 """
 
 from __future__ import annotations
@@ -14,62 +15,48 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from ednas_tf.data import augment_batch
+from ednas_tf.data.plan import SplitInput
 
-AUTOTUNE = tf.data.AUTOTUNE
-_MAX_SHUFFLE_BUFFER = 10_000
 _PASS_SEED_STRIDE = 1_000_003  # seeds of passes of different stream seeds never meet
 
 
-def _count(ds: tf.data.Dataset) -> int:
-    size = int(ds.cardinality())
-    if size >= 0:
-        return size
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-
-
 class BatchStream:
-    """Batches of an unbatched (image, label) split, drop_remainder, shuffled per pass, optionally
-    augmented and distributed by `strategy`; `batches(position)` starts at any batch."""
+    """Batches of a split (its `SplitInput`, or an unbatched (image, label) dataset of one image
+    size), drop_remainder, shuffled per pass before decoding, optionally augmented with the
+    split's policy (else its evaluation view) and distributed by `strategy`;
+    `batches(position)` starts at any batch."""
 
     def __init__(
         self,
-        ds: tf.data.Dataset,
+        ds: tf.data.Dataset | SplitInput,
         batch_size: int,
         seed: int = 0,
         augment: bool = True,
         erase_probability: float = 0.0,
         strategy: tf.distribute.Strategy | None = None,
     ):
-        self.ds, self.batch_size, self.seed = ds, batch_size, seed
+        self.input = ds if isinstance(ds, SplitInput) else SplitInput.from_dataset(ds)
+        self.batch_size, self.seed = batch_size, seed
         self.augment, self.erase_probability, self.strategy = augment, erase_probability, strategy
-        self.size = _count(ds)
+        self.size = self.input.size
         self.per_pass = self.size // batch_size
         if self.per_pass < 1:
             raise ValueError(
                 f"a split of {self.size} examples holds no full batch of {batch_size}; use a "
                 "smaller --batch_size or more data"
             )
-        self.buffer = max(1, min(self.size, _MAX_SHUFFLE_BUFFER))
 
     def _pass(self, index: int, skip: int) -> tf.data.Dataset:
-        ds = self.ds.shuffle(
-            self.buffer,
-            seed=self.seed * _PASS_SEED_STRIDE + index,
-            reshuffle_each_iteration=False,
+        ds = self.input.batches(
+            self.batch_size,
+            augment=self.augment,
+            seed=self.seed,
+            shuffle_seed=self.seed * _PASS_SEED_STRIDE + index,
+            skip_batches=skip,
+            start_batch=index * self.per_pass + skip,
+            erase_probability=self.erase_probability,
+            drop_remainder=True,
         )
-        ds = ds.batch(self.batch_size, drop_remainder=True).skip(skip)
-        if self.augment:
-            base = tf.constant(self.seed, tf.int64)
-            erase = self.erase_probability
-
-            def augment_step(step, batch):
-                images, labels = batch
-                return augment_batch(images, tf.stack([base, step]), erase), labels
-
-            start = index * self.per_pass + skip
-            ds = ds.enumerate(start=start).map(augment_step, num_parallel_calls=AUTOTUNE)
-        ds = ds.prefetch(AUTOTUNE)
         return self.strategy.experimental_distribute_dataset(ds) if self.strategy else ds
 
     def batches(self, position: int = 0) -> Iterator:

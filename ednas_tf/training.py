@@ -1,7 +1,7 @@
 """Train a derived child from scratch with a standard, sound recipe.
 
-SGD + Nesterov momentum, linear warm-up then cosine decay, label smoothing, flip/crop augmentation
-and optional random erasing (from `ednas_tf.data.batched`), decoupled weight decay on kernels only
+SGD + Nesterov momentum, linear warm-up then cosine decay, label smoothing, the data's augmentation
+policy and optional random erasing (`ednas_tf.data.augment`), decoupled weight decay on kernels only
 (not BN, biases). The best epoch by validation accuracy is kept and evaluated on the test split.
 Parallel kernel sets train as separate branches that add up (the meta-kernel in re-param mode),
 exactly as in the search. The loop (`ednas_tf.train_loop`) checkpoints into `ckpt/` beside the
@@ -22,6 +22,7 @@ import tensorflow as tf
 from ednas_tf.arch import ArchSpec
 from ednas_tf.checkpointing import CKPT_DIR, CheckpointPolicy, Progress, ScaledSchedule
 from ednas_tf.data import DataSplits, batched
+from ednas_tf.data.plan import SplitInput
 from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.model import build
 from ednas_tf.precision import (
@@ -121,7 +122,7 @@ def compile_for_training(
 
 def train_model(
     model: tf.keras.Model,
-    train: tf.data.Dataset,
+    train: tf.data.Dataset | SplitInput,
     config: TrainConfig,
     steps_per_epoch: int,
     num_classes: int,
@@ -133,7 +134,8 @@ def train_model(
     fingerprint: dict | None = None,
     verbose: int = 1,
 ) -> TrainEpochs:
-    """Trains `model` on the unbatched split `train` with `config`'s recipe, resumable from
+    """Trains `model` on the split `train` (its SplitInput, or unbatched examples) with
+    `config`'s recipe, resumable from
     `checkpoint_dir` (see `ednas_tf.train_loop`); returns the finished task (history, best)."""
     progress = Progress.create()
     optimizer = _optimizer(config, steps_per_epoch, progress.lr_scale)
@@ -182,7 +184,7 @@ def fit_best(
     start = time.time()
     task = train_model(
         model,
-        splits.train,
+        splits.source("train"),
         config,
         steps,
         splits.num_classes,
@@ -240,6 +242,7 @@ def train_child(
         "config": dataclasses.asdict(config),
         "dataset": splits.name,
         "sizes": splits.sizes,
+        "augment": splits.augment,
     }
     fit = fit_best(
         model,
@@ -266,6 +269,7 @@ def train_child(
         "history": history,
         "config": dataclasses.asdict(config),
         "dataset": splits.name,
+        "augment": splits.augment,
         "test_examples": splits.sizes["test"],
     }
     atomic_write_json(output / TRAIN_METRICS_FILE, metrics)

@@ -13,10 +13,18 @@ from absl import flags
 
 from ednas_tf.data import available as available_datasets
 from ednas_tf.data import load_splits
+from ednas_tf.data.augment import DEFAULT_POLICY
 from ednas_tf.presets import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.rundir import absolute_data_dir
-from pipelines.data_flags import data_checks, define_check_flags, print_data_note
+from pipelines.data_flags import (
+    data_checks,
+    define_augment_flag,
+    define_check_flags,
+    input_facts,
+    input_options,
+    print_data_note,
+)
 
 FLAGS = flags.FLAGS
 MIN_IMAGE_SIZE = 8  # the smallest space (tiny) halves its input three times
@@ -52,6 +60,7 @@ def define_data_flags(val_help: str) -> None:
     )
     flags.DEFINE_float("val_fraction", 0.1, val_help, lower_bound=0.0, upper_bound=0.9, **main)
     define_check_flags()
+    define_augment_flag(DEFAULT_POLICY, "Recorded in the run; the later stages use it too.")
 
 
 def define_stage_widths_flag(kwargs: dict | None = None) -> None:
@@ -121,6 +130,7 @@ def define_space_flags() -> None:
 def check_data_and_space_flags() -> None:
     """The data and space flags that can be refused before the data loads (ValueError)."""
     get_profile(FLAGS.device)  # an unknown device or an unreadable lookup table
+    input_options()
     kernels()
     stage_widths()
 
@@ -141,6 +151,8 @@ def load_data_and_space(arch_fraction: float, batch_size: int | None = None):
         limit=FLAGS.limit,
         seed=FLAGS.seed,
         checks=data_checks(batch_size, ("train", "arch") if arch_fraction > 0 else ("train",)),
+        augment=FLAGS.augment,
+        options=input_options(),
     )
     print_data_note(splits)
     print(
@@ -177,4 +189,6 @@ def recorded_facts(splits, profile) -> dict:
         "width": FLAGS.width,
         "stage_widths": list(FLAGS.stage_widths),
         "activation": FLAGS.activation,
+        "augment": FLAGS.augment,
+        **input_facts(),
     }

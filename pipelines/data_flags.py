@@ -1,8 +1,12 @@
-"""`--verify_images` and `--strict_data`: how every stage that loads data checks it first.
+"""The data flags every stage that loads data shares: how it checks the data first
+(`--verify_images`, `--strict_data`), how the tf.data pipeline runs (`--data_threads`,
+`--data_cache`) and the augmentation policy (`--augment`).
 
 Shared by the search and tuner (`common_flags.define_data_flags`) and the stages after them
 (`run_flags.define_run_flags`), so the flags mean the same everywhere; what the checks are is
-`ednas_tf.data.checks`.
+`ednas_tf.data.checks`, the policies `ednas_tf.data.augment`, the pipeline `ednas_tf.data.plan`.
+The policy is a fact of the run (recorded by the search, inherited by train, qat and export);
+threads and cache only change speed and memory, never the batches.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import sys
 from absl import flags
 
 from ednas_tf.data import DataSplits
+from ednas_tf.data.augment import POLICIES
 from ednas_tf.data.checks import FULL_DECODE_LIMIT, VERIFY_MODES, DataChecks, describe_skipped
+from ednas_tf.data.plan import InputOptions, check_cache
 
 FLAGS = flags.FLAGS
 
@@ -35,6 +41,49 @@ def define_check_flags() -> None:
         "Refuse unreadable, zero-byte, non-image and hidden files instead of skipping them.",
         **main,
     )
+    flags.DEFINE_integer(
+        "data_threads",
+        None,
+        "Threads of the tf.data input pipeline (reading, decoding, augmenting in parallel); "
+        "default: one per core.",
+        lower_bound=1,
+        **main,
+    )
+    flags.DEFINE_string(
+        "data_cache",
+        "none",
+        "Cache of the records each split reads (file bytes, not decoded images), filled by the "
+        "first pass: none, memory, or an existing folder (one cache file per split there).",
+        **main,
+    )
+
+
+def define_augment_flag(default: str | None, inherit: str = "") -> None:
+    """--augment: the policy of training images (`ednas_tf.data.augment`); None: inherit."""
+    flags.DEFINE_enum(
+        "augment",
+        default,
+        list(POLICIES),
+        "Augmentation of training images: none; crop (pad by 1/8 and crop back at random); "
+        "flip_crop (crop plus a random left-right flip: the small-image recipe); inception "
+        "(random-resized crop of 8-100 % of the area plus a flip, the ImageNet recipe; its "
+        "evaluation view is the central 87.5 % at 128 px and above). " + inherit,
+        module_name=sys.argv[0],
+    )
+
+
+def input_options() -> InputOptions:
+    """The pipeline settings the flags ask for (ValueError on a --data_cache that is no folder)."""
+    try:
+        cache = check_cache(FLAGS.data_cache)
+    except ValueError as err:
+        raise ValueError(f"--data_cache: {err}") from None
+    return InputOptions(threads=FLAGS.data_threads, cache=cache)
+
+
+def input_facts() -> dict:
+    """The pipeline settings, for the stage's entry of run.json (not inherited)."""
+    return {"data_threads": FLAGS.data_threads, "data_cache": FLAGS.data_cache}
 
 
 def data_checks(

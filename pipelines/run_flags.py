@@ -1,9 +1,10 @@
 """Flags and facts of the stages that follow the search (train, qat, export).
 
-They take `--run_dir` and inherit the facts the run recorded (`ednas_tf.rundir`): the dataset,
-where it lives, the example limit, the seed and the device. A flag given on the command line
-overrides the recorded fact and is recorded in turn; a different `--dataset`, or data whose class
-count or image size is not the network's, is a one-line error rather than a silent mismatch.
+They take `--run_dir` and inherit the facts the run recorded (`ednas_tf.rundir`): the dataset, where
+it lives, the example limit, the seed, the augmentation policy and the device. A flag given on the
+command line overrides the recorded fact and is recorded in turn; a different `--dataset`, or data
+whose class count or image size is not the network's, is a one-line error rather than a silent
+mismatch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from absl import flags
 
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
+from ednas_tf.data.augment import DEFAULT_POLICY
 from ednas_tf.rundir import (
     RunDir,
     RunDirError,
@@ -25,7 +27,14 @@ from ednas_tf.rundir import (
     resolve_facts,
     writable_dir,
 )
-from pipelines.data_flags import data_checks, define_check_flags, print_data_note
+from pipelines.data_flags import (
+    data_checks,
+    define_augment_flag,
+    define_check_flags,
+    input_facts,
+    input_options,
+    print_data_note,
+)
 
 FLAGS = flags.FLAGS
 # A stage's own default for a fact no earlier stage recorded (e.g. an arch.json written by hand).
@@ -34,6 +43,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "data_dir": None,
     "limit": None,
     "seed": 0,
+    "augment": DEFAULT_POLICY,
 }
 CONTRADICTIONS = ("dataset",)  # facts a later stage may not change: the network was searched for it
 
@@ -68,12 +78,14 @@ def define_run_flags(run_help: str) -> None:
         **main,
     )
     define_check_flags()
+    define_augment_flag(None, inherit.format(DEFAULT_POLICY))
 
 
 def check_run_paths() -> Path:
     """--run_dir (an existing folder) and --output_dir (a folder that can be written) checked
     before any work; the run directory, which the stage locks while it writes it."""
     run_dir = existing_dir(FLAGS.run_dir, "run_dir", "the folder ednas-search wrote")
+    input_options()  # a --data_cache that is no folder, before any work
     if FLAGS.output_dir:
         writable_dir(FLAGS.output_dir, "output_dir")
     return run_dir
@@ -120,6 +132,8 @@ def load_stage_data(
         limit=facts["limit"],
         seed=facts["seed"],
         checks=data_checks(batch_size),
+        augment=facts["augment"],
+        options=input_options(),
         **kwargs,
     )
     print_data_note(splits)
@@ -138,6 +152,7 @@ def record_stage(run: RunDir, stage: str, facts: dict[str, Any], arch: ArchSpec,
             "image_size": int(arch.input_shape[0]),
             "input_shape": list(arch.input_shape),
             "num_classes": int(arch.num_classes),
+            **input_facts(),
             **more,
         },
     )

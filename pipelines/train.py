@@ -1,7 +1,7 @@
 """Train the run's derived architecture from scratch (weights, metrics) into RUN/train.
 
-The dataset, its location, the example limit and the seed come from what the search recorded in
-the run directory; a flag overrides one (and is recorded).
+The dataset, its location, the example limit, the seed and the augmentation policy (`--augment`)
+come from what the search recorded in the run directory; a flag overrides one (and is recorded).
 
 Example:
   ednas-train --run_dir=runs/demo
@@ -17,6 +17,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
+from pipelines.data_flags import input_options
 from pipelines.precision_flags import PRECISION_DEFAULTS, define_precision_flag
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
@@ -54,12 +55,11 @@ flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=0.99,
 )
-flags.DEFINE_bool("augment", True, "Random flip and crop of training images.")
 flags.DEFINE_float(
     "random_erasing",
     0.0,
     "Probability per training image of random erasing (a box of 2-40 % of the image replaced "
-    "by noise; with --augment). Reported to pay over schedules of hundreds of epochs; 0: off.",
+    "by noise; with any --augment). Reported to pay over schedules of hundreds of epochs; 0: off.",
     lower_bound=0.0,
     upper_bound=1.0,
 )
@@ -81,6 +81,7 @@ def _check_flags() -> Path:
         raise ValueError("give --run_dir (a search's output) or --arch (an arch.json)")
     if FLAGS.warmup_epochs > FLAGS.epochs:
         raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
+    input_options()  # a --data_cache that is no folder
     if FLAGS.arch:
         arch = Path(FLAGS.arch)
         if arch.is_dir():
@@ -120,7 +121,6 @@ def _train() -> int:
         weight_decay=FLAGS.weight_decay,
         label_smoothing=FLAGS.label_smoothing,
         steps_per_epoch=FLAGS.steps_per_epoch,
-        augment=FLAGS.augment,
         random_erasing=FLAGS.random_erasing,
         seed=facts["seed"],
         precision=facts["precision"],

@@ -4,7 +4,6 @@
 
 import gzip
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 from ednas_tf import data
 from ednas_tf.data import fashion_mnist
 from ednas_tf.data.pipeline import augment_batch, split_indices
+from tests.fake_tfds import fake_tfds
 
 SMALL = {"num_examples": 200, "num_test_examples": 40}
 
@@ -402,36 +402,6 @@ def test_tfds_missing_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # makes the import fail
     with pytest.raises(ImportError, match="pip install tensorflow-datasets"):
         data.load_splits("tfds:cifar10")
-
-
-def fake_tfds(tmp_path: Path, prepared: bool) -> types.ModuleType:
-    """A stand-in for tensorflow_datasets with one 10-example train / 4-example test dataset."""
-    rng = np.random.default_rng(0)
-    splits = {"train": 10, "test": 4}
-    arrays = {
-        k: (rng.integers(0, 256, (n, 6, 6, 3), dtype=np.uint8), np.arange(n) % 2)
-        for k, n in splits.items()
-    }
-    if prepared:
-        (tmp_path / "dataset_info.json").write_text("{}")
-    info = types.SimpleNamespace(
-        name="fake",
-        features={
-            "image": types.SimpleNamespace(shape=(None, None, 3)),
-            "label": types.SimpleNamespace(names=["even", "odd"]),
-        },
-        splits={k: types.SimpleNamespace(num_examples=n) for k, n in splits.items()},
-    )
-
-    def as_dataset(split, as_supervised, shuffle_files):
-        assert as_supervised and not shuffle_files
-        return tf.data.Dataset.from_tensor_slices(arrays[split])
-
-    def builder(name, data_dir, try_gcs):
-        assert name == "fake" and not try_gcs
-        return types.SimpleNamespace(data_dir=str(data_dir), info=info, as_dataset=as_dataset)
-
-    return types.SimpleNamespace(builder=builder)
 
 
 def test_tfds_reads_prepared_dataset(tmp_path, monkeypatch):

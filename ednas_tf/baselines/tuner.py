@@ -194,7 +194,7 @@ class ArchTuner(base_tuner.BaseTuner):
             1, splits.sizes["train"] // config.batch_size
         )
         self.train_data = batched(
-            splits.train,
+            splits.source("train"),
             config.batch_size,
             training=True,
             seed=config.seed,

@@ -1,8 +1,11 @@
 """Images in class sub-folders (`<root>/<class>/*.png|jpg`), decoded lazily by tf.data.
 
 Layouts: `data_dir/<class>/...`, or `data_dir/train/<class>/...` with optional
-`data_dir/test/<class>/...`. Without a test folder the splitter holds out a seeded part as test.
-Images may have any size: they are decoded and resized in the pipeline, never all held in memory.
+`data_dir/val/<class>/...` and `data_dir/test/<class>/...`. A `val/` folder is the validation
+split (model selection) instead of a seeded hold-out of `train/`; without a `test/` folder the
+splitter holds out a seeded part of `train/` as test. Images may have any size and be grayscale,
+RGB or RGBA: each is decoded to the requested channels (grayscale repeated, alpha dropped) and
+resized in the pipeline, never all held in memory.
 """
 
 from __future__ import annotations
@@ -14,13 +17,7 @@ import tensorflow as tf
 from ednas_tf.data.checks import is_hidden
 from ednas_tf.data.errors import DatasetFormatError, DatasetNotFoundError
 from ednas_tf.data.registry import register
-from ednas_tf.data.source import (
-    DEFAULT_IMAGE_SIZE,
-    Examples,
-    Source,
-    file_examples,
-    to_float_image,
-)
+from ednas_tf.data.source import DEFAULT_IMAGE_SIZE, Examples, Source, file_examples
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
@@ -64,13 +61,13 @@ def list_images(
     return paths, labels
 
 
-def make_decoder(size: int, channels: int):
-    """Bytes -> float32 (size, size, channels) in [0, 1]; any input size, bilinear resize."""
+def make_decoder(channels: int):
+    """File bytes (PNG, JPEG) -> uint8 (height, width, channels) at the file's own size:
+    grayscale is repeated to RGB, RGB averaged to grayscale, alpha dropped."""
 
     def decode(data: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
-        image = tf.image.resize(to_float_image(image), (size, size), method="bilinear")
-        return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (size, size, channels))
+        return tf.ensure_shape(image, (None, None, channels))
 
     return decode
 
@@ -79,7 +76,8 @@ def make_decoder(size: int, channels: int):
 def load_image_folder(
     *, data_dir: str | None = None, image_size: int | None = None, channels: int = 3
 ) -> Source:
-    """Classes are the sub-folder names of the training root; a test folder may hold a subset."""
+    """Classes are the sub-folder names of the training root; val and test folders may hold a
+    subset of them."""
     if data_dir is None:
         raise DatasetNotFoundError("image_folder needs data_dir= (a folder of class sub-folders)")
     if channels not in (1, 3):
@@ -87,31 +85,37 @@ def load_image_folder(
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder not found: {root}")
-    train_root, test_root = root / "train", root / "test"
+    train_root = root / "train"
     if not train_root.is_dir():
         train_root = root
     class_names = [folder.name for folder in class_folders(train_root)]
     size = image_size or DEFAULT_IMAGE_SIZE
-    decode = make_decoder(size, channels)
+    decode = make_decoder(channels)
 
     hidden: list[str] = []
 
     def examples(folder: Path) -> Examples:
         return file_examples(*list_images(folder, class_names, hidden), decode)
 
-    test = None
-    if train_root != root and test_root.is_dir():
-        unknown = sorted({p.name for p in class_folders(test_root)} - set(class_names))
+    def held_apart(name: str) -> Examples | None:
+        """The examples of root/<name>/ (val, test) when the layout has train/ and it."""
+        folder = root / name
+        if train_root == root or not folder.is_dir():
+            return None
+        unknown = sorted({p.name for p in class_folders(folder)} - set(class_names))
         if unknown:
             raise DatasetFormatError(
-                f"{test_root}: class folders {', '.join(unknown)} do not exist in {train_root}"
+                f"{folder}: class folders {', '.join(unknown)} do not exist in {train_root}"
             )
-        test = examples(test_root)
+        return examples(folder)
+
+    test, val = held_apart("test"), held_apart("val")
     train = examples(train_root)
     return Source(
         class_names=class_names,
         image_shape=(size, size, channels),
         train=train,
         test=test,
+        val=val,
         ignored=tuple(hidden),
     )

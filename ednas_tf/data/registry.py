@@ -7,12 +7,14 @@ dataset names.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf.data.augment import DEFAULT_POLICY, check_policy
 from ednas_tf.data.checks import (
     DataChecks,
     Skipped,
@@ -23,7 +25,8 @@ from ednas_tf.data.checks import (
     resolve_mode,
 )
 from ednas_tf.data.errors import UnknownDatasetError
-from ednas_tf.data.pipeline import SPLIT_NAMES, resize_images, split_indices
+from ednas_tf.data.pipeline import SPLIT_NAMES, split_indices
+from ednas_tf.data.plan import DecodeTally, InputOptions, SplitInput
 from ednas_tf.data.source import Examples, Source
 
 
@@ -48,8 +51,11 @@ class DataSplits:
     """The four splits of a dataset, unbatched: (float32 image in [0, 1], int32 scalar label).
 
     train updates the weights, arch the architecture parameters (FBNet's 80/20 split of the
-    training data), val is held out from training for model selection, test is the official test
-    split (or a held-out part of the training data when the source has none).
+    training data), val is held out from training for model selection (or the source's own
+    validation split), test is the official labelled evaluation split (or a held-out part of the
+    training data when the source has none). Each is the evaluation view (no augmentation);
+    `inputs[split]` is what training streams read instead: records shuffled before decoding and
+    augmented with `augment`, the policy (`ednas_tf.data.augment`).
     """
 
     name: str
@@ -67,6 +73,13 @@ class DataSplits:
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     labels: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
     select: Callable[[str, np.ndarray], tf.data.Dataset] | None = None
+    inputs: dict[str, SplitInput] = dataclasses.field(default_factory=dict)
+    augment: str = DEFAULT_POLICY
+
+    def source(self, split: str) -> SplitInput | tf.data.Dataset:
+        """What a training stream of `split` reads: its SplitInput (records shuffled before
+        decoding, the policy's augmentation), or the split itself for splits made by hand."""
+        return self.inputs.get(split, getattr(self, split))
 
 
 def register(name: str, *, parametric: bool = False) -> Callable[[SourceFactory], SourceFactory]:
@@ -148,6 +161,9 @@ def load_splits(
     seed: int = 0,
     test_fraction: float = 0.2,
     checks: DataChecks | None = None,
+    augment: str = DEFAULT_POLICY,
+    options: InputOptions | None = None,
+    tally: DecodeTally | None = None,
     **source_kwargs,
 ) -> DataSplits:
     """Load dataset `name`, check it (`ednas_tf.data.checks`) and split it into train / arch /
@@ -155,15 +171,20 @@ def load_splits(
 
     val_fraction of the training examples is held out for validation; of the rest, arch_fraction
     goes to `arch`. When the source has no test split, test_fraction of the training examples is
-    held out first as `test`. `limit` caps the training examples used (before splitting) and the
-    test examples, for quick runs. Images are resized (bilinear) to image_size x image_size when
-    given. Deterministic for a seed. `checks`: how hard to check (default: DataChecks()); files
-    it skips are left out of the splits and listed in `DataSplits.skipped`. Extra keyword
-    arguments go to the source.
+    held out first as `test`; a source's own validation split is `val`. `limit` caps the training
+    examples used (before splitting), the test and the validation examples, for quick runs.
+    Images are resized (bilinear) to image_size x image_size when given. Deterministic for a
+    seed. Every split's records are chosen here, before any image is decoded. `checks`: how hard
+    to check (default: DataChecks()); files it skips are left out of the splits and listed in
+    `DataSplits.skipped`. `augment`: the policy training streams use; `options`: threads and
+    cache of the tf.data pipeline; `tally`: counts decodes (diagnostics). Extra keyword arguments
+    go to the source.
     """
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
+    check_policy(augment)
     checks = checks or DataChecks()
+    options = options or InputOptions()
     entry, extra = _resolve(name)
     source = entry.factory(data_dir=data_dir, image_size=image_size, **extra, **source_kwargs)
     indices = split_indices(
@@ -174,11 +195,15 @@ def load_splits(
         test_fraction=test_fraction,
         limit=limit,
         seed=seed,
+        num_val=None if source.val is None else source.val.size,
+        contiguous=source.contiguous,
     )
     check_classes(source.class_names, None, f"dataset {name}")  # one class: before the files
     pools = {split: source.train for split in SPLIT_NAMES}
     if source.test is not None:
         pools["test"] = source.test
+    if source.val is not None:
+        pools["val"] = source.val
     indices, skipped = _verify_files(pools, indices, source.ignored, checks)
     _check_source(source, name, skipped)
     sizes = {split: len(idx) for split, idx in indices.items()}
@@ -186,11 +211,28 @@ def load_splits(
 
     native_height, native_width, channels = source.image_shape
     height, width = (image_size, image_size) if image_size else (native_height, native_width)
-    needs_resize = (height, width) != (native_height, native_width)
+
+    def split_input(split: str) -> SplitInput:
+        pool, chosen = pools[split], indices[split]
+        key = hashlib.sha1(repr((name, data_dir, seed, split, height, width)).encode())
+        key.update(np.asarray(chosen, np.int64).tobytes())
+        return SplitInput(
+            records=pool.select(chosen),
+            size=len(chosen),
+            image_size=(height, width),
+            channels=channels,
+            fetch=pool.fetch,
+            decode=pool.decode,
+            policy=augment,
+            options=options,
+            cache_key=f"{split}-{key.hexdigest()[:16]}",
+            tally=tally,
+        )
+
+    inputs = {split: split_input(split) for split in SPLIT_NAMES}
 
     def select(split: str, positions: np.ndarray) -> tf.data.Dataset:
-        ds = pools[split].select(indices[split][np.asarray(positions, np.int64)])
-        return resize_images(ds, height) if needs_resize else ds
+        return inputs[split].restricted(positions).evaluation()
 
     def labels(split: str) -> np.ndarray | None:
         pool = pools[split].labels
@@ -205,5 +247,7 @@ def load_splits(
         skipped=skipped,
         labels={split: labels(split) for split in SPLIT_NAMES},
         select=select,
-        **{split: select(split, np.arange(sizes[split])) for split in SPLIT_NAMES},
+        inputs=inputs,
+        augment=augment,
+        **{split: inputs[split].evaluation() for split in SPLIT_NAMES},
     )

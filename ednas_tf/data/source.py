@@ -1,8 +1,9 @@
 """What a dataset source hands to the splitter: indexable example sets, not materialised datasets.
 
-Why: splitting by index (a seeded permutation) keeps train/arch/val/test disjoint by construction,
-works the same for in-memory arrays, image files and streamed TFDS records, and lets `limit` pick a
-random (class-balanced in expectation) subset without reading everything.
+Why: splitting by index (a seeded permutation, or a seeded run of consecutive records for streamed
+TFDS records) keeps train/arch/val/test disjoint by construction, works the same for in-memory
+arrays, image files and TFDS records, picks every split's records before any image is decoded, and
+lets `limit` pick a random subset without reading everything.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import tensorflow as tf
 
 from ednas_tf.data.checks import check_label_set
 from ednas_tf.data.errors import DatasetFormatError
-
-AUTOTUNE = tf.data.AUTOTUNE
+from ednas_tf.data.plan import identity
 
 # Images of sources without a native size (image folders, variable-size TFDS) are resized to this
 # when the caller gives no image_size: small inputs suit the embedded search space.
@@ -27,45 +27,43 @@ DEFAULT_IMAGE_SIZE = 32
 class Examples:
     """A finite collection of labelled images.
 
-    `select(indices)` returns an unbatched dataset of (float32 image in [0, 1], int32 label) for the
-    examples at `indices`, every image of shape `Source.image_shape`. `labels` (when known without
-    reading the images) lets the checks count classes and the samplers stratify; `paths` (image
-    files) lets the checks verify the files before any is decoded in the pipeline.
+    `select(indices)` returns the undecoded records of the examples at `indices`: an unbatched
+    dataset of (record, int32 label) that `fetch` reads and `decode` turns into an image (uint8,
+    or float in [0, 1]) of any size (`ednas_tf.data.plan.SplitInput`). `labels` (when known
+    without reading the images) lets the checks count classes and the samplers stratify; `paths`
+    (image files) lets the checks verify the files before any is decoded in the pipeline.
     """
 
     size: int
     select: Callable[[np.ndarray], tf.data.Dataset]
     labels: np.ndarray | None = None
     paths: np.ndarray | None = None
+    fetch: Callable[[tf.Tensor], tf.Tensor] = identity
+    decode: Callable[[tf.Tensor], tf.Tensor] = identity
 
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A loaded dataset before splitting; `test` is None when the source has no test split.
-    `ignored`: files left out while listing (hidden files), for the checks to count."""
+    """A loaded dataset before splitting; `test` is None when the source has no test split,
+    `val` None when it has no validation split of its own (then one is held out of `train`).
+    `ignored`: files left out while listing (hidden files), for the checks to count.
+    `contiguous`: records are read in order (streamed TFDS records), so splits should be runs
+    of consecutive indices, which the source reads by slicing."""
 
     class_names: list[str]
     image_shape: tuple[int, int, int]
     train: Examples
     test: Examples | None = None
     ignored: tuple[str, ...] = ()
-
-
-def to_float_image(image: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] or float [0, 1] -> float32 [0, 1] (the one input convention of the models)."""
-    return tf.image.convert_image_dtype(image, tf.float32)
-
-
-def _to_example(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return to_float_image(image), tf.cast(label, tf.int32)
+    val: Examples | None = None
+    contiguous: bool = False
 
 
 def array_examples(images: np.ndarray, labels: np.ndarray) -> Examples:
-    """Examples over in-memory NHWC arrays; uint8 stays uint8 in memory, floats per element."""
+    """Examples over in-memory NHWC arrays; the records are the rows (uint8 stays uint8)."""
 
     def select(indices: np.ndarray) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
-        return ds.map(_to_example, num_parallel_calls=AUTOTUNE)
+        return tf.data.Dataset.from_tensor_slices((images[indices], labels[indices]))
 
     return Examples(size=len(labels), select=select, labels=np.asarray(labels, np.int64))
 
@@ -75,38 +73,24 @@ def file_examples(
     labels: Sequence[int],
     decode: Callable[[tf.Tensor], tf.Tensor],
 ) -> Examples:
-    """Examples over image files, read and decoded lazily inside the tf.data pipeline."""
+    """Examples over image files: the records are the file names, read and decoded lazily
+    inside the tf.data pipeline, after the shuffle."""
     paths_arr = np.asarray(paths, dtype=object)
     labels_arr = np.asarray(labels, dtype=np.int32)
 
-    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return decode(tf.io.read_file(path)), label
-
     def select(indices: np.ndarray) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices(
+        return tf.data.Dataset.from_tensor_slices(
             (paths_arr[indices].astype(str), labels_arr[indices])
         )
-        return ds.map(load, num_parallel_calls=AUTOTUNE)
 
-    return Examples(size=len(labels_arr), select=select, labels=labels_arr, paths=paths_arr)
-
-
-def stream_examples(dataset: tf.data.Dataset, size: int) -> Examples:
-    """Examples over a dataset that can only be streamed (e.g. TFDS), selected by position mask.
-
-    The selected examples come out in stream order; `batched` shuffles them for training.
-    """
-
-    def select(indices: np.ndarray) -> tf.data.Dataset:
-        mask = np.zeros(size, dtype=bool)
-        mask[indices] = True
-        stop = int(indices.max()) + 1 if len(indices) else 0
-        keep = tf.constant(mask)
-        ds = dataset.take(stop).enumerate()
-        ds = ds.filter(lambda i, example: tf.gather(keep, i))
-        return ds.map(lambda i, example: example, num_parallel_calls=AUTOTUNE)
-
-    return Examples(size=size, select=select)
+    return Examples(
+        size=len(labels_arr),
+        select=select,
+        labels=labels_arr,
+        paths=paths_arr,
+        fetch=tf.io.read_file,
+        decode=decode,
+    )
 
 
 def as_nhwc(images: np.ndarray, labels: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,11 @@
 tensorflow-datasets is not a project requirement, so it is imported only when used. We never
 download (reproducible, offline runs): the dataset must already be prepared in data_dir (or TFDS'
 default folder), e.g. with `tfds build <name> --data_dir=...` on a machine with internet.
+
+Splits are read by TFDS split slicing ('train[0:5000]') with the images left encoded
+(`SkipDecoding`): each split reads only its own records, and the pipeline decodes each image once,
+after the shuffle. The evaluation split is the first labelled one of `test`, `validation`
+(ImageNet's `test` has no labels: every label is -1); without one, part of `train` is held out.
 """
 
 from __future__ import annotations
@@ -10,20 +15,17 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+import numpy as np
 import tensorflow as tf
 
 from ednas_tf.data.errors import DatasetFormatError, DatasetNotFoundError
+from ednas_tf.data.plan import choose_eval_split, tfds_split_spec
 from ednas_tf.data.registry import register
-from ednas_tf.data.source import (
-    AUTOTUNE,
-    DEFAULT_IMAGE_SIZE,
-    Examples,
-    Source,
-    stream_examples,
-    to_float_image,
-)
+from ednas_tf.data.source import DEFAULT_IMAGE_SIZE, Examples, Source
 
-TRAIN_SPLIT, TEST_SPLIT = "train", "test"
+TRAIN_SPLIT = "train"
+EVAL_SPLITS = ("test", "validation")  # in order of preference, the first labelled one is test
+_LABEL_PROBE = 16  # records read (labels only) to tell whether a split is labelled
 
 
 def import_tfds() -> ModuleType:
@@ -37,27 +39,55 @@ def import_tfds() -> ModuleType:
     return tensorflow_datasets
 
 
-def _image_shape(info, image_size: int | None) -> tuple[tuple[int, int, int], bool]:
-    """(output shape, whether to resize) from the builder's image feature."""
+def _image_shape(info, image_size: int | None) -> tuple[int, int, int]:
+    """The output shape from the builder's image feature (its own size when fixed)."""
     height, width, channels = info.features["image"].shape
     if channels is None:
         raise DatasetFormatError(f"{info.name}: image feature has an unknown number of channels")
     if image_size is None and height is not None and width is not None:
-        return (height, width, channels), False
+        return (height, width, channels)
     size = image_size or DEFAULT_IMAGE_SIZE
-    return (size, size, channels), True
+    return (size, size, channels)
 
 
-def _examples(builder, split: str, shape: tuple[int, int, int], resize: bool) -> Examples:
-    def convert(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = to_float_image(image)
-        if resize:
-            image = tf.clip_by_value(tf.image.resize(image, shape[:2], method="bilinear"), 0.0, 1.0)
-        return tf.ensure_shape(image, shape), tf.cast(label, tf.int32)
+class _Reader:
+    """Reads slices of one prepared builder's splits, images left encoded."""
 
-    stream = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-    stream = stream.map(convert, num_parallel_calls=AUTOTUNE)
-    return stream_examples(stream, int(builder.info.splits[split].num_examples))
+    def __init__(self, tfds: ModuleType, builder):
+        self.tfds, self.builder = tfds, builder
+
+    def records(self, spec: str) -> tf.data.Dataset:
+        """(encoded image, label) of the records `spec` names, in record order."""
+        return self.builder.as_dataset(
+            split=spec,
+            as_supervised=True,
+            shuffle_files=False,
+            decoders={"image": self.tfds.decode.SkipDecoding()},
+            read_config=self.tfds.ReadConfig(
+                interleave_cycle_length=16,
+                num_parallel_calls_for_interleave_files=tf.data.AUTOTUNE,
+            ),
+        )
+
+    def has_labels(self, split: str) -> bool:
+        """Whether the first records of `split` carry labels (unlabelled TFDS splits use -1)."""
+        count = min(_LABEL_PROBE, int(self.builder.info.splits[split].num_examples))
+        labels = [int(label) for _, label in self.records(f"{split}[:{count}]").as_numpy_iterator()]
+        return bool(labels) and min(labels) >= 0
+
+    def examples(self, split: str) -> Examples:
+        """The records of `split`, selected by slicing (runs of consecutive indices)."""
+        num = int(self.builder.info.splits[split].num_examples)
+        feature = self.builder.info.features["image"]
+
+        def select(indices: np.ndarray) -> tf.data.Dataset:
+            spec = tfds_split_spec(split, indices)
+            if spec is None:
+                empty = self.records(f"{split}[:1]").take(0)
+                return empty.map(lambda image, label: (image, tf.cast(label, tf.int32)))
+            return self.records(spec).map(lambda image, label: (image, tf.cast(label, tf.int32)))
+
+        return Examples(size=num, select=select, decode=feature.decode_example)
 
 
 @register("tfds", parametric=True)
@@ -80,11 +110,25 @@ def load_tfds(
         raise DatasetFormatError(
             f"tfds:{variant} has no '{TRAIN_SPLIT}' split (has {list(info.splits)})"
         )
-    shape, resize = _image_shape(info, image_size)
-    test = _examples(builder, TEST_SPLIT, shape, resize) if TEST_SPLIT in info.splits else None
+    reader = _Reader(tfds, builder)
+    if not reader.has_labels(TRAIN_SPLIT):
+        raise DatasetFormatError(
+            f"tfds:{variant}: the '{TRAIN_SPLIT}' split has no labels (label -1); it cannot train"
+        )
+    evaluation = choose_eval_split(list(info.splits), reader.has_labels, EVAL_SPLITS)
+    if evaluation is None:
+        unlabelled = [split for split in EVAL_SPLITS if split in info.splits]
+        if unlabelled:
+            print(
+                f"note: tfds:{variant}: split(s) {', '.join(unlabelled)} have no labels (-1); "
+                f"part of '{TRAIN_SPLIT}' is held out as the test split",
+                flush=True,
+            )
+    # With `validation` as the test split, no split is left for validation: held out of train.
     return Source(
         class_names=list(info.features["label"].names),
-        image_shape=shape,
-        train=_examples(builder, TRAIN_SPLIT, shape, resize),
-        test=test,
+        image_shape=_image_shape(info, image_size),
+        train=reader.examples(TRAIN_SPLIT),
+        test=None if evaluation is None else reader.examples(evaluation),
+        contiguous=True,
     )

@@ -212,12 +212,12 @@ def _check_or_write_fingerprint(path: Path, fingerprint: dict[str, Any], resume:
 def _step_data(splits: DataSplits, opts: RunOptions, strategy: tf.distribute.Strategy):
     """(weight batches, architecture batches, validation batches, training batches for the
     probes) of one step; the first two are streams a resumed search regenerates exactly."""
-    train = BatchStream(splits.train, opts.batch_size, seed=opts.seed, strategy=strategy)
+    train = BatchStream(splits.source("train"), opts.batch_size, seed=opts.seed, strategy=strategy)
     arch = BatchStream(
-        splits.arch, opts.batch_size, seed=opts.seed + 1, augment=False, strategy=strategy
+        splits.source("arch"), opts.batch_size, seed=opts.seed + 1, augment=False, strategy=strategy
     )
     probe_train = batched(
-        splits.train, opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
+        splits.source("train"), opts.batch_size, training=True, seed=opts.seed, drop_remainder=True
     )
     val = batched(splits.val, opts.batch_size * 2, training=False)
     return train, arch, val, probe_train

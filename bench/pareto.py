@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join([".venv/bin/python", "bench/pareto.py", *(argv or sys.argv[1:])])
     figures = run_pareto(args, command)
     try:
-        plot(figures["models"], RESULTS_DIR / f"{args.results_name}.png")
+        title = f"{args.dataset} {args.image_size} px, --device={args.device}"
+        plot(figures["models"], RESULTS_DIR / f"{args.results_name}.png", title)
     except Exception as err:  # noqa: BLE001 - the figures matter more than their plot
         print(f"plot failed: {err}", flush=True)
     emit(args.results_name, figures)

@@ -26,7 +26,6 @@ from ednas_tf.baselines.fixed import Baseline, selected_baselines
 from ednas_tf.baselines.imported import HOST_TIMING_KEYS
 from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, tune
 from ednas_tf.cost.base import LatencyModel
-from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits
 from ednas_tf.measure.tables import space_configs
 from ednas_tf.presets import DEFAULT_KERNELS
@@ -130,7 +129,7 @@ def prepare(args: SimpleNamespace, finished: dict[str, dict]) -> Setup:
     )
     data = (calibration, images, labels)
     # host: every network timed as the table's rows were; tda2x: predicted, nothing timed
-    timer = latency_model.time_network if isinstance(latency_model, LookupTable) else None
+    timer = latency_model.time_network if args.device == "host" else None
     bench = Bench(args, splits, reference, data, train_config(args), timer, finished)
     return Setup(
         splits=splits,
@@ -254,7 +253,7 @@ def run_config(args: SimpleNamespace, setup: Setup, models: list[dict], start: f
             key: setup.latency_model.metadata.get(key)
             for key in (*HOST_TIMING_KEYS, "speed_reference_ms")
         }
-        if isinstance(setup.latency_model, LookupTable)
+        if args.device == "host"
         else None,
         targets_ms=setup.targets,
         space=args.space,

@@ -116,6 +116,16 @@ def parse_flags(
     return parse_args(fv, sys.argv if argv is None else [prog, *argv], doc)
 
 
+def define_network_input_flags(fv: flags.FlagValues, presets: Sequence[str]) -> None:
+    """--preset, --image_size and --num_classes of the benchmarks that build one space's
+    networks at the paper's scale (default: `imagenet_paper` at 224 px with 1000 classes)."""
+    flags.DEFINE_enum("preset", "imagenet_paper", sorted(presets), "Space preset.", flag_values=fv)
+    flags.DEFINE_integer("image_size", 224, "Input side in pixels.", lower_bound=8, flag_values=fv)
+    flags.DEFINE_integer(
+        "num_classes", 1000, "Classes of the classifier.", lower_bound=2, flag_values=fv
+    )
+
+
 def define_child_training_flags(fv: flags.FlagValues, epochs: int) -> None:
     """Data and recipe flags of the benchmarks that train one child of the Pareto space
     (seed_spread, fmnist_best, probe_ranking): the same names and defaults as bench/pareto.py's."""

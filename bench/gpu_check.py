@@ -32,13 +32,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MODELS = ("supernet", "largest_child")
 
 FV = cli.new_flags()
-flags.DEFINE_enum(
-    "preset", "imagenet_paper", sorted(PRESET_STAGES), "Space preset.", flag_values=FV
-)
-flags.DEFINE_integer("image_size", 224, "Input side in pixels.", lower_bound=8, flag_values=FV)
-flags.DEFINE_integer(
-    "num_classes", 1000, "Classes of the classifier.", lower_bound=2, flag_values=FV
-)
+cli.define_network_input_flags(FV, PRESET_STAGES)
 flags.DEFINE_integer("batch_size", 64, "Images per step.", lower_bound=1, flag_values=FV)
 flags.DEFINE_integer("steps", 20, "Timed steps per network.", lower_bound=1, flag_values=FV)
 flags.DEFINE_integer(

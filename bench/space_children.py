@@ -33,13 +33,7 @@ PAPER_PARAMS = 5.9e6
 PAPER_MACS = 535e6
 
 FV = cli.new_flags()
-flags.DEFINE_enum(
-    "preset", "imagenet_paper", sorted(PRESET_STAGES), "Space preset.", flag_values=FV
-)
-flags.DEFINE_integer("image_size", 224, "Input side in pixels.", lower_bound=8, flag_values=FV)
-flags.DEFINE_integer(
-    "num_classes", 1000, "Classes of the classifier.", lower_bound=2, flag_values=FV
-)
+cli.define_network_input_flags(FV, PRESET_STAGES)
 flags.DEFINE_float("width", 1.0, "Width multiplier of the space.", lower_bound=0.01, flag_values=FV)
 flags.DEFINE_string(
     "device", "tda2x", "Device profile: restricts the space and predicts latency.", flag_values=FV

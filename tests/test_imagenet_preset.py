@@ -109,21 +109,14 @@ def test_supernet_cost_reports_the_spaces_children(tmp_path, monkeypatch, capsys
 
 
 # Parses a flagfile with a pipeline's flags in a fresh interpreter (the search and training
-# define flags of the same name, so one process cannot hold both). Without the --augment policy
-# enum the other flags are still parsed, from a copy without the --augment line.
+# define flags of the same name, so one process cannot hold both).
 _PARSE = textwrap.dedent(
     """
-    import pathlib, tempfile
     from absl import flags
     import {module}
-    fv, cfg = flags.FLAGS, pathlib.Path("{cfg}")
-    policy = "augment" in fv and fv["augment"].flag_type() == "enum"
-    if not policy:
-        lines = [l for l in cfg.read_text().splitlines() if not l.startswith("--augment=")]
-        cfg = pathlib.Path(tempfile.mkdtemp()) / cfg.name
-        cfg.write_text("\\n".join(lines) + "\\n")
-    fv(["{module}", f"--flagfile={{cfg}}"])
-    print("augment", fv.augment if policy else "NO_AUGMENT_POLICY", "epochs", fv.epochs)
+    fv = flags.FLAGS
+    fv(["{module}", "--flagfile={cfg}"])
+    print("augment", fv.augment, "epochs", fv.epochs)
     """
 )
 
@@ -138,11 +131,6 @@ _PARSE = textwrap.dedent(
 def test_every_flag_of_the_paper_configs_exists(module, cfg):
     result = run_cli(["-c", _PARSE.format(module=module, cfg=ROOT / cfg)], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    if "NO_AUGMENT_POLICY" in result.stdout:
-        pytest.skip(
-            f"{module} has no --augment policy enum yet (--augment=none|crop|flip_crop|inception "
-            "comes with the data-pipeline branch); the config's other flags parsed"
-        )
     assert "augment inception" in result.stdout
 
 

@@ -23,6 +23,7 @@ from ednas_tf.checkpointing import (
     ScaledSchedule,
     nonfinite_code,
 )
+from ednas_tf.distribute import barrier
 from ednas_tf.layers.gumbel import (
     arch_variables,
     gate_modes,
@@ -296,6 +297,7 @@ class SearchLoop:
             keeper,
             policy or CheckpointPolicy(every_steps=0),
             label,
+            barrier(self.strategy),
         )
         run.run()
         return task.history

@@ -1,7 +1,8 @@
 """`tf.distribute` strategies by name, and which worker of a multi-worker run this process is.
 
 * `default`: TensorFlow's default strategy, one device;
-* `mirrored`: `MirroredStrategy`, synchronous over this machine's GPUs (or its CPU);
+* `mirrored`: `MirroredStrategy`, synchronous over this machine's GPUs (without one, over its
+  logical CPU devices: one unless a program configured several);
 * `multi_worker`: `MultiWorkerMirroredStrategy`, synchronous over the processes `TF_CONFIG`
   names (each process runs the same command with its own `TF_CONFIG`; gradients are all-reduced
   over gRPC collectives, which also work between processes on one host);
@@ -79,8 +80,9 @@ def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
     configure the runtime."""
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+    if name == "mirrored":  # every GPU; without one, every logical CPU (one, unless configured)
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
@@ -116,3 +118,11 @@ def barrier(strategy: tf.distribute.Strategy) -> Callable[[], None]:
         wait()
 
     return call
+
+
+def run_summed(strategy: tf.distribute.Strategy, step_fn, *args) -> tf.Tensor:
+    """`step_fn(*args)` on every replica's share of a distributed batch; its results (the
+    non-finite flags of `ednas_tf.checkpointing.nonfinite_code`) summed over the replicas, so
+    every worker sees a step fail where any replica did."""
+    flags = strategy.run(step_fn, args=args)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)

@@ -61,3 +61,8 @@ def strategy_from_flags(batch_size: int) -> tf.distribute.Strategy:
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     check_global_batch(batch_size, strategy)
     return strategy
+
+
+def recorded(strategy: tf.distribute.Strategy) -> dict:
+    """What run.json records of a stage's distribution."""
+    return {"strategy": FLAGS.strategy, "replicas": strategy.num_replicas_in_sync}

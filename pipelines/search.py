@@ -58,7 +58,7 @@ def _search() -> int:
     start = time.time()
     arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
     facts = recorded_facts(splits, profile)
-    facts.update(strategy=FLAGS.strategy, replicas=strategy.num_replicas_in_sync)
+    facts.update(dist_flags.recorded(strategy))
     RunDir.at(opts.output_dir).record("search", facts)
     print(summary_table(arch))
     print(

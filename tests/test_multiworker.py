@@ -112,7 +112,12 @@ def test_two_worker_training_weights_agree(run):
     assert RunDir.at(run).stage_records()["train"]["replicas"] == 2
     with h5py.File(weights) as a, h5py.File(other) as b:
         names = []
-        a.visititems(lambda name, item: isinstance(item, h5py.Dataset) and names.append(name))
+
+        def collect(name, item):  # h5py stops at the first callback that returns a value
+            if isinstance(item, h5py.Dataset):
+                names.append(name)
+
+        a.visititems(collect)
         assert names
         for name in names:
             np.testing.assert_allclose(a[name][()], b[name][()], atol=1e-5, err_msg=name)

@@ -104,6 +104,21 @@ def test_chief_arch_equals_a_single_process_run(run, tmp_path):
     assert mine["stem"] == single["stem"]
 
 
+def test_a_rerun_resumes_every_worker_from_the_chiefs_checkpoint(run):
+    def derived():
+        arch = json.loads((run / "arch.json").read_text())
+        return arch["blocks"], arch["gate_probs"]
+
+    before = derived()
+    args = ["pipelines/search.py", *SEARCH, "--strategy=multi_worker", f"--output_dir={run}"]
+    results = run_workers(args)
+    _ok(results)
+    for result in results:  # both restart where the chief's newest checkpoint says: finished
+        line = next(ln for ln in result.stdout.splitlines() if "resumed from" in ln)
+        assert f"{run}/ckpt/ckpt-" in line and WORKERS_DIR not in line and "finished" in line
+    assert derived() == before
+
+
 def test_two_worker_training_weights_agree(run):
     _ok(run_workers(["pipelines/train.py", f"--run_dir={run}", *TRAIN, "--strategy=multi_worker"]))
     weights = run / "train" / "child.weights.h5"

@@ -51,7 +51,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def run_workers(
-    args: list[str], count: int = 2, timeout: float = 600
+    args: list[str], count: int = 2, timeout: float = 900
 ) -> list[subprocess.CompletedProcess]:
     """Run an entry point as `count` workers of one multi-worker cluster on localhost (each with
     its TF_CONFIG; worker 0 is the chief); every one is killed if any outlives `timeout`."""

@@ -96,7 +96,8 @@ def test_architecture_logits_agree_across_workers(run):
 
 def test_chief_arch_equals_a_single_process_run(run, tmp_path):
     out = tmp_path / "one"
-    result = run_cli(["-c", ONE_PROCESS, *SEARCH, "--strategy=mirrored", f"--output_dir={out}"])
+    args = ["-c", ONE_PROCESS, *SEARCH, "--strategy=mirrored", f"--output_dir={out}"]
+    result = run_cli(args, timeout=900)  # minutes on a loaded 2-core machine
     assert result.returncode == 0, result.stderr[-3000:]
     assert RunDir.at(out).stage_records()["search"]["replicas"] == 2
     mine, single = (json.loads((d / "arch.json").read_text()) for d in (run, out))

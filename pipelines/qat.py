@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tensorflow as tf
 from absl import flags
 
 from deploy.merge import merge_model
@@ -57,7 +58,8 @@ flags.mark_flag_as_required("run_dir")
 define_checkpoint_flags()
 
 
-def _fine_tune(run: RunDir, output: Path, strategy, chief: bool) -> None:
+def _fine_tune(run: RunDir, output: Path, strategy: tf.distribute.Strategy, chief: bool) -> None:
+    """Each scheme's fine-tuning into `output`; the run's record only from the chief."""
     arch, child = load_trained(run.train)
     facts = stage_facts(run)
     splits = load_stage_data(

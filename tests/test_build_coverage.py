@@ -156,6 +156,7 @@ FAKE_TREE = {
     "pipelines/search.py": MAIN,
     "tests/cli.py": "",
     "tests/conftest.py": "",
+    "tests/fake_tfds.py": "",
     "tests/test_blocks.py": "",
     "tools/bazel_pytest.py": MAIN,
     "pyproject.toml": "",

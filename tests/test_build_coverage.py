@@ -170,7 +170,13 @@ py_library(name = "pipelines", srcs = ["pipelines/__init__.py"])
 py_binary(name = "search", srcs = ["pipelines/search.py"], main = "pipelines/search.py")
 py_test(
     name = "test_blocks",
-    srcs = ["tests/test_blocks.py", "tests/cli.py", "tests/conftest.py", "tools/bazel_pytest.py"],
+    srcs = [
+        "tests/test_blocks.py",
+        "tests/cli.py",
+        "tests/conftest.py",
+        "tests/fake_tfds.py",
+        "tools/bazel_pytest.py",
+    ],
     main = "tools/bazel_pytest.py",
     args = ["tests/test_blocks.py"],
 )

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ednas_tf.arch import ArchSpec
+from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.lut import LookupTable
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.io_utils import atomic_write_text
@@ -142,6 +143,27 @@ def load_bench_splits(
     )
 
 
+def device_space(
+    splits,
+    width: float,
+    stage_widths: tuple[float, ...] = (),
+    kernels: tuple[int, ...] = DEFAULT_KERNELS,
+    preset: str = "small",
+    device: str = "host",
+) -> SearchSpace:
+    """The `preset` space (`small`: the Pareto benchmarks') for `splits` with the rules of the
+    `device` profile (the kernels it cannot run dropped; no latency table needed)."""
+    return preset_space(
+        preset,
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        profile=get_profile(device),
+        width=width,
+        stage_widths=stage_widths,
+        kernels=kernels,
+    )
+
+
 def host_space(
     splits,
     width: float,
@@ -149,17 +171,8 @@ def host_space(
     kernels: tuple[int, ...] = DEFAULT_KERNELS,
     preset: str = "small",
 ) -> SearchSpace:
-    """The `preset` space (`small`: the Pareto benchmarks') for `splits` with the `host` rules
-    (no latency table needed)."""
-    return preset_space(
-        preset,
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        profile=get_profile("host"),
-        width=width,
-        stage_widths=stage_widths,
-        kernels=kernels,
-    )
+    """`device_space` with the `host` rules (depthwise up to 5x5)."""
+    return device_space(splits, width, stage_widths, kernels, preset, device="host")
 
 
 def host_space_and_table(
@@ -186,7 +199,7 @@ def search_at_target(
     space: SearchSpace,
     splits,
     config: SearchConfig,
-    table: LookupTable,
+    table: LatencyModel,
     target_ms: float,
     output_dir: str,
     schedule=None,

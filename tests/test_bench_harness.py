@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 
 from bench import cli, pareto
-from bench.common import host_space
 from bench.harness import pareto_run, record
 from bench.harness.models import FIELDS
 from bench.harness.pareto_run import searched_name
@@ -175,12 +174,9 @@ def test_a_tiny_run_writes_its_figures_and_resumes_without_searching_again(tmp_p
         searches.append(target)
         return dataclasses.replace(fixed_kernel_arch(space, 3), predicted_latency_ms=0.1)
 
-    def spaces(splits, width, stage_widths, kernels, preset):
-        return host_space(splits, width, stage_widths, kernels, preset), _Table()
-
     written = {}
     monkeypatch.setattr(pareto_run, "search_at_target", search)
-    monkeypatch.setattr(pareto_run, "host_space_and_table", spaces)
+    monkeypatch.setattr(pareto_run, "host_lookup_table", _Table)
     monkeypatch.setattr(pareto, "emit", lambda name, figures: written.update(figures))
     monkeypatch.setattr(pareto, "RESULTS_DIR", tmp_path)
     argv = [

@@ -7,17 +7,21 @@ import json
 import pytest
 import tensorflow as tf
 
+from bench import pareto
 from bench.harness.imported import imported_baselines
+from bench.harness.kernels import kernel_figures
 from bench.harness.models import Bench
 from bench.harness.pareto_run import tuner_targets
 from bench.harness.record import resumable_models
 from bench.harness.verdict import margin_standard_error, verdict
 from bench.pareto import parse_args
 from ednas_tf.arch import ArchSpec
-from ednas_tf.baselines.fixed import baseline_list, selected_baselines
+from ednas_tf.baselines.fixed import baseline_list, fixed_kernel_arch, selected_baselines
 from ednas_tf.baselines.keras_apps import keras_app
+from ednas_tf.cost.network import arch_configs, child_latency
 from ednas_tf.layers.blocks import BN_MOMENTUM
 from ednas_tf.presets import preset_space
+from ednas_tf.profiles import get_profile
 from ednas_tf.training import TrainConfig
 
 
@@ -44,15 +48,33 @@ def test_selected_baselines_default_is_all_and_unknown_names_fail():
     space = _host_space()
     names = [name for name, _ in selected_baselines(space, None)]
     assert "cifar_mbv2_w1" in names and "all_7x7" not in names  # host has no 7x7
-    assert len(names) == len(set(names)) == 13
+    assert {"mbv1_a0.25_32px", "mbv1_a0.5_32px", "mbv1_a0.5_96px"} <= set(names)
+    assert len(names) == len(set(names)) == 17
     # cheapest first: a long run cut off late still has the models near the targets
-    assert names[:2] == ["all_3x3", "all_5x5"] and names[-1] == "mbv2_a1_96px"
+    assert names[:2] == ["all_3x3", "all_5x5"] and names[-1].endswith("96px")
     assert max(names.index(n) for n in names if n.endswith("32px")) < names.index(
         "cifar_mbv2_w0.35"
     )
     with pytest.raises(SystemExit, match="all_7x7"):
         selected_baselines(space, "all_3x3,all_7x7")
     assert selected_baselines(space, "none") == []
+
+
+def test_tda2x_baselines_add_all_7x7_and_the_applications_at_the_run_size():
+    space = _tda2x_space(64)
+    names = [name for name, _ in selected_baselines(space, None, (32, 64, 96))]
+    assert names[:3] == ["all_3x3", "all_5x5", "all_7x7"]
+    assert {"mbv1_a0.25_64px", "mbv2_a0.35_64px"} <= set(names)
+    all_7x7 = dict(selected_baselines(space, "all_7x7"))["all_7x7"]
+    # TIDL runs depthwise 7x7 at stride 1 only: the strided blocks keep 3x3
+    assert {(b.stride, b.kernel) for b in all_7x7.blocks} == {(1, (7,)), (2, (3,))}
+
+
+def test_keras_app_mobilenet_v1_and_an_unknown_kind():
+    model = keras_app("mbv1", 0.25, 32, (32, 32, 1), 10)
+    assert model.output_shape == (None, 10) and model.name == "mbv1_0.25_32px"
+    with pytest.raises(ValueError, match="mbv1"):
+        keras_app("mbv9", 1.0, 32, (32, 32, 1), 10)
 
 
 def _parsed(*flags):
@@ -110,15 +132,29 @@ def test_seeded_runs_train_once_per_seed_and_keep_the_first_model(tmp_path):
     assert figures["train_minutes"] == 1.0
 
 
-def _model(name, family, acc, latency, runs=None):
+def _model(name, family, acc, latency, runs=None, key="host_latency_ms"):
     return {
         "name": name,
         "family": family,
         "target_ms": 0.2 if family != "baseline" else None,
         "test_acc": acc,
-        "host_latency_ms": latency,
+        key: latency,
         "test_acc_runs": runs,
     }
+
+
+def test_verdict_places_the_models_by_the_runs_latency_key():
+    key = "tda2x_latency_ms"
+    models = [
+        _model("ednas", "ednas", 0.88, 20.0, key=key) | {"host_latency_ms": None},
+        _model("fast", "baseline", 0.87, 15.0, key=key) | {"host_latency_ms": None},
+        _model("slow", "baseline", 0.95, 25.0, key=key) | {"host_latency_ms": None},
+    ]
+    [row] = verdict(models, key)
+    assert row["baselines_at_or_below_latency"] == ["fast"]
+    assert row["ednas_tda2x_latency_ms"] == 20 and row["latency_key"] == key
+    assert row["ednas_beats_all_by_0.5pt"] and row["margin_pt"] == pytest.approx(1.0)
+    assert verdict(models) == []  # nothing placed on the host: no row rather than a crash
 
 
 def test_verdict_compares_means_and_reports_the_margin_and_its_error():
@@ -183,6 +219,30 @@ def test_resume_refuses_a_run_measured_with_other_flags(tmp_path):
     # flags that only choose which models run do not block it
     args = _parsed(f"--output_dir={tmp_path}", "--epochs=3", "--resume", "--no_tuner")
     assert list(resumable_models(tmp_path, args)) == ["a"]
+
+
+def test_resume_takes_a_run_recorded_before_device_existed_as_host(tmp_path):
+    _cut_off_run(tmp_path)
+    flags = json.loads((tmp_path / "flags.json").read_text())
+    del flags["device"]  # flags.json of a run before --device
+    (tmp_path / "flags.json").write_text(json.dumps(flags))
+    assert list(resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}", "--resume"))) == [
+        "a"
+    ]
+    _cut_off_run(tmp_path)
+    with pytest.raises(SystemExit, match="device 'host' \\(now 'tda2x'\\)"):
+        resumable_models(
+            tmp_path, _parsed(f"--output_dir={tmp_path}", "--resume", "--device=tda2x")
+        )
+
+
+def test_device_flag_and_its_checks(capsys):
+    assert _parsed().device == "host" and _parsed("--device=tda2x").device == "tda2x"
+    for bad in (["--device=gpu"], ["--device=tda2x", "--baselines_from=x.json"]):
+        with pytest.raises(SystemExit) as exit_info:
+            _parsed(*bad)
+        assert exit_info.value.code == 2
+    assert "needs --device=host" in capsys.readouterr().err
 
 
 def test_resume_with_other_search_flags_runs_only_the_searched_models_again(tmp_path, capsys):
@@ -339,3 +399,68 @@ def test_without_resume_an_earlier_run_is_moved_aside(tmp_path, capsys):
     (tmp_path / "partial.json").write_text(json.dumps([{"name": "a"}]))
     with pytest.raises(SystemExit, match="no flags.json"):
         resumable_models(tmp_path, _parsed(f"--output_dir={tmp_path}", "--resume"))
+
+
+def _tda2x_space(size=32):
+    return preset_space("small", input_shape=(size, size, 1), num_classes=10, profile="tda2x")
+
+
+def test_kernel_figures_give_the_share_and_every_allowed_kernels_cost_per_block():
+    space = _tda2x_space()
+    arch = fixed_kernel_arch(space, 7)
+    model = get_profile("tda2x").latency()
+    figures = kernel_figures(arch, model, (3, 5, 7), space.profile)
+    strided = sum(b.stride == 2 for b in arch.blocks)
+    assert figures["kernel_share"] == {
+        "3x3": round(strided / len(arch.blocks), 4),
+        "7x7": round(1 - strided / len(arch.blocks), 4),
+    }
+    costs = figures["kernel_costs"]
+    assert len(costs) == len(arch.blocks) and costs[0]["in_hw"] == [32, 32]
+    for row, block in zip(costs, arch.blocks):
+        assert row["kernel"] == max(block.kernel)
+        assert list(row["ms"]) == (["3x3"] if block.stride == 2 else ["3x3", "5x5", "7x7"])
+        assert all(ms > 0 for ms in row["ms"].values())
+    # the per-block costs are the model's: at the chosen kernels they add up to the blocks'
+    blocks_ms = sum(r["ms"][f"{r['kernel']}x{r['kernel']}"] for r in costs)
+    fixed, _ = arch_configs(arch)
+    rest_ms = sum(model.conv_latency(c) for c in fixed)
+    assert blocks_ms + rest_ms == pytest.approx(child_latency(arch, model), rel=1e-3)
+
+
+def test_a_tiny_tda2x_run_places_every_model_by_its_predicted_latency(tmp_path, monkeypatch):
+    """`--quick --device=tda2x` end to end on tiny synthetic data, a real (two-step) search:
+    nothing is timed on the host, every model has its Keras graph's predicted TDA2x latency,
+    the searched child its kernel share and per-block kernel costs, the verdict uses them."""
+    written = {}
+    monkeypatch.setattr(pareto, "emit", lambda name, figures: written.update(figures))
+    monkeypatch.setattr(pareto, "RESULTS_DIR", tmp_path)
+    argv = [
+        "--quick", "--device=tda2x", "--dataset=synthetic", "--image_size=32", "--limit=400",
+        "--num_test=32", "--num_calibration=8", "--epochs=1", "--steps_per_epoch=1",
+        "--search_epochs=1", "--search_steps_per_epoch=1", "--no_tuner",
+        "--baselines=mbv1_a0.25_32px", f"--output_dir={tmp_path / 'run'}",
+        "--results_name=tiny_tda2x",
+    ]  # fmt: skip
+    assert pareto.main(argv) == 0
+    config = written["config"]
+    assert config["device_for_search"] == "tda2x" and config["latency_key"] == "tda2x_latency_ms"
+    assert config["host_timing"] is None and config["latency_model"] == "tda2x-analytic"
+    lo, hi = config["space_bounds_ms"]
+    assert lo < config["targets_ms"][0] < hi
+    ednas, mbv1 = written["models"]
+    assert not ednas.get("error") and not mbv1.get("error")
+    assert ednas["name"] == "ednas_t0.5" and mbv1["name"] == "mbv1_a0.25_32px"
+    for m in (ednas, mbv1):
+        assert m["host_latency_ms"] is None and m["tda2x_latency_ms"] > 0
+    assert ednas["predicted_tda2x_ms"] == pytest.approx(ednas["tda2x_latency_ms"], rel=1e-3)
+    assert sum(ednas["kernel_share"].values()) == pytest.approx(1, abs=1e-3)
+    assert len(ednas["kernel_costs"]) == len(ednas["arch"])
+    assert set(ednas["kernel_costs"][0]["ms"]) == {"3x3", "5x5", "7x7"}
+    [row] = written["verdict"]
+    assert row["latency_key"] == "tda2x_latency_ms"
+    assert row["ednas_tda2x_latency_ms"] == ednas["tda2x_latency_ms"]
+    assert (mbv1["tda2x_latency_ms"] <= ednas["tda2x_latency_ms"]) == (
+        row["baselines_at_or_below_latency"] == ["mbv1_a0.25_32px"]
+    )
+    assert (tmp_path / "tiny_tda2x.png").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from bench import cli
-from bench.harness.record import TRAINING_FLAGS
+from bench.harness.record import TRAINING_FLAGS, recorded_flag
 from ednas_tf.baselines.imported import (
     baselines_of,
     first_of_each,
@@ -27,9 +27,9 @@ def training_differences(config: dict, args: SimpleNamespace, path: str) -> list
     except ValueError as err:
         raise SystemExit(f"--baselines_from: {path}: {err}") from None
     return [
-        f"{flag} {earlier.get(flag)!r} (here {getattr(args, flag)!r})"
+        f"{flag} {recorded_flag(earlier, flag)!r} (here {getattr(args, flag)!r})"
         for flag in TRAINING_FLAGS
-        if flag != "space" and earlier.get(flag) != getattr(args, flag)
+        if flag != "space" and recorded_flag(earlier, flag) != getattr(args, flag)
     ]
 
 

@@ -11,10 +11,8 @@ import tensorflow as tf
 
 from deploy.export import export_tflite_int8, tflite_outputs
 from ednas_tf.arch import ArchSpec
-from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.layer_desc import describe_keras_model
-from ednas_tf.cost.network import child_latency
-from ednas_tf.cost.tda2x import AnalyticTDA2x
+from ednas_tf.cost.tda2x_latency import TDA2xLatency
 from ednas_tf.reporting.summary import arch_macs
 
 
@@ -27,20 +25,32 @@ def int8_accuracy(
     return float(np.mean(tflite_outputs(path, images).argmax(-1) == labels))
 
 
-def child_static_figures(arch: ArchSpec, model: tf.keras.Model, tda2x: LatencyModel) -> dict:
-    """Parameters, MACs and predicted TDA2x latency of our child (`model` built from `arch`)."""
+def predicted_tda2x_ms(model: tf.keras.Model, tda2x: TDA2xLatency) -> float:
+    """The tda2x profile's predicted latency of a Keras graph, layer by layer (its placement
+    and active cores): the same for our children (merged) as for keras.applications, and
+    re-predictable from a saved model when the latency model changes."""
+    return float(
+        tda2x.model.layers_ms(describe_keras_model(model), tda2x.placement, tda2x.active_cores)
+    )
+
+
+def child_static_figures(
+    arch: ArchSpec, model: tf.keras.Model, merged: tf.keras.Model, tda2x: TDA2xLatency
+) -> dict:
+    """Parameters, MACs and predicted TDA2x latency of our child (`model` built from `arch`,
+    `merged` its deployable graph: batch norms folded, our blocks as standard Keras layers)."""
     return {
         "params": int(model.count_params()),
         "macs": int(arch_macs(arch)),
-        "tda2x_latency_ms": float(child_latency(arch, tda2x)),
+        "tda2x_latency_ms": predicted_tda2x_ms(merged, tda2x),
         "arch": [b.encode() for b in arch.blocks],
     }
 
 
-def keras_static_figures(model: tf.keras.Model) -> dict:
-    """Parameters, MACs and analytic TDA2x latency of any Keras model (keras.applications)."""
+def keras_static_figures(model: tf.keras.Model, tda2x: TDA2xLatency) -> dict:
+    """Parameters, MACs and predicted TDA2x latency of any Keras model (keras.applications)."""
     return {
         "params": int(model.count_params()),
         "macs": int(sum(d.macs for d in describe_keras_model(model))),
-        "tda2x_latency_ms": float(AnalyticTDA2x().model_ms(model)),
+        "tda2x_latency_ms": predicted_tda2x_ms(model, tda2x),
     }

@@ -47,7 +47,8 @@ class Bench:
     """Trains, measures and records the models. `timer(keras_model) -> ms` times a whole float
     network exactly as the host table's rows were timed (`MeasuredTable.time_network`: its
     repeats, rounds and speed yardstick), so measured and predicted latencies and the targets
-    share one scale even when the shared machine runs slower for a while. `data` is
+    share one scale even when the shared machine runs slower for a while; None (--device=tda2x)
+    times nothing, every model then being placed by its predicted TDA2x latency. `data` is
     (calibration images, test images, test labels); `finished` the models --resume reuses."""
 
     def __init__(
@@ -57,13 +58,13 @@ class Bench:
         space: SearchSpace | None,
         data: tuple | None,
         train_config: TrainConfig | None,
-        timer: Callable[[tf.keras.Model], float],
+        timer: Callable[[tf.keras.Model], float] | None,
         finished: dict[str, dict] | None = None,
     ):
         self.args, self.splits, self.space, self.data = args, splits, space, data
         self.train_config = train_config
         self.timer = timer
-        self.tda2x = get_profile("tda2x").latency()
+        self.tda2x = get_profile("tda2x").latency()  # the profile's model, whichever it is
         self.out = Path(args.output_dir)
         self.models: list[dict] = []
         self.finished: dict[str, dict] = dict(finished or {})  # by name, from --resume
@@ -79,10 +80,12 @@ class Bench:
         if entry.get("error"):
             print(f"[{len(self.models)}] {entry['name']}: FAILED {entry['error']}", flush=True)
             return
+        host = entry["host_latency_ms"]
         print(
             f"[{len(self.models)}] {entry['name']} ({entry['family']}): test "
             f"{entry['test_acc']:.4f} int8 {entry['int8_acc']:.4f}, host "
-            f"{entry['host_latency_ms']:.3f} ms, tda2x {entry['tda2x_latency_ms']:.3f} ms, "
+            f"{'-' if host is None else f'{host:.3f}'} ms, tda2x "
+            f"{entry['tda2x_latency_ms']:.3f} ms, "
             f"{entry['params']} params, train {entry['train_minutes']:.1f} min",
             flush=True,
         )
@@ -129,12 +132,13 @@ class Bench:
         return entry
 
     def measure(self, model: tf.keras.Model, name: str) -> dict:
-        """Deploy-side figures of a trained float Keras model (merged when it is our child)."""
+        """Deploy-side figures of a trained float Keras model (merged when it is our child);
+        its host latency only when a timer is set."""
         calibration, images, labels = self.data
         path = self.out / name / "int8.tflite"
         return {
             "int8_acc": int8_accuracy(model, calibration, images, labels, path),
-            "host_latency_ms": self.timer(model),
+            "host_latency_ms": self.timer(model) if self.timer else None,
         }
 
     def seeded_runs(self, name: str, train_one: Callable) -> tuple[object, dict]:
@@ -173,8 +177,9 @@ class Bench:
         first_dir, accuracy = self.seeded_runs(name, train_one)
         model = build(arch)  # only the first seed's weights are measured
         model.load_weights(str(first_dir / "child.weights.h5"))
-        figures = self.measure(merge_model(model), name)
-        figures.update(accuracy, **child_static_figures(arch, model, self.tda2x))
+        merged = merge_model(model)
+        figures = self.measure(merged, name)
+        figures.update(accuracy, **child_static_figures(arch, model, merged, self.tda2x))
         return figures
 
     def keras_figures(self, kind: str, alpha: float, size: int, name: str) -> dict:
@@ -187,5 +192,5 @@ class Bench:
 
         model, accuracy = self.seeded_runs(name, train_one)
         figures = self.measure(model, name)
-        figures.update(accuracy, **keras_static_figures(model))
+        figures.update(accuracy, **keras_static_figures(model, self.tda2x))
         return figures

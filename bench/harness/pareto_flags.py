@@ -17,6 +17,7 @@ from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.schedules import make_schedule
 
 NAME = "pareto_fmnist"
+DEVICES = ("host", "tda2x")  # --device: the latency every model is placed by
 # --quick's values of the flags left unset, and the full run's
 QUICK = dict(
     target_fractions="0.5",
@@ -47,6 +48,16 @@ FULL = dict(
 def _define_data_flags(fv: flags.FlagValues) -> None:
     """What every model trains on and how (TRAINING_FLAGS)."""
     flags.DEFINE_bool("quick", False, "Smoke configuration (see the module doc).", flag_values=fv)
+    flags.DEFINE_enum(
+        "device",
+        "host",
+        list(DEVICES),
+        "Whose latency the searches optimise and every model is placed by: host (this "
+        "machine's measured LiteRT table; kernels 3 and 5) or tda2x (the tda2x profile's "
+        "predicted TIDL latency of each model's Keras graph, nothing timed; kernels 3, 5 and 7, "
+        "so the fixed children add all_7x7).",
+        flag_values=fv,
+    )
     flags.DEFINE_string(
         "dataset", "fashion_mnist", "Dataset name from ednas_tf.data.", flag_values=fv
     )
@@ -57,7 +68,7 @@ def _define_data_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "target_fractions",
         None,
-        "Targets as fractions of the space's host latency range (default 0.2,0.5,0.8).",
+        "Targets as fractions of the space's latency range on --device (default 0.2,0.5,0.8).",
         flag_values=fv,
     )
     flags.DEFINE_float("width", 0.5, "Width of the search space.", flag_values=fv)
@@ -108,8 +119,8 @@ def _define_search_space_flags(fv: flags.FlagValues) -> None:
         "kernels",
         "",
         "Depthwise kernel sizes the searches (and the tuner) offer, e.g. 3 (default: every "
-        "size the host runs, 3 and 5; one size: no kernel search and no step 1). The fixed "
-        "children stay those of the default space.",
+        "size --device runs: 3 and 5 on host, 3, 5 and 7 on tda2x; one size: no kernel search "
+        "and no step 1). The fixed children stay those of the default space.",
         flag_values=fv,
     )
     flags.DEFINE_integer(
@@ -294,6 +305,8 @@ def finish(fv: flags.FlagValues, args: SimpleNamespace) -> SimpleNamespace:
     stage_width_list, kernel_list) and the quick or full defaults of the flags left unset."""
     args.seed_list = cli.seed_list(args)
     _check_search_flags(args)
+    if args.device != "host" and args.baselines_from:
+        cli.error("--baselines_from needs --device=host (it checks the host table's timing)")
     args.stage_width_list = cli.comma_separated(fv, "stage_widths", float)
     args.kernel_list = cli.comma_separated(fv, "kernels", int)
     for key, value in (QUICK if args.quick else FULL).items():

@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import tensorflow as tf
 
-from bench.common import host_space, host_space_and_table, load_bench_splits, search_at_target
+from bench.common import device_space, host_lookup_table, load_bench_splits, search_at_target
 from bench.harness.imported import imported_baselines
+from bench.harness.kernels import kernel_figures
 from bench.harness.models import Bench
 from bench.harness.recipe import search_config, train_config
 from bench.harness.record import resumable_models
@@ -24,10 +25,11 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.baselines.fixed import Baseline, selected_baselines
 from ednas_tf.baselines.imported import HOST_TIMING_KEYS
 from ednas_tf.baselines.tuner import LatencyConstraint, TuneConfig, tune
-from ednas_tf.cost.lut import LookupTable
+from ednas_tf.cost.base import LatencyModel
 from ednas_tf.data import DataSplits
 from ednas_tf.measure.tables import space_configs
 from ednas_tf.presets import DEFAULT_KERNELS
+from ednas_tf.profiles import get_profile
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import make_schedule
 from ednas_tf.search.targets import resolve_target_ms
@@ -41,7 +43,7 @@ class Setup:
     splits: DataSplits
     space: SearchSpace  # the searched one (with --stage_widths / --kernels)
     reference: SearchSpace  # targets and fixed children come from it
-    latency_model: LookupTable
+    latency_model: LatencyModel  # the host table, or the tda2x profile's model
     bounds: tuple[float, float]
     fractions: list[float]
     targets: list[float]
@@ -65,22 +67,31 @@ def searched_name(args: SimpleNamespace, fraction: float) -> str:
     return f"ednas_{width_tag}{objective_tag}{kernel_tag}t{fraction:g}"
 
 
+def latency_key(args: SimpleNamespace) -> str:
+    """The entry field every model is placed by: measured host or predicted TDA2x latency."""
+    return f"{args.device}_latency_ms"
+
+
 def _spaces(
     args: SimpleNamespace, splits: DataSplits
-) -> tuple[SearchSpace, SearchSpace, LookupTable]:
-    """(searched space, reference space, host table); a space the host cannot run (e.g.
-    --kernels=7) is one error line."""
+) -> tuple[SearchSpace, SearchSpace, LatencyModel]:
+    """(searched space, reference space, the latency model of --device: this machine's host
+    table or the tda2x profile's model); a space the device cannot run (e.g. --kernels=7 on
+    host) is one error line."""
     try:
-        space, latency_model = host_space_and_table(
+        space = device_space(
             splits,
             args.width,
             args.stage_width_list,
             args.kernel_list or DEFAULT_KERNELS,
             preset=args.space,
+            device=args.device,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    return space, host_space(splits, args.width, preset=args.space), latency_model
+    reference = device_space(splits, args.width, preset=args.space, device=args.device)
+    model = host_lookup_table() if args.device == "host" else get_profile(args.device).latency()
+    return space, reference, model
 
 
 def prepare(args: SimpleNamespace, finished: dict[str, dict]) -> Setup:
@@ -97,9 +108,13 @@ def prepare(args: SimpleNamespace, finished: dict[str, dict]) -> Setup:
     images, labels = dataset_arrays(splits.test, splits.sizes["test"])
     print(f"data: {splits.name} {splits.input_shape}, splits {splits.sizes}", flush=True)
     space, reference, latency_model = _spaces(args, splits)
-    baselines = selected_baselines(reference, args.baselines)  # before hours of training
-    imported = imported_baselines(  # checked before hours of searching
-        [p for p in args.baselines_from.split(",") if p], args, reference, latency_model.metadata
+    app_sizes = tuple(sorted({32, args.image_size, 96}))  # the applications at these sides
+    baselines = selected_baselines(reference, args.baselines, app_sizes)  # before training
+    imported = imported_baselines(  # checked before hours of searching (host only: flags)
+        [p for p in args.baselines_from.split(",") if p],
+        args,
+        reference,
+        getattr(latency_model, "metadata", {}),
     )
     fractions = [float(f) for f in args.target_fractions.split(",")]
     _, bounds = resolve_target_ms(reference, latency_model)
@@ -108,14 +123,14 @@ def prepare(args: SimpleNamespace, finished: dict[str, dict]) -> Setup:
     # search must not be charged for the table (nor hand that time to its tuner as budget)
     latency_model.prepare(itertools.chain(*space_configs(space)))
     print(
-        f"host latency range of the space: {bounds[0]:.4g}-{bounds[1]:.4g} ms; targets "
+        f"{args.device} latency range of the space: {bounds[0]:.4g}-{bounds[1]:.4g} ms; targets "
         + ", ".join(f"{t:.4g}" for t in targets),
         flush=True,
     )
     data = (calibration, images, labels)
-    bench = Bench(
-        args, splits, reference, data, train_config(args), latency_model.time_network, finished
-    )
+    # host: every network timed as the table's rows were; tda2x: predicted, nothing timed
+    timer = latency_model.time_network if args.device == "host" else None
+    bench = Bench(args, splits, reference, data, train_config(args), timer, finished)
     return Setup(
         splits=splits,
         space=space,
@@ -155,6 +170,12 @@ def _search(setup: Setup, args: SimpleNamespace, target: float, name: str) -> Ar
     )
 
 
+def searched_kernels(setup: Setup, args: SimpleNamespace, arch: ArchSpec) -> dict:
+    """A searched child's kernel share beside its latency model's per-block kernel costs."""
+    kernels = args.kernel_list or DEFAULT_KERNELS
+    return kernel_figures(arch, setup.latency_model, kernels, setup.space.profile)
+
+
 def run_searches(setup: Setup, args: SimpleNamespace) -> dict[float, float]:
     """E-DNAS at each target, its child trained and measured; the search minutes by target
     (the tuner's budget there, as measured when a resumed run searched it)."""
@@ -168,7 +189,8 @@ def run_searches(setup: Setup, args: SimpleNamespace) -> dict[float, float]:
             minutes[target] = (time.time() - start) / 60
             figures = setup.bench.arch_figures(arch, name)
             figures["search_minutes"] = round(minutes[target], 2)
-            figures["predicted_host_ms"] = arch.predicted_latency_ms
+            figures[f"predicted_{args.device}_ms"] = arch.predicted_latency_ms
+            figures.update(searched_kernels(setup, args, arch))
             return figures
 
         entry = setup.bench.run(name, "ednas", ednas, target_ms=target)
@@ -199,6 +221,7 @@ def run_tuner(setup: Setup, args: SimpleNamespace, search_minutes: dict[float, f
             out = Path(args.output_dir) / name / "tune"
             result = tune(setup.space, setup.splits, setup.latency_model, constraint, config, out)
             figures = setup.bench.arch_figures(result.arch, name)
+            figures.update(searched_kernels(setup, args, result.arch))
             figures["search_minutes"] = round(result.seconds / 60, 2)
             figures["tuner_trials"] = len(result.records)
             figures["tuner_budget_minutes"] = round(budget, 2)
@@ -226,13 +249,17 @@ def run_config(args: SimpleNamespace, setup: Setup, models: list[dict], start: f
     config = {k: v for k, v in vars(args).items() if k not in derived_args}
     config.update(
         space_bounds_ms=list(setup.bounds),
-        host_timing={
+        host_timing={  # what --baselines_from checks; nothing timed on tda2x
             key: setup.latency_model.metadata.get(key)
             for key in (*HOST_TIMING_KEYS, "speed_reference_ms")
-        },
+        }
+        if args.device == "host"
+        else None,
         targets_ms=setup.targets,
         space=args.space,
-        device_for_search="host",
+        device_for_search=args.device,
+        latency_key=latency_key(args),
+        latency_model=setup.latency_model.name,
         splits=setup.splits.sizes,
         train_config=dataclasses.asdict(setup.bench.train_config),
         search_config=dataclasses.asdict(search_config(args)),
@@ -258,7 +285,7 @@ def run_pareto(args: SimpleNamespace, command: str) -> dict:
     trained = {m["name"] for m in setup.bench.models}
     models = setup.bench.models + [m for m in setup.imported if m["name"] not in trained]
     print(table(models), flush=True)
-    verdicts = verdict(models)
+    verdicts = verdict(models, latency_key(args))
     for v in verdicts:
         print(verdict_line(v), flush=True)
     config = run_config(args, setup, models, start)

@@ -72,14 +72,17 @@ def _axis(ax, models: list[dict], key: str, label: str) -> None:
     ax.legend()
 
 
-def plot(models: list[dict], path: Path) -> None:
-    """Write the figure to `path` (atomically: a PNG is never left half-written)."""
+def plot(models: list[dict], path: Path, title: str = "Fashion-MNIST 32 px") -> None:
+    """Write the figure to `path` (atomically: a PNG is never left half-written): one panel per
+    latency some model has (a --device=tda2x run times nothing on the host)."""
     matplotlib.use("Agg")  # no display on a benchmark machine
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
     ok = finished_models(models)
-    for ax, (key, label) in zip(axes, AXES):
+    axes_drawn = [(k, label) for k, label in AXES if any(m.get(k) is not None for m in ok)]
+    axes_drawn = axes_drawn or AXES[:1]
+    fig, axes = plt.subplots(1, len(axes_drawn), figsize=(7 * len(axes_drawn), 6), squeeze=False)
+    for ax, (key, label) in zip(axes[0], axes_drawn):
         _axis(ax, ok, key, label)
-    fig.suptitle("Fashion-MNIST 32 px: accuracy vs latency")
+    fig.suptitle(f"{title}: accuracy vs latency")
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
     os.close(fd)

@@ -20,6 +20,7 @@ from ednas_tf.io_utils import atomic_write_text
 # tuner, whose budget is the search's time) also on the search flags, so a changed search
 # setting re-runs only them and keeps the hours of baselines.
 TRAINING_FLAGS = (
+    "device",
     "dataset",
     "image_size",
     "width",
@@ -52,6 +53,9 @@ SEARCH_FLAGS = (
     "tuner_epochs",
 )
 RESULT_FLAGS = TRAINING_FLAGS + SEARCH_FLAGS
+# Flags added after runs were recorded, with the value those runs measured with: an earlier
+# flags.json or results file without them still compares equal to a run that keeps the default.
+FLAGS_ADDED_LATER = {"device": "host"}
 PARTIAL_FILE = "partial.json"  # every model recorded so far, rewritten after each
 FLAGS_FILE = "flags.json"  # RESULT_FLAGS of the run that wrote partial.json
 
@@ -59,6 +63,11 @@ FLAGS_FILE = "flags.json"  # RESULT_FLAGS of the run that wrote partial.json
 def result_flags(args: SimpleNamespace) -> dict:
     """The run's `RESULT_FLAGS` as flags.json holds them (JSON types: tuples become lists)."""
     return json.loads(json.dumps({flag: getattr(args, flag) for flag in RESULT_FLAGS}))
+
+
+def recorded_flag(flags: dict, flag: str):
+    """`flag`'s value in an earlier run's recorded `flags` (its default when it predates it)."""
+    return flags.get(flag, FLAGS_ADDED_LATER.get(flag))
 
 
 def read_partial(out: Path) -> list[dict]:
@@ -97,8 +106,8 @@ def still_valid(out: Path, flags: dict, finished: dict[str, dict]) -> dict[str, 
             f"--resume: {out} has no {FLAGS_FILE}, so what its models measured is unknown; "
             "run without --resume or with another --output_dir"
         )
-    differ = sorted(k for k in RESULT_FLAGS if flags.get(k) != before.get(k))
-    changes = ", ".join(f"{k} {before.get(k)!r} (now {flags.get(k)!r})" for k in differ)
+    differ = sorted(k for k in RESULT_FLAGS if flags.get(k) != recorded_flag(before, k))
+    changes = ", ".join(f"{k} {recorded_flag(before, k)!r} (now {flags.get(k)!r})" for k in differ)
     if set(differ) - set(SEARCH_FLAGS):
         raise SystemExit(
             f"--resume: the run in {out} measured with other flags: {changes}; run without "

@@ -1,6 +1,6 @@
-"""The Pareto run's verdict: does each E-DNAS child beat every baseline at or below its measured
-latency by `MARGIN`, by how much over the closest, with what standard error over seeds; and
-the text table of every model.
+"""The Pareto run's verdict: does each E-DNAS child beat every baseline at or below its latency
+(measured host or predicted TDA2x: the run's latency key) by `MARGIN`, by how much over the
+closest, with what standard error over seeds; and the text table of every model.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def finished_models(models: list[dict]) -> list[dict]:
     return [m for m in models if not m.get("error") and m.get("test_acc") is not None]
 
 
-def _row(m: dict, baselines: list[dict], tuners: list[dict]) -> dict:
-    """One E-DNAS model's verdict against `baselines` and the `tuners` at its target."""
-    peers = [b for b in baselines if b["host_latency_ms"] <= m["host_latency_ms"]]
+def _row(m: dict, baselines: list[dict], tuners: list[dict], key: str) -> dict:
+    """One E-DNAS model's verdict against `baselines` and the `tuners` at its target, placed
+    by latency `key`."""
+    peers = [b for b in baselines if b[key] <= m[key]]
     beaten = [b["name"] for b in peers if m["test_acc"] >= b["test_acc"] + MARGIN]
     tuner = [t for t in tuners if t["target_ms"] == m["target_ms"]]
     closest = max(peers, key=lambda b: b["test_acc"], default=None)
@@ -35,7 +36,8 @@ def _row(m: dict, baselines: list[dict], tuners: list[dict]) -> dict:
         "target_ms": m["target_ms"],
         "ednas": m["name"],
         "ednas_test_acc": m["test_acc"],
-        "ednas_host_latency_ms": m["host_latency_ms"],
+        "latency_key": key,
+        f"ednas_{key}": m[key],
         "baselines_at_or_below_latency": [b["name"] for b in peers],
         "ednas_beats_all_by_0.5pt": len(beaten) == len(peers),
         "vacuous": not peers,
@@ -45,18 +47,18 @@ def _row(m: dict, baselines: list[dict], tuners: list[dict]) -> dict:
         "margin_se_pt": closest and margin_standard_error(m, closest),
         "tuner": tuner[0]["name"] if tuner else None,
         "tuner_test_acc": tuner[0]["test_acc"] if tuner else None,
-        "tuner_host_latency_ms": tuner[0]["host_latency_ms"] if tuner else None,
+        f"tuner_{key}": tuner[0][key] if tuner else None,
         "tuner_worse": (tuner[0]["test_acc"] < m["test_acc"]) if tuner else None,
     }
 
 
-def verdict(models: list[dict]) -> list[dict]:
-    """Per E-DNAS model: the baselines at or below its measured latency, whether it beats each
+def verdict(models: list[dict], key: str = "host_latency_ms") -> list[dict]:
+    """Per E-DNAS model: the baselines at or below its latency `key`, whether it beats each
     by MARGIN (mean accuracies when several seeds ran), and the tuner at its target."""
-    ok = finished_models(models)
+    ok = [m for m in finished_models(models) if m.get(key) is not None]
     baselines = [m for m in ok if m["family"] == "baseline"]
     tuners = [m for m in ok if m["family"] == "tuner"]
-    return [_row(m, baselines, tuners) for m in ok if m["family"] == "ednas"]
+    return [_row(m, baselines, tuners, key) for m in ok if m["family"] == "ednas"]
 
 
 def verdict_line(v: dict) -> str:

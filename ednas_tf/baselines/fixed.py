@@ -62,30 +62,45 @@ def fixed_kernel_arch(space: SearchSpace, kernel: int) -> ArchSpec:
     return space.child(decisions)
 
 
-def baseline_list(space: SearchSpace) -> list[tuple[str, Baseline]]:
-    """Every baseline, cheapest to train first: the fixed children and the 32 px applications
-    (the ones near the targets' latencies, which decide the verdict), then the CIFAR layouts
-    and the 96 px applications (hours on two cores) — so a long run cut off late (see
-    --resume) already holds the models the verdict compares."""
-    largest = max(k for b in space.blocks for option in b.kernel_options for k in option)
+def _applications(size: int) -> list[tuple[str, Baseline]]:
+    """The keras.applications baselines at `size` px: MobileNetV2 (alpha 0.35/0.5/1.0),
+    MobileNetV1 (alpha 0.25/0.5) and MobileNetV3Small (minimalistic)."""
     out: list[tuple[str, Baseline]] = [
-        ("all_3x3", fixed_kernel_arch(space, 3)),
-        (f"all_{largest}x{largest}", fixed_kernel_arch(space, largest)),
+        (f"mbv2_a{a:g}_{size}px", ("mbv2", a, size)) for a in (0.35, 0.5, 1.0)
     ]
-    out += [(f"mbv2_a{a:g}_32px", ("mbv2", a, 32)) for a in (0.35, 0.5, 1.0)]
-    out.append(("mbv3s_min_32px", ("mbv3s", 1.0, 32)))
-    out += [(f"cifar_mbv2_w{w:g}", mbv2_cifar_arch(space, w)) for w in (0.35, 0.5, 1.0)]
-    out.append(("mbv3s_min_96px", ("mbv3s", 1.0, 96)))
-    out += [(f"mbv2_a{a:g}_96px", ("mbv2", a, 96)) for a in (0.35, 0.5, 1.0)]
+    out += [(f"mbv1_a{a:g}_{size}px", ("mbv1", a, size)) for a in (0.25, 0.5)]
+    out.append((f"mbv3s_min_{size}px", ("mbv3s", 1.0, size)))
     return out
 
 
-def selected_baselines(space: SearchSpace, names: str | None) -> list[tuple[str, Baseline]]:
+def baseline_list(
+    space: SearchSpace, app_sizes: tuple[int, ...] = (32, 96)
+) -> list[tuple[str, Baseline]]:
+    """Every baseline, cheapest to train first: the fixed children (one per kernel size the
+    space offers: all_3x3, all_5x5 and, on TDA2x, all_7x7) and the applications at the smallest
+    of `app_sizes` (the ones near the targets' latencies, which decide the verdict), then the
+    CIFAR layouts and the applications at the larger sizes (hours on two cores) — so a long run
+    cut off late (see --resume) already holds the models the verdict compares."""
+    kernels = sorted({k for b in space.blocks for option in b.kernel_options for k in option})
+    out: list[tuple[str, Baseline]] = [
+        (f"all_{k}x{k}", fixed_kernel_arch(space, k)) for k in kernels
+    ]
+    sizes = sorted(set(app_sizes))
+    out += _applications(sizes[0])
+    out += [(f"cifar_mbv2_w{w:g}", mbv2_cifar_arch(space, w)) for w in (0.35, 0.5, 1.0)]
+    for size in sizes[1:]:
+        out += _applications(size)
+    return out
+
+
+def selected_baselines(
+    space: SearchSpace, names: str | None, app_sizes: tuple[int, ...] = (32, 96)
+) -> list[tuple[str, Baseline]]:
     """The baselines `--baselines` names, in its order (all when None, nothing for "none"); an
     unknown name is an error here rather than after hours of searching."""
     if names == "none":
         return []
-    available = dict(baseline_list(space))
+    available = dict(baseline_list(space, app_sizes))
     wanted = names.split(",") if names else list(available)
     unknown = [n for n in wanted if n not in available]
     if unknown:

@@ -22,6 +22,16 @@ def _application(kind: str, alpha: float, shape: tuple[int, int, int], num_class
             classes=num_classes,
             classifier_activation=None,
         )
+    if kind == "mbv1":
+        return tf.keras.applications.MobileNet(
+            input_shape=shape,
+            alpha=alpha,
+            weights=None,
+            classes=num_classes,
+            classifier_activation=None,
+        )
+    if kind != "mbv3s":
+        raise ValueError(f"unknown keras.applications kind {kind!r} (mbv1, mbv2 or mbv3s)")
     return tf.keras.applications.MobileNetV3Small(
         input_shape=shape,
         minimalistic=True,
@@ -37,7 +47,8 @@ def keras_app(
 ) -> tf.keras.Model:
     """A keras.applications model (weights=None) behind a grey→RGB (and resize) adapter.
 
-    `kind` is "mbv2" (MobileNetV2 at `alpha`) or "mbv3s" (MobileNetV3Small, minimalistic).
+    `kind` is "mbv1" (MobileNetV1 at `alpha`), "mbv2" (MobileNetV2 at `alpha`) or "mbv3s"
+    (MobileNetV3Small, minimalistic).
     Its batch norms get our blocks' momentum: keras.applications uses 0.999, whose moving
     statistics are still mostly their initial values after a few hundred steps, so a short run
     evaluated at chance (10 %) however well it trained (measured: the first reduced Pareto run)."""

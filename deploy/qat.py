@@ -256,15 +256,19 @@ def run_qat(
     verbose: int = 1,
     checkpoint_dir: str | Path | None = None,
     policy: CheckpointPolicy | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[tf.keras.Model, dict]:
     """Fine-tunes the fake-quantized merged model; returns it and float vs QAT accuracy.
 
-    Resumable from `checkpoint_dir` (None: no checkpoints) under `policy`, exactly as a
-    training (`ednas_tf.training.train_model`)."""
+    Resumable from `checkpoint_dir` (None: no checkpoints) under `policy`, and distributed by
+    `strategy` (`config.batch_size` the global batch), exactly as a training
+    (`ednas_tf.training.train_model`)."""
+    strategy = strategy or tf.distribute.get_strategy()
     tf.keras.utils.set_random_seed(config.seed)
     test = batched(splits.test, config.batch_size * 2, training=False)
     float_acc = _accuracy(merged, test)
-    model = quantize_for_training(merged, config.scheme)
+    with strategy.scope():  # the fake-quantized copy's variables are the strategy's
+        model = quantize_for_training(merged, config.scheme)
     steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
     train_config = TrainConfig(
         epochs=config.epochs,
@@ -291,6 +295,7 @@ def run_qat(
         policy=policy,
         fingerprint=fingerprint,
         verbose=verbose,
+        strategy=strategy,
     )
     qat_acc = _accuracy(model, test)
     return model, {

@@ -26,13 +26,14 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import tensorflow as tf
 
 from ednas_tf.io_utils import json_text
+from ednas_tf.rundir import chief_path
 
 ON_NAN = ("fail", "rollback")
 CKPT_DIR = "ckpt"  # the folder of a run's checkpoints, beside its outputs
@@ -125,25 +126,34 @@ class CheckpointKeeper:
     A save writes TF's checkpoint and a `meta.json` (file sizes, the task's JSON state) into
     `.ckpt-N.tmp/`, then renames it: a kill at any moment leaves the previous checkpoints intact.
     The last `keep` are kept. `fingerprint`: settings a resumed run must share (a mismatch is a
-    CheckpointError, not a silent mix of two runs)."""
+    CheckpointError, not a silent mix of two runs).
+
+    A multi-worker run's non-chief writes into its scratch copy of the chief's folder
+    (`ednas_tf.rundir.worker_output`) but resumes and rolls back from the chief's checkpoints
+    (`source`), so every worker restarts at the same step even if a kill caught them apart."""
 
     def __init__(self, checkpoint: tf.train.Checkpoint, directory, keep: int = 2, fingerprint=None):
         self.checkpoint, self.directory, self.keep = checkpoint, Path(directory), keep
+        self.source = chief_path(self.directory)
         self.fingerprint = json.loads(json_text(fingerprint)) if fingerprint else None
 
     def paths(self) -> list[Path]:
-        """The complete checkpoints, oldest first."""
-        if not self.directory.is_dir():
+        """The complete checkpoints a restore reads (the chief's), oldest first."""
+        return self._complete(self.source)
+
+    @staticmethod
+    def _complete(directory: Path) -> list[Path]:
+        if not directory.is_dir():
             return []
         found = []
-        for path in self.directory.iterdir():
+        for path in directory.iterdir():
             number = path.name[len(_PREFIX) :]
             if path.is_dir() and path.name.startswith(_PREFIX) and number.isdigit():
                 found.append((int(number), path))
         return [path for _, path in sorted(found)]
 
     def save(self, state: dict[str, Any]) -> Path:
-        paths = self.paths()
+        paths = self._complete(self.directory)
         number = int(paths[-1].name[len(_PREFIX) :]) + 1 if paths else 1
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob(f".{_PREFIX}*.tmp"):
@@ -155,7 +165,7 @@ class CheckpointKeeper:
         (tmp / "meta.json").write_text(json_text(meta, indent=None))
         final = self.directory / f"{_PREFIX}{number}"
         os.replace(tmp, final)
-        for old in self.paths()[: -self.keep]:
+        for old in self._complete(self.directory)[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -167,7 +177,7 @@ class CheckpointKeeper:
                 raise ValueError(f"{name} has {actual} bytes, {size} were written")
         if self.fingerprint and meta.get("fingerprint") != self.fingerprint:
             raise CheckpointError(
-                f"{self.directory} holds checkpoints of a run with different settings; use "
+                f"{self.source} holds checkpoints of a run with different settings; use "
                 "--noresume to start over or another --output_dir"
             )
         self.checkpoint.read(str(path / "state")).assert_existing_objects_matched()
@@ -198,14 +208,14 @@ class CheckpointKeeper:
             return state, path
         if bad:
             raise CheckpointError(
-                f"no checkpoint in {self.directory} can be read: {'; '.join(bad)}. Use "
+                f"no checkpoint in {self.source} can be read: {'; '.join(bad)}. Use "
                 "--noresume to start over"
             )
         return None
 
     def clear(self) -> None:
-        """Forget every checkpoint (a run started over with --noresume)."""
-        for path in self.paths():
+        """Forget every checkpoint this process wrote (a run started over with --noresume)."""
+        for path in self._complete(self.directory):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -308,8 +318,12 @@ class ResumableRun:
         keeper: CheckpointKeeper | None,
         policy: CheckpointPolicy,
         label: str = "",
+        barrier: Callable[[], None] | None = None,
     ):
+        """`barrier`: returns once every worker of a multi-worker run has called it (see
+        `start`); None for one process."""
         self.task, self.progress, self.keeper, self.policy = task, progress, keeper, policy
+        self.barrier = barrier
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.label = f"{label}: " if label else ""
         self._back = 0  # checkpoints a rollback skips: its last one failed before a new one
@@ -329,16 +343,18 @@ class ResumableRun:
 
     def start(self) -> None:
         """Resume from the newest checkpoint (policy.resume), else write the first one, so a
-        rollback always has somewhere to go."""
+        rollback always has somewhere to go. Every worker reads the chief's checkpoints before
+        the chief writes one (the barrier), so all of them decide alike."""
         if self.keeper is None:
             return
-        if self.policy.resume:
-            path = self._restore()
-            if path is not None:
-                epoch, step = self.progress.where()
-                where = "finished" if epoch >= self.epochs else f"epoch {epoch + 1} step {step}"
-                print(f"{self.label}resumed from {path} ({where})", flush=True)
-                return
+        path = self._restore() if self.policy.resume else None
+        if self.barrier is not None:
+            self.barrier()
+        if path is not None:
+            epoch, step = self.progress.where()
+            where = "finished" if epoch >= self.epochs else f"epoch {epoch + 1} step {step}"
+            print(f"{self.label}resumed from {path} ({where})", flush=True)
+            return
         self.keeper.clear()
         self._save()
 

@@ -13,6 +13,8 @@ One `ednas-search --output_dir=RUN` creates a run directory; every later stage t
     RUN/report.md, report.html, ...   (report)
     RUN/.lock                         held by the one stage writing the run (`RunDir.lock`)
     RUN/logs/                         tracebacks of unexpected failures (pipelines/stage.py)
+    OUT/.workers/<task>/              a multi-worker run's other workers' copies of what the
+                                      chief writes into OUT (`worker_output`)
 
 Why a record: the dataset, its location, the image size, the seed, the augmentation policy, the
 device and the space are decided once, at the search; a later stage that asked for them again would
@@ -53,6 +55,7 @@ TIDL_REPORT_FILE = "tidl_report.json"  # per format: the TIDL checker's per-laye
 TRIALS_FILE = "trials.csv"  # the keras-tuner baseline's trials (tune)
 LOCK_FILE = ".lock"  # who writes the run now: PID, host, start time (RunDir.lock)
 LOGS_DIR = "logs"  # tracebacks of unexpected failures
+WORKERS_DIR = ".workers"  # the scratch outputs of a multi-worker run's non-chief workers
 STEP_DIRS = {1: "step1", 2: "step2"}  # a two-step search's per-step folders
 TRAIN_DIR = "train"
 QAT_DIR = "qat"
@@ -223,6 +226,27 @@ def _acquire(path: Path, stage: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
     return fd
+
+
+def worker_output(output: str | Path, worker: str | None) -> Path:
+    """Where a worker writes what the chief writes into `output`: `output` itself for the chief
+    (`worker` None), else `output/.workers/<worker>/`.
+
+    In a multi-worker run every worker computes and saves the same things (a checkpoint's write
+    is a collective every worker joins), but only the chief's copy is the run's: the others write
+    theirs to scratch, as TensorFlow's multi-worker guide prescribes, without the run's lock."""
+    return Path(output) if worker is None else Path(output) / WORKERS_DIR / worker
+
+
+def chief_path(path: str | Path) -> Path:
+    """The chief's counterpart of a path a non-chief worker writes (`worker_output`): the path
+    without its `.workers/<worker>` part (unchanged when it has none). A non-chief resumes from
+    the chief's checkpoints, so every worker restarts at the same step."""
+    parts = Path(path).parts
+    if WORKERS_DIR not in parts[:-1]:
+        return Path(path)
+    at = len(parts) - 1 - parts[::-1].index(WORKERS_DIR)
+    return Path(*parts[:at], *parts[at + 2 :])
 
 
 def writable_dir(path: str | Path, flag: str) -> Path:

@@ -26,6 +26,7 @@ from ednas_tf.checkpointing import (
     first_nonfinite,
     nonfinite_code,
 )
+from ednas_tf.distribute import barrier, run_summed
 from ednas_tf.precision import checked_gradients, scaled_loss, unscaled_gradients
 from ednas_tf.streams import BatchStream
 
@@ -49,7 +50,12 @@ def _save_weights(model: tf.keras.Model, path: Path) -> None:
 
 class TrainEpochs:
     """One optimizer step per batch of `stream`; per epoch the history and, with `val`, the
-    validation accuracy and the best epoch's weights at `best_path`."""
+    validation accuracy and the best epoch's weights at `best_path`.
+
+    Steps run through `strategy` (create the task in its scope, with the model and optimizer):
+    `loss_fn` gives a replica's mean loss, which is divided by the number of replicas so the
+    summed gradients are those of the global batch's mean. Validation runs on each worker
+    whole, so every worker picks the same best epoch."""
 
     def __init__(
         self,
@@ -61,8 +67,10 @@ class TrainEpochs:
         val: tf.data.Dataset | None = None,
         best_path: Path | None = None,
         verbose: int = 1,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.stream, self.steps_per_epoch, self.val = stream, steps_per_epoch, val
         self.best_path, self.verbose = best_path, verbose
         self.metrics = {
@@ -71,7 +79,9 @@ class TrainEpochs:
         }
         self.history: dict[str, list[float]] = {}
         self.best_val, self.best_epoch = None, None
-        self._step_fn = tf.function(self._train_step)
+        self._step_fn = tf.function(
+            lambda images, labels: run_summed(self.strategy, self._train_step, images, labels)
+        )
         self._it = self._bar = None
         self._started = time.time()
 
@@ -89,7 +99,9 @@ class TrainEpochs:
             loss = self.loss_fn(labels, logits)
             if self.model.losses:
                 loss += tf.add_n(self.model.losses)
-            scaled = scaled_loss(self.optimizer, loss)
+            # each replica's share of the global mean; scaled for float16 (ednas_tf.precision)
+            replica_share = loss / self.strategy.num_replicas_in_sync
+            scaled = scaled_loss(self.optimizer, replica_share)
         grads = unscaled_gradients(self.optimizer, tape.gradient(scaled, variables))
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         self.metrics["loss"].update_state(loss)
@@ -153,7 +165,16 @@ def train_epochs(
         checkpoint = tf.train.Checkpoint(**task.trackables(), **progress.trackables())
         keeper = CheckpointKeeper(checkpoint, checkpoint_dir, fingerprint=fingerprint)
     policy = policy or CheckpointPolicy()
-    run = ResumableRun(task, progress, epochs, task.steps_per_epoch, keeper, policy, label)
+    run = ResumableRun(
+        task,
+        progress,
+        epochs,
+        task.steps_per_epoch,
+        keeper,
+        policy,
+        label,
+        barrier(task.strategy),
+    )
     try:
         run.run()
     finally:

@@ -102,10 +102,15 @@ def _optimizer(
 
 
 def _sparse_smoothed_loss(num_classes: int, smoothing: float):
-    loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+    """The mean smoothed cross-entropy of a batch (reduced here: Keras refuses its own mean
+    inside a `tf.distribute` replica)."""
+    loss = tf.keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=smoothing, reduction=tf.keras.losses.Reduction.NONE
+    )
 
     def fn(labels, logits):
-        return loss(tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes), logits)
+        onehot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+        return tf.reduce_mean(loss(onehot, logits))
 
     return fn
 
@@ -133,30 +138,38 @@ def train_model(
     policy: CheckpointPolicy | None = None,
     fingerprint: dict | None = None,
     verbose: int = 1,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainEpochs:
     """Trains `model` on the split `train` (its SplitInput, or unbatched examples) with
-    `config`'s recipe, resumable from
-    `checkpoint_dir` (see `ednas_tf.train_loop`); returns the finished task (history, best)."""
-    progress = Progress.create()
-    optimizer = _optimizer(config, steps_per_epoch, progress.lr_scale)
-    optimizer.build(model.trainable_variables)  # its slots exist before a restore
+    `config`'s recipe, resumable from `checkpoint_dir` (see `ednas_tf.train_loop`); returns the
+    finished task (history, best).
+
+    `strategy`: the one `model` was built in the scope of; `config.batch_size` is the global
+    batch."""
+    strategy = strategy or tf.distribute.get_strategy()
     stream = BatchStream(
         train,
         config.batch_size,
         seed=config.seed,
         augment=config.augment,
         erase_probability=config.random_erasing,
+        strategy=strategy,
     )
-    task = TrainEpochs(
-        model,
-        optimizer,
-        _sparse_smoothed_loss(num_classes, config.label_smoothing),
-        stream,
-        steps_per_epoch,
-        val=val,
-        best_path=Path(best_path) if best_path else None,
-        verbose=verbose,
-    )
+    with strategy.scope():
+        progress = Progress.create()
+        optimizer = _optimizer(config, steps_per_epoch, progress.lr_scale)
+        optimizer.build(model.trainable_variables)  # its slots exist before a restore
+        task = TrainEpochs(
+            model,
+            optimizer,
+            _sparse_smoothed_loss(num_classes, config.label_smoothing),
+            stream,
+            steps_per_epoch,
+            val=val,
+            best_path=Path(best_path) if best_path else None,
+            verbose=verbose,
+            strategy=strategy,
+        )
     train_epochs(task, config.epochs, progress, checkpoint_dir, policy, fingerprint)
     return task
 
@@ -170,15 +183,18 @@ def fit_best(
     checkpoint_dir: str | Path | None = None,
     policy: CheckpointPolicy | None = None,
     fingerprint: dict | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """The training recipe for any logits-out Keras model: train with the best validation
     epoch's weights kept at `best_path`, reload them and evaluate on the test split; resumable
-    from `checkpoint_dir` (None: no checkpoints).
+    from `checkpoint_dir` (None: no checkpoints); `model` built in `strategy`'s scope.
 
     Shared by our children and the baselines of bench/pareto.py so that every model in a
     comparison is trained by exactly the same code."""
     steps = config.steps_per_epoch or max(1, splits.sizes["train"] // config.batch_size)
-    compile_for_training(model, config, steps, splits.num_classes)  # for model.evaluate users
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():  # for model.evaluate users
+        compile_for_training(model, config, steps, splits.num_classes)
     val = batched(splits.val, config.batch_size * 2, training=False)
     test = batched(splits.test, config.batch_size * 2, training=False)
     start = time.time()
@@ -194,6 +210,7 @@ def fit_best(
         policy=policy,
         fingerprint=fingerprint,
         verbose=verbose,
+        strategy=strategy,
     )
     seconds = time.time() - start
     model.load_weights(str(best_path))
@@ -217,10 +234,12 @@ def train_child(
     output_dir: str | Path,
     verbose: int = 1,
     policy: CheckpointPolicy | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Trains `arch` on `splits`; writes weights, a copy of arch.json and train_metrics.json.
     Checkpoints go to `output_dir`/ckpt; with `policy.resume` (the default) a re-run continues
-    from them."""
+    from them. `strategy` distributes the steps (`config.batch_size` is the global batch)."""
+    strategy = strategy or tf.distribute.get_strategy()
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     if tuple(arch.input_shape) != tuple(splits.input_shape):
@@ -231,7 +250,7 @@ def train_child(
     if arch.num_classes != splits.num_classes:
         raise ValueError(f"arch has {arch.num_classes} classes, the data {splits.num_classes}")
     tf.keras.utils.set_random_seed(config.seed)
-    with precision_policy(config.precision):
+    with precision_policy(config.precision), strategy.scope():
         model = build(arch)
     best_path = output / f".best.{WEIGHTS_FILE}"
     policy = policy or CheckpointPolicy()
@@ -253,6 +272,7 @@ def train_child(
         checkpoint_dir=output / CKPT_DIR,
         policy=policy,
         fingerprint=fingerprint,
+        strategy=strategy,
     )
     history, steps = fit["history"], fit["steps_per_epoch"]
     best_path.replace(output / WEIGHTS_FILE)

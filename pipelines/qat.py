@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tensorflow as tf
 from absl import flags
 
 from deploy.merge import merge_model
@@ -19,6 +20,7 @@ from ednas_tf.checkpointing import CKPT_DIR
 from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
+from pipelines import dist_flags
 from pipelines.precision_flags import define_precision_flag, deployed_precision
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import (
@@ -31,6 +33,7 @@ from pipelines.run_flags import (
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(dist_flags)  # --help lists --strategy and --tpu
 define_run_flags("Run directory whose train/ (ednas-train's output) is fine-tuned.")
 flags.DEFINE_enum(
     "scheme",
@@ -42,7 +45,9 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("epochs", 2, "QAT epochs.", lower_bound=1)
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).", lower_bound=1)
-flags.DEFINE_integer("batch_size", 128, "Batch size.", lower_bound=1)
+flags.DEFINE_integer(
+    "batch_size", 128, "Global batch size (split among the replicas of --strategy).", lower_bound=1
+)
 flags.DEFINE_float(
     "learning_rate", 0.005, "Peak learning rate of the fine-tuning (cosine).", lower_bound=0.0
 )
@@ -59,7 +64,8 @@ define_precision_flag(
 )
 
 
-def _fine_tune(run: RunDir, output: Path) -> None:
+def _fine_tune(run: RunDir, output: Path, strategy: tf.distribute.Strategy, chief: bool) -> None:
+    """Each scheme's fine-tuning into `output`; the run's record only from the chief."""
     arch, child = load_trained(run.train)
     facts = deployed_precision(stage_facts(run), "QAT")
     splits = load_stage_data(
@@ -81,9 +87,10 @@ def _fine_tune(run: RunDir, output: Path) -> None:
             merged,
             splits,
             config,
-            verbose=FLAGS.verbose,
+            verbose=FLAGS.verbose if chief else 0,
             checkpoint_dir=scheme_dir / CKPT_DIR,
             policy=policy_from_flags(),
+            strategy=strategy,
         )
         save_qat_model(model, scheme_dir / QAT_MODEL_FILE)
         atomic_write_json(scheme_dir / QAT_METRICS_FILE, report)
@@ -92,24 +99,29 @@ def _fine_tune(run: RunDir, output: Path) -> None:
             f"{report['qat_acc']:.4f}; {scheme_dir / QAT_MODEL_FILE}",
             flush=True,
         )
-    record_stage(run, "qat", facts, arch, schemes=schemes, output=str(output))
+    if chief:
+        more = dist_flags.recorded(strategy)
+        record_stage(run, "qat", facts, arch, schemes=schemes, output=str(output), **more)
 
 
 def _qat() -> int:
     apply_determinism()
+    strategy = dist_flags.strategy_from_flags(FLAGS.batch_size)
     run = RunDir.at(FLAGS.run_dir)
-    _fine_tune(run, Path(FLAGS.output_dir) if FLAGS.output_dir else run.train / QAT_DIR)
+    output = dist_flags.output_for_worker(FLAGS.output_dir or run.train / QAT_DIR)
+    _fine_tune(run, output, strategy, dist_flags.worker().chief)
     return 0
 
 
-def _check_flags():
-    """Refusals before any work; the run directory QAT writes."""
+def _check_flags() -> Path | None:
+    """Refusals before any work; the run directory the QAT writes and locks (None for a
+    multi-worker non-chief)."""
     if FLAGS.precision != "float32":
         raise ValueError(
             f"--precision={FLAGS.precision}: QAT runs in float32 (TFMOT's fake-quant op "
             "FakeQuantWithMinMaxVars takes float32 tensors only)"
         )
-    return check_run_paths()
+    return dist_flags.locked(check_run_paths())
 
 
 main = stage_main(_qat, "qat", writes=_check_flags)

@@ -18,12 +18,13 @@ from ednas_tf.rundir import RunDir
 from ednas_tf.search.objectives import make_objective
 from ednas_tf.search.runner import run_search, summary_table
 from ednas_tf.search.targets import resolve_target_ms
-from pipelines import search_flags
+from pipelines import dist_flags, search_flags
 from pipelines.common_flags import load_data_and_space, recorded_facts
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(search_flags)  # --help lists the search's flags too
+flags.adopt_module_key_flags(dist_flags)
 
 
 def _search() -> int:
@@ -31,7 +32,7 @@ def _search() -> int:
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.keras.utils.set_random_seed(FLAGS.seed)
-    strategy = search_flags.strategy_from_flags()
+    strategy = dist_flags.strategy_from_flags(FLAGS.batch_size)
     splits, profile, space = load_data_and_space(
         arch_fraction=FLAGS.arch_fraction, batch_size=FLAGS.batch_size
     )
@@ -57,10 +58,11 @@ def _search() -> int:
     start = time.time()
     arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
     facts = {**recorded_facts(splits, profile), "precision": config.precision}
-    RunDir.at(FLAGS.output_dir).record("search", facts)
+    facts.update(dist_flags.recorded(strategy))
+    RunDir.at(opts.output_dir).record("search", facts)
     print(summary_table(arch))
     print(
-        f"search took {time.time() - start:.0f} s; outputs in {FLAGS.output_dir}: arch.json, "
+        f"search took {time.time() - start:.0f} s; outputs in {opts.output_dir}: arch.json, "
         f"run.json, gates.csv, history.json, tb/ (TensorBoard), ckpt/",
         flush=True,
     )

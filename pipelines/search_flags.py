@@ -6,14 +6,13 @@ files. The data and space flags are shared with the tuner (`pipelines/common_fla
 
 from __future__ import annotations
 
-import tensorflow as tf
 from absl import flags
 
 from ednas_tf.rundir import writable_dir
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
-from pipelines import common_flags
+from pipelines import common_flags, dist_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
 from pipelines.precision_flags import define_precision_flag
 from pipelines.resume_flags import define_checkpoint_flags
@@ -175,7 +174,6 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "deterministic", True, "Deterministic TF ops: the same seed gives the same arch.json."
 )
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 flags.DEFINE_bool(
     "resume",
@@ -187,9 +185,10 @@ define_checkpoint_flags(resume=False, deterministic=False)  # both defined above
 define_precision_flag(inherit=False)
 
 
-def check_flags() -> str:
-    """What can be refused before any work: the settings together, the output folder (which is
-    returned: the run directory the search writes). Nothing is created."""
+def check_flags() -> str | None:
+    """What can be refused before any work: the settings together, the output folder and the
+    cluster. Returns the run directory the search writes and locks (None for a multi-worker
+    run's non-chief, which writes a scratch copy). Nothing is created."""
     if FLAGS.target_latency_ms is not None and FLAGS.target_latency_fraction is not None:
         raise ValueError("give --target_latency_ms or --target_latency_fraction, not both")
     if FLAGS.warmup_epochs > FLAGS.epochs:
@@ -197,7 +196,7 @@ def check_flags() -> str:
     config_from_flags(train_size=FLAGS.batch_size)  # SearchConfig's own checks
     schedule_from_flags()
     common_flags.check_data_and_space_flags()
-    return str(writable_dir(FLAGS.output_dir, "output_dir"))
+    return dist_flags.locked(str(writable_dir(FLAGS.output_dir, "output_dir")))
 
 
 def schedule_from_flags() -> ExponentialTemperature | LinearTemperature:
@@ -208,12 +207,6 @@ def schedule_from_flags() -> ExponentialTemperature | LinearTemperature:
         FLAGS.temperature_decay,
         FLAGS.temperature_final,
     )
-
-
-def strategy_from_flags() -> tf.distribute.Strategy:
-    if FLAGS.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def config_from_flags(train_size: int) -> SearchConfig:
@@ -235,7 +228,7 @@ def config_from_flags(train_size: int) -> SearchConfig:
 
 def options_from_flags() -> RunOptions:
     return RunOptions(
-        output_dir=FLAGS.output_dir,
+        output_dir=str(dist_flags.output_for_worker(FLAGS.output_dir)),
         steps=FLAGS.steps,
         step1_epochs=FLAGS.step1_epochs,
         batch_size=FLAGS.batch_size,
@@ -246,7 +239,7 @@ def options_from_flags() -> RunOptions:
         probe_steps=FLAGS.probe_steps,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
-        progress=FLAGS.progress,
+        progress=FLAGS.progress and dist_flags.worker().chief,  # one set of bars
         resume=FLAGS.resume,
         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
         on_nan=FLAGS.on_nan,

@@ -17,6 +17,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
+from pipelines import dist_flags
 from pipelines.data_flags import input_options
 from pipelines.precision_flags import PRECISION_DEFAULTS, define_precision_flag
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
@@ -24,6 +25,7 @@ from pipelines.run_flags import define_run_flags, load_stage_data, record_stage,
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(dist_flags)  # --help lists --strategy and --tpu
 define_run_flags("Run directory written by ednas-search: its arch.json is trained into RUN/train.")
 flags.DEFINE_string(
     "arch", None, "An arch.json to train instead of the run's (its folder is then the run)."
@@ -38,7 +40,9 @@ flags.DEFINE_float(
 flags.DEFINE_integer("epochs", 30, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("warmup_epochs", 2, "Epochs of linear learning-rate warm-up.", lower_bound=0)
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass).", lower_bound=1)
-flags.DEFINE_integer("batch_size", 128, "Batch size.", lower_bound=1)
+flags.DEFINE_integer(
+    "batch_size", 128, "Global batch size (split among the replicas of --strategy).", lower_bound=1
+)
 flags.DEFINE_float(
     "learning_rate", 0.1, "Peak learning rate (SGD, Nesterov, cosine decay).", lower_bound=0.0
 )
@@ -75,8 +79,9 @@ define_checkpoint_flags()
 define_precision_flag(inherit=True)
 
 
-def _check_flags() -> Path:
-    """Refusals before any work; the run directory the training writes (locked meanwhile)."""
+def _check_flags() -> Path | None:
+    """Refusals before any work; the run directory the training writes (locked meanwhile; None
+    for a multi-worker run's non-chief, which writes a scratch copy)."""
     if not FLAGS.run_dir and not FLAGS.arch:
         raise ValueError("give --run_dir (a search's output) or --arch (an arch.json)")
     if FLAGS.warmup_epochs > FLAGS.epochs:
@@ -91,7 +96,7 @@ def _check_flags() -> Path:
     run_dir = existing_dir(FLAGS.run_dir, "run_dir") if FLAGS.run_dir else Path(FLAGS.arch).parent
     if FLAGS.output_dir:
         writable_dir(FLAGS.output_dir, "output_dir")
-    return run_dir
+    return dist_flags.locked(run_dir)
 
 
 def _run_and_arch() -> tuple[RunDir, ArchSpec]:
@@ -104,6 +109,8 @@ def _run_and_arch() -> tuple[RunDir, ArchSpec]:
 
 def _train() -> int:
     apply_determinism()
+    strategy = dist_flags.strategy_from_flags(FLAGS.batch_size)
+    chief = dist_flags.worker().chief
     run, arch = _run_and_arch()
     facts = stage_facts(run, defaults=PRECISION_DEFAULTS)
     splits = load_stage_data(
@@ -125,11 +132,18 @@ def _train() -> int:
         seed=facts["seed"],
         precision=facts["precision"],
     )
-    output = Path(FLAGS.output_dir) if FLAGS.output_dir else run.train
+    output = dist_flags.output_for_worker(FLAGS.output_dir or run.train)
     metrics = train_child(
-        arch, splits, config, output, verbose=FLAGS.verbose, policy=policy_from_flags()
+        arch,
+        splits,
+        config,
+        output,
+        verbose=FLAGS.verbose if chief else 0,
+        policy=policy_from_flags(),
+        strategy=strategy,
     )
-    record_stage(run, "train", facts, arch, output=str(output))
+    if chief:
+        record_stage(run, "train", facts, arch, output=str(output), **dist_flags.recorded(strategy))
     print(
         f"test accuracy {metrics['test_acc']:.4f} (best val {metrics['best_val_acc']:.4f} at "
         f"epoch {metrics['best_epoch']}), {metrics['params']:,} params, "

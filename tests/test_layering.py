@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ednas_tf.geometry",
             "ednas_tf.limits",
             "ednas_tf.checkpointing",
+            "ednas_tf.distribute",
             "ednas_tf.precision",
         ),
     ),

@@ -19,6 +19,26 @@ _UNIFORM_EPS = (
 )
 
 
+def _replica_shared_uniform(
+    generator: tf.random.Generator, shape, minval: float, maxval: float
+) -> tf.Tensor:
+    """`generator.uniform(shape, minval, maxval)`, but the same numbers on every replica.
+
+    Under a `tf.distribute` strategy a generator folds the replica's id into its key, so each
+    replica would sample its own architecture. One architecture per step is the search's
+    sample, on one device or many: here the key and counter are the generator's state alone (as
+    `Generator.uniform` computes them outside a strategy, so a one-device search draws the very
+    numbers it always drew), and `skip` advances every replica's copy of the state alike."""
+    state = generator.skip(tf.reduce_prod(shape))
+    counter = tf.bitcast(state[:2], tf.uint64)  # Philox: a 2-word counter, then a 1-word key
+    key = tf.bitcast(state[2:3], tf.uint64)
+    unit = tf.raw_ops.StatelessRandomUniformV2(
+        shape=shape, key=key, counter=counter, alg=generator.algorithm, dtype=tf.float32
+    )
+    low, high = tf.constant(minval, tf.float32), tf.constant(maxval, tf.float32)
+    return unit * (high - low) + low
+
+
 class GumbelSoftmaxGate(tf.keras.layers.Layer):
     """Categorical gate with trainable logits and an annealed temperature.
 
@@ -100,7 +120,7 @@ class GumbelSoftmaxGate(tf.keras.layers.Layer):
         """A relaxed sample softmax((logits + G) / τ), G = −log(−log U); [K] or [num_samples, K]."""
         self._ensure_built()
         shape = (self.num_options,) if num_samples is None else (num_samples, self.num_options)
-        uniform = self._generator.uniform(shape, minval=_UNIFORM_EPS, maxval=1.0 - _UNIFORM_EPS)
+        uniform = _replica_shared_uniform(self._generator, shape, _UNIFORM_EPS, 1.0 - _UNIFORM_EPS)
         gumbel = -tf.math.log(-tf.math.log(uniform))
         soft = tf.nn.softmax((self.logits + gumbel) / self.temperature, axis=-1)
         if self.mode == "soft":

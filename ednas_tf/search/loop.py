@@ -23,6 +23,7 @@ from ednas_tf.checkpointing import (
     ScaledSchedule,
     nonfinite_code,
 )
+from ednas_tf.distribute import barrier, run_summed
 from ednas_tf.layers.gumbel import (
     arch_variables,
     gate_modes,
@@ -188,8 +189,7 @@ class SearchLoop:
         """`step_fn` on every replica's share of a batch; its non-finite flags, summed."""
 
         def run(images, labels):
-            code = self.strategy.run(step_fn, args=(images, labels))
-            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, code, axis=None)
+            return run_summed(self.strategy, step_fn, images, labels)
 
         return run
 
@@ -311,6 +311,7 @@ class SearchLoop:
             keeper,
             policy or CheckpointPolicy(every_steps=0),
             label,
+            barrier(self.strategy),
         )
         run.run()
         return task.history

@@ -2,7 +2,7 @@
 mixed precision, in images per second.
 
 On a machine with a GPU it builds the `imagenet_paper` supernet and its largest child (1000
-classes) under the mixed-precision policy (`tf.keras.mixed_precision.set_global_policy`), times
+classes) under the mixed-precision policy (`ednas_tf.precision.precision_policy`), times
 their weight-training steps (forward, backward, SGD update; float16 with loss scaling) and prints
 images/s of each and the supernet / largest-child ratio (target <= 1.15) as one JSON line. With
 no GPU visible it says so in one `error:` line and exits 1, unless `--allow_cpu` (for a quick
@@ -26,9 +26,15 @@ from bench import cli
 from bench.common import emit
 from ednas_tf.layers.gumbel import weight_variables
 from ednas_tf.model import build
+from ednas_tf.precision import (
+    PRECISIONS,
+    for_precision,
+    precision_policy,
+    scaled_loss,
+    unscaled_gradients,
+)
 from ednas_tf.presets import PRESET_STAGES, preset_space
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 MODELS = ("supernet", "largest_child")
 
 FV = cli.new_flags()
@@ -64,10 +70,7 @@ def make_train_step(model: tf.keras.Model, precision: str):
     """The search's weight step (SGD with momentum), with dynamic loss scaling under float16;
     the loss is computed in float32 whatever the compute dtype."""
     variables = weight_variables(model)
-    optimizer = tf.keras.optimizers.SGD(0.01, momentum=0.9)
-    scaled = precision == "mixed_float16"
-    if scaled:
-        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+    optimizer = for_precision(tf.keras.optimizers.SGD(0.01, momentum=0.9), precision)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
@@ -75,10 +78,8 @@ def make_train_step(model: tf.keras.Model, precision: str):
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
             loss = loss_fn(labels, logits)
-            target = optimizer.get_scaled_loss(loss) if scaled else loss
-        grads = tape.gradient(target, variables)
-        if scaled:
-            grads = optimizer.get_unscaled_gradients(grads)
+            target = scaled_loss(optimizer, loss)
+        grads = unscaled_gradients(optimizer, tape.gradient(target, variables))
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
@@ -143,11 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     tf.keras.utils.set_random_seed(0)
     images = tf.random.uniform((args.batch_size, args.image_size, args.image_size, 3))
     labels = tf.random.uniform((args.batch_size,), 0, args.num_classes, dtype=tf.int32)
-    tf.keras.mixed_precision.set_global_policy(args.precision)
-    try:
+    with precision_policy(args.precision):
         networks = {name: time_network(name, space, args, images, labels) for name in MODELS}
-    finally:
-        tf.keras.mixed_precision.set_global_policy("float32")
     figures = {
         "gpus": gpus,
         "device_kind": "gpu" if gpus else "cpu",

@@ -11,34 +11,22 @@ import tensorflow as tf
 
 from ednas_tf.layers.blocks import BN_MOMENTUM
 
+# keras.applications constructors that take a width multiplier `alpha`, by our short name.
+_WIDTH_APPS = {
+    "mbv1": tf.keras.applications.MobileNet,
+    "mbv2": tf.keras.applications.MobileNetV2,
+}
+
 
 def _application(kind: str, alpha: float, shape: tuple[int, int, int], num_classes: int):
     """The bare keras.applications network (weights=None, logits out)."""
-    if kind == "mbv2":
-        return tf.keras.applications.MobileNetV2(
-            input_shape=shape,
-            alpha=alpha,
-            weights=None,
-            classes=num_classes,
-            classifier_activation=None,
-        )
-    if kind == "mbv1":
-        return tf.keras.applications.MobileNet(
-            input_shape=shape,
-            alpha=alpha,
-            weights=None,
-            classes=num_classes,
-            classifier_activation=None,
-        )
+    common = dict(input_shape=shape, weights=None, classes=num_classes, classifier_activation=None)
+    if kind in _WIDTH_APPS:
+        return _WIDTH_APPS[kind](alpha=alpha, **common)
     if kind != "mbv3s":
         raise ValueError(f"unknown keras.applications kind {kind!r} (mbv1, mbv2 or mbv3s)")
     return tf.keras.applications.MobileNetV3Small(
-        input_shape=shape,
-        minimalistic=True,
-        weights=None,
-        classes=num_classes,
-        classifier_activation=None,
-        include_preprocessing=False,
+        minimalistic=True, include_preprocessing=False, **common
     )
 
 

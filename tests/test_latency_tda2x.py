@@ -147,6 +147,26 @@ def test_sparse_flow_penalises_small_maps_only():
     assert ms_per_mac(112, 4) < 1.1 * ms_per_mac(112, 1)
 
 
+@pytest.mark.parametrize("placement", ["eve", "dsp"])
+def test_a_layer_never_costs_more_on_a_smaller_map(placement):
+    """The same layer on a smaller map does less work; the small-map and padding terms must not
+    make it dearer (they once did: a 7x7 depthwise on a 2x2 map cost more than on 7x7)."""
+    for make in (lambda h: _depthwise(h, 256, 7), lambda h: _depthwise(h, 96, 3),
+                 lambda h: _conv(h, 128, 128, groups=4), lambda h: _conv(h, 64, 64, k=5)):
+        costs = [MODEL.layer_ms(make(h), placement) for h in (1, 2, 4, 7, 14, 28, 56)]
+        assert costs == sorted(costs), costs
+
+
+def test_a_child_costs_less_at_a_lower_resolution():
+    """The whole network too: the paper preset's largest child at 64 px is cheaper than at
+    224 px (the same blocks, every map smaller)."""
+    def largest_ms(size: int) -> float:
+        space = preset_space("imagenet_paper", input_shape=(size, size, 3), num_classes=1000)
+        return MODEL.layers_ms(arch_layers(space.largest_child()))
+
+    assert largest_ms(64) < largest_ms(128) < largest_ms(224)
+
+
 def test_layer_time_is_overhead_plus_the_longer_of_compute_and_memory():
     for desc in (_conv(56, 64, 64), _depthwise(112, 32, 3), _depthwise(112, 32, 7)):
         c = MODEL.layer_cost(desc)

@@ -11,8 +11,9 @@ takes the longer of the two, plus a fixed set-up cost. One layer on one core, in
     time    = layer_ms + max(compute, memory * (1 + ddr_contention * (cores - 1)))
     memory  = (input + output + weight bytes) / ddr_gbps      8-bit data, one pass through DDR
     compute = MACs / (peak * efficiency[kind])                  the kind's sustained MAC rate
-              * padded_area / out_area                         TIDL sweeps the padded rows
-              * (1 + sparse_px0 / out_pixels)                  generic ("sparse") flow only
+              * (padded_area + sparse_px0) / out_area          TIDL sweeps the padded rows;
+                                                               sparse_px0: generic ("sparse")
+                                                               and depthwise flows only
               * (1 + taps0 / (kh * kw))                        DSP only: low kernel reuse
 
 Kinds (``layer_kind``): "dense" (TIDL's dense kernel: 1x1 and 3x3 stride-1 convolutions, EVE
@@ -32,8 +33,11 @@ depthwise rates both end at the physical bound (every such layer in TI's network
 or slowed by the small-map term), so they are set to 1 and each depthwise tap beyond 3x3 runs at
 ``dw_tap_efficiency`` = the best rate the EVE shows. At high resolution a 3x3 depthwise layer is
 then memory bound and a 7x7 one compute bound: at 112x112x32 or 56x56x96 a 7x7 costs ~2.2x a
-3x3 (a 5x5 ~1.4x; the earlier additive model: 2.6x and 1.6x), where MACs say 5.4x; on 7x7
-maps, where the small-map term rules, 5.8x.
+3x3 (a 5x5 ~1.4x; the earlier additive model: 2.6x and 1.6x), where MACs say 5.4x; on 14x14
+and 7x7 maps, where the small-map term rules, 3.0-3.3x. The small-map term adds a fixed number
+of pixels' worth of loop set-up to the padded map TIDL sweeps (``sparse_px0``), so a layer on a
+smaller map never costs more; as a factor on the padded area (until 2026-12-03) it made a
+2x2-map layer dearer than a 7x7 one, and a 64-px network dearer than the same at 224 px.
 The figures allow a depthwise rate down to ~0.76 of peak
 (``ednas_tf.fit.tda2x.depthwise_rate_floor``); ``UNCERTAINTY["depthwise_large"]`` includes
 what that would add.
@@ -100,21 +104,21 @@ class CoreParams:
 # concat run faster on the DSP, which has floating point).
 EVE_PARAMS = CoreParams(
     clock_mhz=650.0, macs_per_cycle=16, eff_sparse=1.0, layer_ms=0.736,
-    eff_dense=0.9328, eff_depthwise=1.0, dw_tap_efficiency=1.0, sparse_px0=414.9,
-    concat_ms_per_mb=14.75, softmax_ms_per_kclass=64.63,
+    eff_dense=0.9415, eff_depthwise=1.0, dw_tap_efficiency=1.0, sparse_px0=634.2,
+    concat_ms_per_mb=14.85, softmax_ms_per_kclass=64.83,
 )
 DSP_PARAMS = CoreParams(
     clock_mhz=750.0, macs_per_cycle=32, eff_sparse=0.1042, layer_ms=3.896, taps0=1.434,
 )
-DDR_GBPS = 1.336
+DDR_GBPS = 1.32
 """Fitted: the DDR bandwidth one core's EDMA streams a layer's data at, GB/s (one AM572x EMIF
 peaks at 4.264 GB/s, AM572x datasheet)."""
 DDR_CONTENTION = 1.0
 """Fitted (bounds 0..1): stretch of each core's DDR time per extra concurrent core."""
 
 UNCERTAINTY: dict[str, float] = {
-    "add": 0.593, "concat": 0.747, "dense": 0.099, "depthwise": 0.587, "depthwise_large": 0.702,
-    "matvec": 0.221, "pool": 0.412, "softmax": 0.218, "sparse": 0.183,
+    "add": 0.605, "concat": 0.737, "dense": 0.106, "depthwise": 0.574, "depthwise_large": 0.567,
+    "matvec": 0.202, "pool": 0.393, "softmax": 0.216, "sparse": 0.203,
 }
 """Relative uncertainty of the cost of each layer group (``uncertainty_group``), set from the
 spread of the leave-one-network-out refits (and, for depthwise above 3x3, the gap between the
@@ -205,9 +209,13 @@ def _compute_ms(t: LayerTable, core: CoreParams) -> np.ndarray:
         per_output = 9.0 / core.eff_depthwise + (t.taps[dw] - 9.0) / core.dw_tap_efficiency
         ms[dw] = t.macs[dw] / t.taps[dw] * per_output / peak
     conv = t.is_kind("dense", "sparse", "depthwise")
-    ms[conv] *= t.padded[conv] * (1.0 + core.taps0 / t.taps[conv])
+    # Pixels swept per output pixel: the padded map, plus (generic and depthwise flows on the
+    # EVE) sparse_px0 pixels' worth of per-weight loop set-up per layer. Additive, not a factor
+    # on the padded area, so a layer never costs more on a smaller map.
+    swept = t.padded.copy()
     small_map = t.is_kind("sparse", "depthwise") if core.has_dense_flow else np.zeros_like(conv)
-    ms[small_map] *= 1.0 + core.sparse_px0 / t.out_pixels[small_map]
+    swept[small_map] += core.sparse_px0 / t.out_pixels[small_map]
+    ms[conv] *= swept[conv] * (1.0 + core.taps0 / t.taps[conv])
     matvec = t.is_kind("matvec")
     ms[matvec] = t.macs[matvec] / (peak * (core.eff_dense or core.eff_sparse))
     concat = t.is_kind("concat")

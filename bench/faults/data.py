@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.faults.case import FaultCase, Outcome, run_module
+from bench.faults.case import FaultCase, Outcome, run_module, start_module
+from bench.faults.resume import arch_problems, reference
 
 SIZE = 16
 SEARCH = [
@@ -66,10 +67,14 @@ def float_images(count: int = 64) -> np.ndarray:
     return np.random.default_rng(0).random((count, SIZE, SIZE, 3)).astype(np.float32)
 
 
-def search(scratch: Path, dataset: str, data: Path, *extra: str) -> tuple[Outcome, Path]:
-    out = scratch / "run"
-    args = [f"--dataset={dataset}", f"--data_dir={data}", f"--output_dir={out}", *SEARCH]
-    return run_module("pipelines.search", [*args, *extra]), out
+def search_args(dataset: str, data: Path, out: Path, *extra: str) -> list[str]:
+    return [f"--dataset={dataset}", f"--data_dir={data}", f"--output_dir={out}", *SEARCH, *extra]
+
+
+def search(scratch: Path, dataset: str, data: Path, *extra: str,
+           out_name: str = "run") -> tuple[Outcome, Path]:
+    out = scratch / out_name
+    return run_module("pipelines.search", search_args(dataset, data, out, *extra)), out
 
 
 def train(scratch: Path, data: Path, *extra: str) -> tuple[Outcome, Path]:
@@ -189,6 +194,72 @@ def test_file_refused(scratch: Path) -> Outcome:
     return nothing_written(outcome, out.parent, names=("run.json", "train"))
 
 
+def folder_search_reference() -> Path:
+    """arch.json of an uncached search of `good_folder` (made once per session)."""
+    ref = reference(("data-folder-search",),
+                    lambda folder: search(folder, "image_folder", good_folder(folder))[0])
+    return ref / "run" / "arch.json"
+
+
+def _as_if_killed_while_filling(cache: Path) -> int:
+    """Turn every filled split in `cache` into what a kill -9 during its fill leaves (seen with
+    tf.data: `<key>_0.lockfile` and an empty `<key>_0.data-...tempstate<n>`, no index)."""
+    keys = [index.name[: -len(".index")] for index in cache.glob("*.index")]
+    for key in keys:
+        for p in cache.glob(f"{key}.*"):
+            if not p.name.endswith(".fill.lock"):
+                p.unlink()
+        (cache / f"{key}_0.lockfile").write_text("Created at: 1796280000")
+        (cache / f"{key}_0.data-00000-of-00001.tempstate4907293812977560960").write_bytes(b"")
+    return len(keys)
+
+
+def cache_left_by_killed_fill(scratch: Path) -> Outcome:
+    """A --data_cache folder a killed run left mid-fill: the next run clears it, fills it again
+    and finds the uncached search's child."""
+    data, cache = good_folder(scratch), scratch / "cache"
+    cache.mkdir()
+    first, out1 = search(scratch, "image_folder", data, f"--data_cache={cache}", out_name="r1")
+    if first.returncode != 0:
+        return first
+    broken = _as_if_killed_while_filling(cache)
+    outcome, out2 = search(scratch, "image_folder", data, f"--data_cache={cache}", out_name="r2")
+    if outcome.returncode != 0:
+        return outcome
+    if broken == 0:
+        outcome.problems.append("the first run filled no cache file")
+    if "left behind" not in outcome.stdout:
+        outcome.problems.append("the second run did not say it removed the unfinished fill")
+    if len(list(cache.glob("*.lockfile"))) or len(list(cache.glob("*.index"))) != broken:
+        names = sorted(p.name for p in cache.iterdir())
+        outcome.problems.append(f"the cache is not refilled: {names}")
+    ref = folder_search_reference()
+    for out in (out1, out2):
+        outcome.problems += arch_problems(out / "arch.json", ref)
+    return outcome
+
+
+def cache_filled_by_two_runs(scratch: Path) -> Outcome:
+    """Two searches started together on one empty --data_cache folder: one fills each split,
+    the other waits or reads it; both find the uncached search's child."""
+    data, cache = good_folder(scratch), scratch / "cache"
+    cache.mkdir()
+    outs = [scratch / f"r{i}" for i in (1, 2)]
+    procs = [start_module("pipelines.search",
+                          search_args("image_folder", data, out, f"--data_cache={cache}"),
+                          scratch / f"r{i}.log")
+             for i, out in enumerate(outs, start=1)]
+    codes = [p.wait(timeout=600) for p in procs]
+    logs = "".join((scratch / f"r{i}.log").read_text() for i in (1, 2))
+    errors = "\n".join(line for line in logs.splitlines() if line.startswith("error: "))
+    outcome = Outcome(max(codes, key=abs), logs, errors)
+    if outcome.returncode == 0:
+        ref = folder_search_reference()
+        for out in outs:
+            outcome.problems += arch_problems(out / "arch.json", ref)
+    return outcome
+
+
 LABELS_64 = np.arange(64) % 2
 CASES: list[FaultCase] = [
     FaultCase("data_zero_byte_jpg_skipped", "data", "recovered", skipped_search(_zero_byte)),
@@ -278,4 +349,6 @@ CASES: list[FaultCase] = [
         test_file_refused,
         message="broken.png (truncated png",
     ),
+    FaultCase("data_cache_left_by_killed_fill", "data", "recovered", cache_left_by_killed_fill),
+    FaultCase("data_cache_two_runs_fill_at_once", "data", "recovered", cache_filled_by_two_runs),
 ]

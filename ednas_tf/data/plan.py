@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf.data import file_cache
 from ednas_tf.data.augment import DEFAULT_POLICY, Size, augment_batch, eval_view, train_view
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -163,11 +164,9 @@ class SplitInput:
         elif self.options.cache != "none":
             path = Path(self.options.cache) / self.cache_key
             ds = ds.cache(str(path))
-            if not path.with_name(path.name + ".index").exists():
-                # Filled now, in one pass: two iterators writing one cache file fail, and the
-                # search reads the train split through two pipelines at once.
-                print(f"filling the data cache {path} ({self.size} records)", flush=True)
-                ds.reduce(np.int64(0), lambda count, _: count + 1)
+            # Filled now, in one pass: two iterators writing one cache file fail, and the
+            # search reads the train split through two pipelines at once.
+            file_cache.fill(ds, path, self.size)
         return ds
 
     def _decode(self) -> Fn:

@@ -46,7 +46,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 test: venv lint
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PY) -m pytest -n auto --maxprocesses=4; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 bench: venv

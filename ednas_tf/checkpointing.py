@@ -39,7 +39,7 @@ ON_NAN = ("fail", "rollback")
 CKPT_DIR = "ckpt"  # the folder of a run's checkpoints, beside its outputs
 DEFAULT_EVERY_STEPS = 200
 # what a step function returns: 0, or which number was not finite
-NONFINITE_KINDS = {1: "loss", 2: "gradient", 3: "gate logit"}
+NONFINITE_KINDS = {1: "loss", 2: "gradient", 3: "gate logit", 4: "weight or batch-norm statistic"}
 _PREFIX = "ckpt-"
 
 
@@ -100,16 +100,23 @@ class ScaledSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _all_finite(tensors) -> tf.Tensor:
-    checks = [
-        tf.reduce_all(tf.math.is_finite(getattr(t, "values", t))) for t in tensors if t is not None
+    checks = [  # integer variables (counters, seeds) are finite by type
+        tf.reduce_all(tf.math.is_finite(getattr(t, "values", t)))
+        for t in tensors if t is not None and t.dtype.is_floating
     ]
     return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
-def nonfinite_code(loss, grads: Sequence = (), gates: Sequence = ()) -> tf.Tensor:
-    """Which of `loss`, `grads`, `gates` hold a non-finite number: three floats, 1.0 where so
-    (floats, so replicas can add theirs up; `first_nonfinite` reads them)."""
-    finite = tf.stack([_all_finite([loss]), _all_finite(grads), _all_finite(gates)])
+def nonfinite_code(loss, grads: Sequence = (), gates: Sequence = (),
+                   weights: Sequence = ()) -> tf.Tensor:
+    """Which of `loss`, `grads`, `gates`, `weights` hold a non-finite number: four floats, 1.0
+    where so (floats, so replicas can add theirs up; `first_nonfinite` reads them).
+
+    `weights` (the model's variables after the step) catches what the loss cannot: a batch
+    norm normalises huge activations to a finite loss while its moving variance overflows, and
+    an update can overflow a weight from finite gradients; either would be saved silently."""
+    finite = tf.stack([_all_finite([loss]), _all_finite(grads), _all_finite(gates),
+                       _all_finite(weights)])
     return 1.0 - tf.cast(finite, tf.float32)
 
 

@@ -106,7 +106,8 @@ class TrainEpochs:
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         self.metrics["loss"].update_state(loss)
         self.metrics["acc"].update_state(labels, logits)
-        return nonfinite_code(loss, checked_gradients(self.optimizer, grads))
+        return nonfinite_code(loss, checked_gradients(self.optimizer, grads),
+                              weights=self.model.variables)
 
     def seek(self, epoch: int, step: int) -> None:
         self._it = self.stream.batches(epoch * self.steps_per_epoch + step)

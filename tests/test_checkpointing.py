@@ -141,6 +141,9 @@ def test_nonfinite_code_names_the_first_kind():
     assert first_nonfinite(nonfinite_code(tf.constant(1.0), [tf.constant([np.inf])])) == 2
     gates = [tf.constant([0.0, np.nan])]
     assert first_nonfinite(nonfinite_code(tf.constant(1.0), [None], gates)) == 3
+    weights = [tf.Variable([1.0, np.inf]), tf.Variable(3, dtype=tf.int64)]
+    assert first_nonfinite(nonfinite_code(tf.constant(1.0), [tf.ones(2)], weights=weights)) == 4
+    assert first_nonfinite(nonfinite_code(tf.constant(1.0), weights=weights[1:])) == 0
 
 
 def test_a_stream_regenerates_the_batches_from_any_position():

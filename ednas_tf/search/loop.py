@@ -211,7 +211,8 @@ class SearchLoop:
         )
         self.metrics["loss"].update_state(ce)
         self.metrics["acc"].update_state(labels, logits)
-        return nonfinite_code(loss, checked_gradients(self.weight_opt, grads))
+        return nonfinite_code(loss, checked_gradients(self.weight_opt, grads),
+                              weights=self.model.variables)
 
     def _arch_step_fn(self, images, labels):
         replicas = self.strategy.num_replicas_in_sync

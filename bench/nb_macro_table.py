@@ -206,13 +206,13 @@ class NBMacroTable:
 
     def anchors(self, budget_macs: float) -> dict[str, Any]:
         """What a search under `budget_macs` MACs is measured against: the best network within
-        it, the top-1 % threshold (accuracy of the ceil(0.01 N)-th best of the N within), the
+        it, the top-1 % threshold (accuracy of the floor(0.01 N)-th best of the N within), the
         median, the exact expected best of n uniform random draws, and the best uniform
         network (all eight layers alike). Accuracies in %; None where nothing fits."""
         mask = self._within(budget_macs)
         values = self.mean[mask]
         count = len(values)
-        top_rank = math.ceil(TOP_FRACTION * count)
+        top_rank = max(1, math.floor(TOP_FRACTION * count))
         best = self._best(mask)
         uniform = self._best(mask & np.isin(self.codes, UNIFORM_CODES))
         descending = np.sort(values)[::-1]

@@ -6,6 +6,8 @@ Block strings follow the timm/MnasNet idea and are decoded in one place:
                              expansion 6, 24 output channels, stride 2
   ir_k5_e1_c16_s1_noskip     ... without the residual connection
   conv_k3_c16_s2             plain conv + BN + activation (stem / head)
+  proj_c64_s2                1x1 conv + BN, no activation: a skipped block whose stride or width
+                             changes (the identity of a NAS-Bench-Macro layer that downsamples)
 
 `ArchSpec.from_json` validates every field and raises `ArchSpecError` naming the bad one, so a
 hand-edited arch.json fails at load time, not deep inside Keras.
@@ -126,6 +128,46 @@ class BlockSpec:
             raise ArchSpecError(f"{field}: stride must be 1 or 2, got {self.stride}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ProjSpec:
+    """A block's identity where its shape changes: 1x1 conv (stride) + BN, linear.
+
+    What a skipped block becomes in a child when the identity cannot pass its input through
+    unchanged (stride 2 or another width); the supernet's gated skip path is the same layer."""
+
+    channels: int
+    stride: int = 1
+
+    def encode(self) -> str:
+        return f"proj_c{self.channels}_s{self.stride}"
+
+    @classmethod
+    def decode(cls, text: str, field: str = "block") -> "ProjSpec":
+        parts = _split(text, field, "proj")
+        channels = _int_field(parts, "c", field, text)
+        stride = _int_field(parts, "s", field, text, default=1)
+        _check_unknown(parts, field, text)
+        spec = cls(channels=channels, stride=stride)
+        spec.validate(field)
+        return spec
+
+    def validate(self, field: str) -> None:
+        if self.channels < 1:
+            raise ArchSpecError(f"{field}: channels must be >= 1, got {self.channels}")
+        if self.stride not in (1, 2):
+            raise ArchSpecError(f"{field}: stride must be 1 or 2, got {self.stride}")
+
+
+AnyBlockSpec = BlockSpec | ProjSpec
+
+
+def decode_block(text: Any, field: str = "block") -> AnyBlockSpec:
+    """An `ir_...` or `proj_...` block string."""
+    if isinstance(text, str) and text.startswith("proj_"):
+        return ProjSpec.decode(text, field)
+    return BlockSpec.decode(text, field)
+
+
 _TOKEN = re.compile(r"^([a-z]+)(.*)$")
 
 
@@ -176,7 +218,7 @@ class ArchSpec:
     input_shape: tuple[int, int, int]
     num_classes: int
     stem: ConvSpec
-    blocks: list[BlockSpec]
+    blocks: list[AnyBlockSpec]
     head: ConvSpec | None = None
     activation: str = "relu6"
     device: str = "tda2x"
@@ -247,7 +289,7 @@ class ArchSpec:
             input_shape=tuple(shape),
             num_classes=data["num_classes"],
             stem=ConvSpec.decode(data["stem"], "stem"),
-            blocks=[BlockSpec.decode(b, f"blocks[{i}]") for i, b in enumerate(blocks)],
+            blocks=[decode_block(b, f"blocks[{i}]") for i, b in enumerate(blocks)],
             head=ConvSpec.decode(head, "head") if head is not None else None,
             activation=data.get("activation", "relu6"),
             device=str(data.get("device", "tda2x")),

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, Projection
 
 _BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
@@ -52,12 +52,22 @@ def inherit_block(
 def inherit_model(
     supernet: tf.keras.Model, child: tf.keras.Model, source_blocks: list[str]
 ) -> None:
-    """Copies stem, blocks (child block i <- supernet block source_blocks[i]), head, classifier."""
-    child_blocks = [layer for layer in child.layers if isinstance(layer, InvertedResidual)]
+    """Copies stem, blocks (child block i <- supernet block source_blocks[i]; a child's
+    projection <- the skip path of the supernet block it replaces), head, classifier."""
+    child_blocks = [
+        layer for layer in child.layers if isinstance(layer, (InvertedResidual, Projection))
+    ]
     if len(child_blocks) != len(source_blocks):
         raise ValueError(f"{len(child_blocks)} child blocks but {len(source_blocks)} sources")
     for dst, name in zip(child_blocks, source_blocks):
-        inherit_block(supernet.get_layer(name), dst)
+        src = supernet.get_layer(name)
+        if isinstance(dst, Projection):
+            if src.shortcut is None:
+                raise ValueError(f"{name} has no projected skip for {dst.name} to inherit")
+            for target, value in zip(dst.weights, src.shortcut.weights):
+                target.assign(value)
+        else:
+            inherit_block(src, dst)
     for layer in child.layers:
         if isinstance(layer, ConvBnAct) or layer.name == "classifier":
             # the first layer after the blocks may read a narrower last block: first input rows

@@ -76,9 +76,17 @@ HOST = DeviceLimits(
     max_conv_kernel=7,
 )
 
-# The MACs proxy is a cost model for a target without a latency model or table; its networks are
-# held to the rules of the project's deploy target, so what it finds still passes the TIDL check.
-MACS = dataclasses.replace(TDA2X, name="macs")
+# The MACs budget: a target stated in multiply-accumulates (as NAS benchmarks and papers state a
+# network's size) rather than in a device's milliseconds. Its rules are generic (depthwise 3x3 to
+# 7x7 at stride 1 and 2), so a space such as NAS-Bench-Macro's, whose 5x5 layers downsample, is
+# searched exactly; `tda2x` is the device whose rules TIDL imposes.
+MACS = DeviceLimits(
+    name="macs",
+    depthwise=frozenset((k, s) for k in (3, 5, 7) for s in (1, 2)),
+    activations=frozenset({"relu", "relu6"}),
+    max_channels=4096,
+    max_conv_kernel=7,
+)
 
 BUILTIN: dict[str, DeviceLimits] = {limits.name: limits for limits in (TDA2X, HOST, MACS)}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ednas_tf.arch import ArchSpec, ConvSpec
-from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, SqueezeSpatial
+from ednas_tf.arch import ArchSpec, ConvSpec, ProjSpec
+from ednas_tf.layers.blocks import ConvBnAct, InvertedResidual, Projection, SqueezeSpatial
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate
 from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
 from ednas_tf.space import BlockSpace, SearchSpace
@@ -24,6 +24,7 @@ def _register_custom_objects() -> dict[str, type]:
         {
             "ConvBnAct": ConvBnAct,
             "InvertedResidual": InvertedResidual,
+            "Projection": Projection,
             "SqueezeSpatial": SqueezeSpatial,
             "GumbelSoftmaxGate": GumbelSoftmaxGate,
             "MetaKernelDepthwiseConv2D": MetaKernelDepthwiseConv2D,
@@ -50,6 +51,7 @@ def _block_layer(
         search_skip=block.searches_skip,
         residual=block.residual,
         joint=block.joint,
+        pairs=block.pairs,
         activation=activation,
         gate_mode=gate_mode,
         seed=seed,
@@ -96,7 +98,10 @@ def build(
     _register_custom_objects()
     if isinstance(source, ArchSpec):
         source.validate()
-        blocks = [BlockSpace.from_spec(b, f"b{i + 1:02d}") for i, b in enumerate(source.blocks)]
+        blocks = [
+            b if isinstance(b, ProjSpec) else BlockSpace.from_spec(b, f"b{i + 1:02d}")
+            for i, b in enumerate(source.blocks)
+        ]
         default_name = "child"
     elif isinstance(source, SearchSpace):
         blocks = source.blocks
@@ -111,6 +116,10 @@ def build(
     width_values: dict[str, tf.Tensor] = {}
     in_options, in_group = (source.stem.channels,), ""
     for i, block in enumerate(blocks):
+        if isinstance(block, ProjSpec):  # a child's skipped block that changes shape
+            x = Projection(block.channels, block.stride, name=f"b{i + 1:02d}")(x)
+            in_options, in_group = (block.channels,), ""
+            continue
         block_seed = None if seed is None else seed + i
         group = block.width_group if block.searches_channels else ""
         if group and group not in width_values:

@@ -60,6 +60,8 @@ def _stages_to_blocks(
     width: float,
     search_skip: bool,
     stage_widths: Sequence[float],
+    pairs: tuple[tuple[int, float], ...] = (),
+    skip_every_block: bool = False,
 ) -> list[BlockSpace]:
     """Blocks of a stage table; with `stage_widths`, each stage searches its output channels
     (one width group per stage; a stage whose first block adds its input joins the previous
@@ -83,13 +85,15 @@ def _stages_to_blocks(
                     kernel=Choice(tuple(kernels), name="kernel"),
                     expansion=stage.expansion,
                     skip=Choice((False, True), name="skip")
-                    if search_skip and adds_input
+                    if search_skip and (adds_input or skip_every_block)
                     else False,
                     # a group's first block never adds its input, even where the widest
                     # widths of two groups happen to be equal
                     residual=not (starts_group and len(options) > 1),
                     channel_options=options if len(options) > 1 else (),
                     width_group=group if len(options) > 1 else "",
+                    joint=bool(pairs),
+                    pairs=pairs,
                 )
             )
             in_channels = channels
@@ -112,6 +116,10 @@ class PresetDef:
     head: int | None
     stem_channels: int | None = None
     early_fraction: float = 0.5
+    # coupled (kernel, expansion) options of every searched block (empty: kernels x expansions)
+    pairs: tuple[tuple[int, float], ...] = ()
+    # every block may be skipped, a block that changes shape then becomes a 1x1 projection
+    skip_every_block: bool = False
 
 
 # Stage tables (channels, repeats, first stride, expansion). MobileNetV2's layout; for small inputs
@@ -207,6 +215,29 @@ PRESET_STAGES["imagenet_paper"] = PresetDef(
 )
 
 
+# NAS-Bench-Macro's space (Su et al., "Prioritized Architecture Sampling with Monte-Carlo Tree
+# Search", CVPR 2021; public repository xiusu/NAS-Bench-Macro): a 3x3 stem to 32 channels at full
+# resolution, three stages of 2, 3 and 3 layers, each first layer downsampling and doubling the
+# channels, every layer one of identity, (3x3, expansion 3) and (5x5, expansion 6), then a 1x1 conv
+# to 1280. Its table holds the CIFAR-10 accuracy of all 6,561 children (docs/NB_MACRO.md); no
+# block is "early" (kernel and expansion are coupled), so the search is step 2 alone.
+NB_MACRO_PAIRS = ((3, 3.0), (5, 6.0))
+_NB_EXPANSION = Choice((3.0, 6.0), name="expansion")
+PRESET_STAGES["nb_macro"] = PresetDef(
+    1,
+    (
+        StageDef(64, 2, 2, _NB_EXPANSION),
+        StageDef(128, 3, 2, _NB_EXPANSION),
+        StageDef(256, 3, 2, _NB_EXPANSION),
+    ),
+    1280,
+    stem_channels=32,
+    early_fraction=float("inf"),
+    pairs=NB_MACRO_PAIRS,
+    skip_every_block=True,
+)
+
+
 def preset_space(
     preset: str = "small",
     *,
@@ -220,8 +251,9 @@ def preset_space(
     stage_widths: Sequence[float] = (),
 ) -> SearchSpace:
     """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px), 'small_hires' (the same
-    with stage 2 at full resolution), 'imagenet' (224 px) or 'imagenet_paper' (224 px, the E-DNAS
-    paper's network size within its range).
+    with stage 2 at full resolution), 'imagenet' (224 px), 'imagenet_paper' (224 px, the E-DNAS
+    paper's network size within its range) or 'nb_macro' (NAS-Bench-Macro's space, 32 px; its
+    coupled pairs replace `kernels`).
 
     kernels: depthwise sizes every block offers (one size: kernels are not searched, and the
     two-step search has no step 1); the device profile drops the sizes it cannot run.
@@ -243,6 +275,8 @@ def preset_space(
         raise ValueError(f"stage widths must be > 0, got {list(stage_widths)}")
     stage_widths = tuple(sorted({1.0, *(float(w) for w in stage_widths)})) if stage_widths else ()
     definition = PRESET_STAGES[preset]
+    if definition.pairs:  # the preset's coupled pairs decide its kernels
+        kernels = tuple(sorted({k for k, _ in definition.pairs}))
     profile = builtin_limits(profile) if isinstance(profile, str) else profile
     stem_channels = definition.stem_channels or definition.stages[0].channels * 2
     head_channels = definition.head
@@ -252,7 +286,15 @@ def preset_space(
         stem=ConvSpec(
             kernel=3, channels=_round_channels(stem_channels * width), stride=definition.stem_stride
         ),
-        blocks=_stages_to_blocks(definition.stages, kernels, width, search_skip, stage_widths),
+        blocks=_stages_to_blocks(
+            definition.stages,
+            kernels,
+            width,
+            search_skip,
+            stage_widths,
+            definition.pairs,
+            definition.skip_every_block,
+        ),
         head=ConvSpec(kernel=1, channels=_round_channels(head_channels * max(width, 1.0)))
         if head_channels
         else None,

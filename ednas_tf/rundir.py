@@ -44,6 +44,7 @@ FACTS_FILE = "run.json"
 ARCH_FILE = "arch.json"
 GATES_FILE = "gates.csv"
 HISTORY_FILE = "history.json"
+RANKING_FILE = "ranking.json"  # random children scored on the trained supernet (--rank_children)
 STEP_CONFIG_FILE = "run_config.json"  # a search step's settings, checked on resume
 WEIGHTS_FILE = "child.weights.h5"
 TRAIN_METRICS_FILE = "train_metrics.json"

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec
+from ednas_tf.arch import ArchSpec, BlockSpec, ConvSpec, ProjSpec
 from ednas_tf.limits import DeviceLimits
 
 
@@ -40,9 +40,12 @@ class BlockSpace:
     kernel: a `Choice` over single kernel sizes (searched with a meta-kernel gate) or a fixed kernel
       set, e.g. (3,) or (3, 7) (parallel kernels, merged at deploy).
     expansion: a `Choice` over expansion ratios (> 1; searched with channel masks) or a number.
-    skip: `Choice((False, True))` makes the whole block optional (gated identity); needs stride 1
-      and equal in/out channels. False: the block is always there.
+    skip: `Choice((False, True))` makes the whole block optional (gated identity); where the block
+      changes stride or width, the identity is a 1x1 conv + BN projection (a `proj_...` block in
+      the child). False: the block is always there.
     joint: one gate over (kernel, expansion) pairs instead of two independent gates (step 2).
+    pairs: the (kernel, expansion) pairs the block offers when kernel and expansion are coupled
+      (NAS-Bench-Macro: (3, 3) and (5, 6)); implies `joint`. Empty: every combination.
     channels: output channels at the reference width (what step 1 and a fixed block use).
     channel_options: searched output widths (the supernet is built at the widest and masks the
       rest); one decision per `width_group`, shared by every block of the group, because a
@@ -59,6 +62,23 @@ class BlockSpace:
     joint: bool = False
     channel_options: tuple[int, ...] = ()
     width_group: str = ""
+    pairs: tuple[tuple[int, float], ...] = ()
+
+    def offers(self, kernel: Sequence[int], expansion: float) -> bool:
+        """Whether (kernel set, expansion) is one of the block's options."""
+        if not self.pairs:
+            return True
+        return len(kernel) == 1 and (int(kernel[0]), float(expansion)) in self.pairs
+
+    @property
+    def pair_options(self) -> list[tuple[tuple[int, ...], float]]:
+        """Every (kernel set, expansion) the block offers."""
+        return [
+            (k, e)
+            for k in self.kernel_options
+            for e in self.expansion_options
+            if self.offers(k, e)
+        ]
 
     @property
     def kernel_options(self) -> list[tuple[int, ...]]:
@@ -145,6 +165,8 @@ class BlockSpace:
         for option in self.kernel_options:
             if any(k % 2 == 0 or k < 1 for k in option):
                 raise ValueError(f"{self.name}: kernel sizes must be odd, got {option}")
+        if self.pairs and not self.pair_options:
+            raise ValueError(f"{self.name}: none of the pairs {self.pairs} is offered")
         if self.searches_channels:
             if not self.width_group:
                 raise ValueError(f"{self.name}: searched channels need a width_group")
@@ -173,9 +195,12 @@ def restrict_block(block: BlockSpace, limits: DeviceLimits) -> BlockSpace:
             f"stride {block.stride} on {limits.name} "
             f"(allowed: {sorted(limits.depthwise)})"
         )
+    pairs = tuple(p for p in block.pairs if (p[0],) in options)
+    if block.pairs and not pairs:
+        raise ValueError(f"{block.name}: no pair of {block.pairs} is allowed on {limits.name}")
     if isinstance(block.kernel, Choice):
         kernel = Choice(tuple(o[0] for o in options), name=block.kernel.name)
-        return dataclasses.replace(block, kernel=kernel)
+        return dataclasses.replace(block, kernel=kernel, pairs=pairs)
     return block
 
 
@@ -309,20 +334,29 @@ class SearchSpace:
                 raise ValueError(f"step must be 1 or 2, got {step}")
         return self.replace_blocks(blocks)
 
-    def random_decisions(self, rng, skip_prob: float = 0.3) -> dict[str, dict[str, Any]]:
+    def random_decisions(
+        self, rng, skip_prob: float | None = 0.3
+    ) -> dict[str, dict[str, Any]]:
         """A uniformly random kernel option and expansion per block and width per width group;
-        blocks that may be skipped are skipped with `skip_prob` (rng: a numpy Generator). The
-        decisions `child()` takes, so a sampler can also mutate them."""
+        blocks that may be skipped are skipped with `skip_prob` (None: the skip is one more
+        option, as likely as each (kernel, expansion) pair: a uniform draw of the benchmark
+        codes) (rng: a numpy Generator). The decisions `child()` takes, so a sampler can also
+        mutate them."""
         widths = {
             g: options[rng.integers(len(options))] for g, options in self.width_groups().items()
         }
         decisions = {}
         for block in self.blocks:
-            kernels, expansions = block.kernel_options, block.expansion_options
+            pairs = block.pair_options
+            kernel, expansion = pairs[rng.integers(len(pairs))]
             decisions[block.name] = {
-                "kernel": kernels[rng.integers(len(kernels))],
-                "expansion": expansions[rng.integers(len(expansions))],
-                "skip": bool(block.searches_skip and rng.random() < skip_prob),
+                "kernel": kernel,
+                "expansion": expansion,
+                "skip": bool(
+                    block.searches_skip
+                    and rng.random()
+                    < (1 / (len(pairs) + 1) if skip_prob is None else skip_prob)
+                ),
                 "channels": widths.get(block.width_group, block.channels),
             }
         return decisions
@@ -342,6 +376,11 @@ class SearchSpace:
             d = decisions.get(b.name, {})
             supernet_in_max, in_max = in_max, b.max_channels
             if d.get("skip", False):
+                if b.stride != 1 or supernet_in_max != b.max_channels:
+                    # the identity of a block that changes shape is its projection (the
+                    # supernet's shapes decide, as they decide its residual)
+                    blocks.append(ProjSpec(channels=b.channels, stride=b.stride))
+                    in_channels = b.channels
                 continue
             kernel = d.get("kernel", b.kernel_options[0] if not b.searches_kernel else None)
             expansion = d.get(
@@ -352,6 +391,11 @@ class SearchSpace:
                 raise ValueError(f"{b.name}: no decision for a searched choice")
             if int(channels) not in b.width_options:
                 raise ValueError(f"{b.name}: {channels} channels is not one of {b.width_options}")
+            if not b.offers(tuple(kernel), expansion):
+                raise ValueError(
+                    f"{b.name}: (kernel {tuple(kernel)}, expansion {expansion:g}) is not one of "
+                    f"its pairs {b.pairs}"
+                )
             if b.searches_channels:
                 shared = group_channels.setdefault(b.width_group, int(channels))
                 if shared != int(channels):
@@ -387,17 +431,16 @@ class SearchSpace:
     def _extreme_child(self, pick, skip: bool) -> ArchSpec:
         """Every block at the `pick` (min or max) of its kernels, expansions and widths; every
         block that may be skipped skipped when `skip`."""
-        return self.child(
-            {
-                b.name: {
-                    "kernel": (pick(pick(o) for o in b.kernel_options),),
-                    "expansion": pick(b.expansion_options),
-                    "skip": skip and b.searches_skip,
-                    "channels": pick(b.width_options),
-                }
-                for b in self.blocks
+        decisions = {}
+        for b in self.blocks:
+            kernel, expansion = pick(b.pair_options, key=lambda p: (max(p[0]), p[1]))
+            decisions[b.name] = {
+                "kernel": (pick(kernel),),
+                "expansion": expansion,
+                "skip": skip and b.searches_skip,
+                "channels": pick(b.width_options),
             }
-        )
+        return self.child(decisions)
 
     def largest_child(self) -> ArchSpec:
         """Every block at its largest kernel and expansion: the supernet's cost reference."""

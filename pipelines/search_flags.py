@@ -167,6 +167,16 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "probe_steps", 200, "Training steps of each child with --probe_mode=finetune.", lower_bound=1
 )
+flags.DEFINE_integer(
+    "rank_children",
+    0,
+    "After the search, score this many children drawn uniformly from the space (seeded by "
+    "--seed) on the trained supernet: each pinned path's validation accuracy with batch norm "
+    "re-estimated, and the gates' log-probability of it, into RUN/ranking.json. Tells whether "
+    "the supernet tells children apart (bench/nb_macro.py compares it with ground truth); about "
+    "a second per child on 2 cores at 32 px. 0: none.",
+    lower_bound=0,
+)
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
 flags.DEFINE_integer(
     "seed", 0, "Seed of data order, initialisation and Gumbel sampling.", lower_bound=0
@@ -237,6 +247,7 @@ def options_from_flags() -> RunOptions:
         probe_candidates=FLAGS.probe_candidates,
         probe_mode=FLAGS.probe_mode,
         probe_steps=FLAGS.probe_steps,
+        rank_children=FLAGS.rank_children,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=FLAGS.progress and dist_flags.worker().chief,  # one set of bars

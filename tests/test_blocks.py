@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from ednas_tf.inherit import inherit_block
 from ednas_tf.layers.blocks import InvertedResidual
-from ednas_tf.layers.gumbel import set_gate_mode
+from ednas_tf.layers.gumbel import gate_modes, set_gate_mode
 
 X = None
 
@@ -97,10 +97,24 @@ def test_joint_probabilities_are_a_distribution():
     assert probs.shape == (2, 2) and abs(probs.sum() - 1) < 1e-6
 
 
-def test_skip_needs_matching_shapes():
-    block = InvertedResidual(16, 1, expansions=(3.0,), search_skip=True)
-    with pytest.raises(ValueError, match="skippable"):
-        block(_input(channels=8))
+def test_a_skip_that_changes_shape_is_a_projection():
+    """Where stride or width changes, the skipped block's identity is 1x1 conv + BN
+    (NAS-Bench-Macro's downsampling identity), and the skip gate picks it."""
+    block = InvertedResidual(16, 2, expansions=(3.0,), search_skip=True)
+    x = _input(channels=8)
+    block(x)
+    assert block.shortcut is not None and block.shortcut_config().stride == 2
+    block.skip_gate.logits.assign([-1e4, 1e4])
+    with gate_modes(block, mode="fixed", inference="argmax"):
+        np.testing.assert_allclose(
+            block(x, training=False).numpy(),
+            block.shortcut(x, training=False).numpy(),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    same = InvertedResidual(8, 1, expansions=(3.0,), search_skip=True)
+    same(x)
+    assert same.shortcut is None  # the identity itself
 
 
 def test_searched_expansion_must_exceed_one():

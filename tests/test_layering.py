@@ -35,7 +35,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("layers", ("ednas_tf.layers",)),
     (
         "space and model",
-        ("ednas_tf.space", "ednas_tf.presets", "ednas_tf.model", "ednas_tf.inherit"),
+        (
+            "ednas_tf.space",
+            "ednas_tf.presets",
+            "ednas_tf.nb_macro",
+            "ednas_tf.model",
+            "ednas_tf.inherit",
+        ),
     ),
     ("cost models", ("ednas_tf.cost",)),
     (

@@ -1,11 +1,11 @@
 """Device profiles: the registry, the `macs` profile, and limits shared with the space."""
 
-import dataclasses
 
 import pytest
 
 from ednas_tf.cost.macs import MacsProxy
 from ednas_tf.cost.network import child_latency, space_latency_bounds
+from ednas_tf.cost.size import arch_macs
 from ednas_tf.limits import BUILTIN, TDA2X, DeviceLimits, builtin_limits
 from ednas_tf.presets import preset_space
 from ednas_tf.profiles import DeviceProfile, available_profiles, get_profile
@@ -16,14 +16,16 @@ def test_macs_profile_is_selectable_and_costs_with_the_macs_proxy():
     profile = get_profile("macs")
     assert isinstance(profile, DeviceProfile) and profile.name == "macs"
     assert isinstance(profile.latency(), MacsProxy)
-    # the rules of the deploy target: what it finds passes the TIDL check
-    assert dataclasses.replace(profile.limits(), name="tda2x") == TDA2X
+    # generic rules: a 5x5 depthwise may downsample (NAS-Bench-Macro's space needs it)
+    assert profile.allows_depthwise(5, 2) and not TDA2X.allows_depthwise(5, 2)
     space = preset_space("tiny", input_shape=(16, 16, 1), num_classes=4, profile=profile)
     low, high = space_latency_bounds(space, profile.latency())
     assert 0 < low < high
     child = space.largest_child()
     assert child.device == "macs"
     assert child_latency(child, profile.latency()) == pytest.approx(high, rel=1e-6)
+    # the unit is one million MACs
+    assert child_latency(child, profile.latency()) == pytest.approx(arch_macs(child) / 1e6)
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))

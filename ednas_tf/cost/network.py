@@ -9,7 +9,7 @@ differentiable expected latency of a supernet is `ednas_tf.search.expected`.
 
 from __future__ import annotations
 
-from ednas_tf.arch import ArchSpec
+from ednas_tf.arch import ArchSpec, ProjSpec
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.geometry import BlockConfig, ConvConfig
 
@@ -47,13 +47,19 @@ def _fixed_configs(
     ]
 
 
-def arch_configs(arch: ArchSpec) -> tuple[list[ConvConfig], list[BlockConfig]]:
-    """The stem/head/classifier configs and block configs of a child, walking its shapes."""
+def arch_configs(arch: ArchSpec) -> tuple[list[ConvConfig], list[BlockConfig | ConvConfig]]:
+    """The stem/head/classifier configs and block configs of a child, walking its shapes (a
+    `proj_...` block is a 1x1 `ConvConfig`)."""
     h, w, _ = arch.input_shape
     h, w = -(-h // arch.stem.stride), -(-w // arch.stem.stride)
     channels = arch.stem.channels
-    blocks = []
+    blocks: list[BlockConfig | ConvConfig] = []
     for spec in arch.blocks:
+        if isinstance(spec, ProjSpec):
+            projection = ConvConfig(h, w, channels, spec.channels, 1, spec.stride)
+            blocks.append(projection)
+            (h, w), channels = projection.out_hw, spec.channels
+            continue
         config = BlockConfig(
             h,
             w,
@@ -76,7 +82,14 @@ def child_latency(arch: ArchSpec, model: LatencyModel) -> float:
     """Predicted latency (ms) of a child network."""
     fixed, blocks = arch_configs(arch)
     model.prepare([*fixed, *blocks])
-    return sum(model.conv_latency(c) for c in fixed) + sum(model.block_latency(b) for b in blocks)
+    return sum(model.conv_latency(c) for c in fixed) + sum(config_latency(model, b) for b in blocks)
+
+
+def config_latency(model: LatencyModel, config: BlockConfig | ConvConfig) -> float:
+    """A block's or a plain conv's latency (a child's blocks may be projections)."""
+    if isinstance(config, ConvConfig):
+        return model.conv_latency(config)
+    return model.block_latency(config)
 
 
 def space_option_configs(space) -> tuple[list[ConvConfig], list[list[BlockConfig]]]:
@@ -102,6 +115,7 @@ def space_option_configs(space) -> tuple[list[ConvConfig], list[list[BlockConfig
                 for c_out in block.width_options
                 for kernel in block.kernel_options
                 for e in block.expansion_options
+                if block.offers(kernel, e)
             ]
         )
         in_max = block.max_channels
@@ -112,24 +126,45 @@ def space_option_configs(space) -> tuple[list[ConvConfig], list[list[BlockConfig
     return fixed, options
 
 
+def skip_configs(space) -> list[ConvConfig | None]:
+    """Per block, the projection a skipped block becomes where it changes shape (None: the skip
+    is the identity and costs nothing, or the block cannot be skipped)."""
+    configs = []
+    for block, (h, w), in_channels in zip(
+        space.blocks, space.input_resolutions(), space.input_channel_options()
+    ):
+        changes = block.stride != 1 or max(in_channels) != block.max_channels
+        configs.append(
+            ConvConfig(h, w, max(in_channels), block.max_channels, 1, block.stride)
+            if block.searches_skip and changes
+            else None
+        )
+    return configs
+
+
 def space_latency_bounds(space, latency_model: LatencyModel) -> tuple[float, float]:
     """Smallest and largest latency of any child of a search space (no model needs building):
     every block at its narrowest (widest) width and cheapest (dearest) option."""
     fixed, options = space_option_configs(space)
-    latency_model.prepare([*fixed, *(cfg for configs in options for cfg in configs)])
+    skips = skip_configs(space)
+    latency_model.prepare(
+        [*fixed, *(cfg for configs in options for cfg in configs), *filter(None, skips)]
+    )
     stem_ms = latency_model.conv_latency(fixed[0])
     widths = space.blocks[-1].width_options
     last_hw = options[-1][0].out_hw
     low = stem_ms + _tail_ms(space, min(widths), last_hw, latency_model)
     high = stem_ms + _tail_ms(space, max(widths), last_hw, latency_model)
     in_channels = space.input_channel_options()
-    for block, configs, c_ins in zip(space.blocks, options, in_channels):
+    for block, configs, c_ins, skip in zip(space.blocks, options, in_channels, skips):
         narrow = [
             c for c in configs if c.c_in == min(c_ins) and c.c_out == min(block.width_options)
         ]
         wide = [c for c in configs if c.c_in == max(c_ins) and c.c_out == block.max_channels]
-        low += 0.0 if block.searches_skip else min(map(latency_model.block_latency, narrow))
-        high += max(map(latency_model.block_latency, wide))
+        cheapest = min(map(latency_model.block_latency, narrow))
+        skip_ms = 0.0 if skip is None else latency_model.conv_latency(skip)
+        low += min(cheapest, skip_ms) if block.searches_skip else cheapest
+        high += max(max(map(latency_model.block_latency, wide)), skip_ms)
     return low, high
 
 

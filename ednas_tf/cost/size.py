@@ -12,6 +12,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.descriptors import block_layers, conv_layers
 from ednas_tf.cost.layer_desc import LayerDesc
 from ednas_tf.cost.network import arch_configs
+from ednas_tf.geometry import BlockConfig, ConvConfig
 
 BN_PARAMS_PER_CHANNEL = 4  # gamma, beta, moving mean, moving variance
 
@@ -22,9 +23,13 @@ def arch_layers(arch: ArchSpec) -> list[LayerDesc]:
     stem, tail = fixed[0], fixed[1:]
     return [
         *conv_layers(stem),
-        *(d for b in blocks for d in block_layers(b)),
+        *(d for b in blocks for d in _config_layers(b)),
         *(d for c in tail for d in conv_layers(c)),
     ]
+
+
+def _config_layers(config: BlockConfig | ConvConfig) -> list[LayerDesc]:
+    return conv_layers(config) if isinstance(config, ConvConfig) else block_layers(config)
 
 
 def arch_macs(arch: ArchSpec) -> int:
@@ -45,5 +50,9 @@ def arch_params(arch: ArchSpec) -> int:
     """Parameters of the child as `build(arch).count_params()` gives them (trained, unmerged:
     a parallel kernel set keeps one kernel per size)."""
     _, blocks = arch_configs(arch)
-    branches = sum(b.hidden * (sum(k * k for k in b.kernel) - max(b.kernel) ** 2) for b in blocks)
+    branches = sum(
+        b.hidden * (sum(k * k for k in b.kernel) - max(b.kernel) ** 2)
+        for b in blocks
+        if isinstance(b, BlockConfig)
+    )
     return sum(_layer_params(d) for d in arch_layers(arch)) + branches

@@ -10,7 +10,12 @@ fixed or searched:
   projection kernel, so it costs nothing on activations;
 * joint (kernel, expansion) — one gate over pairs; channel `c` then uses the kernel weights
   `P(k | c active)` and the mask `P(c active)`: exactly the marginals of the pair gate;
-* skip — `y = g_block · block(x) + g_skip · x` (the block with its residual vs identity);
+* skip — `y = g_block · block(x) + g_skip · x` (the block with its residual vs identity); where
+  the block changes stride or width the identity is a `Projection` (1x1 conv + BN), as in
+  NAS-Bench-Macro's downsampling layers: `y = g_block · block(x) + g_skip · proj(x)`;
+* coupled pairs — `pairs` restricts a joint gate to some (kernel, expansion) combinations
+  (NAS-Bench-Macro offers 3x3 with expansion 3 and 5x5 with expansion 6 only): the gate has one
+  option per allowed pair and the other cells of the joint table are zero;
 * width — the block is built at its widest output and the first `c` output channels are kept by
   a mask from its width group's gate (shared by the group: a residual needs equal widths). The
   input width gate (the previous group's) also decides how many hidden channels an expansion
@@ -26,7 +31,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from ednas_tf.geometry import BlockConfig, hidden_channels
+from ednas_tf.geometry import BlockConfig, ConvConfig, hidden_channels
 from ednas_tf.layers.gumbel import GumbelSoftmaxGate
 from ednas_tf.layers.meta_kernel import MetaKernelDepthwiseConv2D
 
@@ -86,6 +91,46 @@ class ConvBnAct(tf.keras.layers.Layer):
         return config
 
 
+class Projection(tf.keras.layers.Layer):
+    """1x1 conv (stride) + BN, no activation: the identity of a block whose shape changes.
+
+    A child's `proj_c.._s..` block, and inside a supernet block the skip path where the identity
+    cannot pass the input through (merged at deploy: BN folds into the conv)."""
+
+    def __init__(self, channels: int, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.stride = int(channels), int(stride)
+        self.conv = tf.keras.layers.Conv2D(
+            self.channels,
+            1,
+            strides=self.stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            name="conv",
+        )
+        self.bn = batch_norm("bn")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.bn.build(tf.TensorShape([None, None, None, self.channels]))
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        return self.bn(self.conv(inputs), training=training)
+
+    def compute_output_shape(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        out_h = None if h is None else -(-h // self.stride)
+        out_w = None if w is None else -(-w // self.stride)
+        return tf.TensorShape([input_shape[0], out_h, out_w, self.channels])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(channels=self.channels, stride=self.stride)
+        return config
+
+
 class SqueezeSpatial(tf.keras.layers.Layer):
     """[N, 1, 1, C] -> [N, C] with a plain Squeeze op (Keras Reshape/Flatten emit Shape ops)."""
 
@@ -105,9 +150,11 @@ class InvertedResidual(tf.keras.layers.Layer):
       kernel_sizes: sizes held by the meta-kernel.
       search_kernel: gate over `kernel_sizes` (else all sizes are summed: a parallel kernel set).
       expansions: candidate expansion ratios (one value: fixed).
-      search_skip: gated identity (needs stride 1 and equal in/out channels).
+      search_skip: gated identity; where stride or width changes, a gated `Projection`.
       residual: add the input when shapes allow (MobileNetV2); "noskip" blocks switch it off.
       joint: one gate over (kernel, expansion) pairs rather than two independent gates.
+      pairs: the (kernel, expansion) pairs the joint gate offers (empty: every combination);
+        implies joint.
       activation: "relu" or "relu6".
       gate_mode: "soft" or "hard" Gumbel-softmax; seed: seeds this block's gates.
       channel_options: searched output widths (`channels` must be the largest); the call then
@@ -127,6 +174,7 @@ class InvertedResidual(tf.keras.layers.Layer):
         search_skip: bool = False,
         residual: bool = True,
         joint: bool = False,
+        pairs: Sequence[tuple[int, float]] = (),
         activation: str = "relu6",
         gate_mode: str = "soft",
         seed: int | None = None,
@@ -154,7 +202,16 @@ class InvertedResidual(tf.keras.layers.Layer):
         self.search_expansion = len(self.expansions) > 1
         self.search_skip = bool(search_skip)
         self.residual = bool(residual)
-        self.joint = bool(joint) and (self.search_kernel or self.search_expansion)
+        self.pairs = tuple((int(k), float(e)) for k, e in pairs)
+        self.joint = (bool(joint) or bool(self.pairs)) and (
+            self.search_kernel or self.search_expansion
+        )
+        for k, e in self.pairs:
+            if k not in self.kernel_sizes or e not in self.expansions:
+                raise ValueError(
+                    f"{self.name}: pair (k{k}, e{e:g}) is not among kernels {self.kernel_sizes} "
+                    f"and expansions {self.expansions}"
+                )
         self.activation = activation
         self.gate_mode = gate_mode
         self.seed = seed
@@ -175,11 +232,12 @@ class InvertedResidual(tf.keras.layers.Layer):
     def build(self, input_shape):
         self.c_in = int(input_shape[-1])
         self.in_hw = (int(input_shape[1]), int(input_shape[2]))
-        if self.search_skip and (self.stride != 1 or self.c_in != self.channels):
-            raise ValueError(
-                f"{self.name}: a skippable block needs stride 1 and equal channels "
-                f"({self.c_in} -> {self.channels}, stride {self.stride})"
-            )
+        # the skip path of a block that changes shape is a projection, not the identity
+        self.projects_skip = self.search_skip and (
+            self.stride != 1 or self.c_in != self.channels
+        )
+        if self.projects_skip and (self.searches_width or len(self.in_channel_options) > 1):
+            raise ValueError(f"{self.name}: a projected skip with searched widths is not supported")
         if not self.in_channel_options:
             self.in_channel_options = (self.c_in,)
         if max(self.in_channel_options) != self.c_in:
@@ -198,11 +256,22 @@ class InvertedResidual(tf.keras.layers.Layer):
         e_names = [f"e{e:g}" for e in self.expansions]
         self.pair_gate = self.kernel_gate = self.expansion_gate = self.skip_gate = None
         if self.joint:
-            pairs = [
-                f"{k}_{e}"
-                for k in (k_names if self.search_kernel else ["k"])
-                for e in (e_names if self.search_expansion else ["e"])
+            cells = [
+                (i, j)
+                for i in range(len(self.kernel_options))
+                for j in range(len(self.expansions) if self.search_expansion else 1)
             ]
+            if self.pairs:
+                cells = [
+                    (i, j)
+                    for i, j in cells
+                    if (self.kernel_options[i][0], self.expansions[j]) in self.pairs
+                ]
+            # the joint table's flat index of each option (the other cells stay zero)
+            self._pair_cells = [i * len(self.expansions) + j for i, j in cells]
+            k_labels = k_names if self.search_kernel else ["k"]
+            e_labels = e_names if self.search_expansion else ["e"]
+            pairs = [f"{k_labels[i]}_{e_labels[j]}" for i, j in cells]
             self.pair_gate = self._gate(pairs, "pair", 0)
         else:
             if self.search_kernel:
@@ -211,6 +280,11 @@ class InvertedResidual(tf.keras.layers.Layer):
                 self.expansion_gate = self._gate(e_names, "expansion", 2)
         if self.search_skip:
             self.skip_gate = self._gate(["block", "skip"], "skip", 3)
+        self.shortcut = (
+            Projection(self.channels, self.stride, name="shortcut") if self.projects_skip else None
+        )
+        if self.shortcut is not None:
+            self.shortcut.build(input_shape)
 
         if self.has_expand:
             self.expand = tf.keras.layers.Conv2D(
@@ -264,10 +338,35 @@ class InvertedResidual(tf.keras.layers.Layer):
         """P[kernel option, expansion option] from `gate_value(gate)` of each gate."""
         n_k, n_e = len(self.kernel_options), len(self.expansions)
         if self.pair_gate is not None:
-            return tf.reshape(gate_value(self.pair_gate), (n_k, n_e))
+            value = gate_value(self.pair_gate)
+            if len(self._pair_cells) != n_k * n_e:
+                value = tf.scatter_nd(
+                    [[c] for c in self._pair_cells], value, tf.constant([n_k * n_e])
+                )
+            return tf.reshape(value, (n_k, n_e))
         pk = gate_value(self.kernel_gate) if self.kernel_gate is not None else tf.ones((1,))
         pe = gate_value(self.expansion_gate) if self.expansion_gate is not None else tf.ones((1,))
         return pk[:, None] * pe[None, :]
+
+    def offers_cell(self, k_index: int, e_index: int) -> bool:
+        """Whether joint cell [k_index, e_index] is one of the block's options."""
+        return self.pair_gate is None or k_index * len(self.expansions) + e_index in (
+            self._pair_cells
+        )
+
+    def pair_option(self, k_index: int, e_index: int) -> int:
+        """The pair gate's option index of joint cell [k_index, e_index] (ValueError where the
+        block does not offer that pair)."""
+        cell = k_index * len(self.expansions) + e_index
+        if cell not in self._pair_cells:
+            raise ValueError(f"{self.name} offers no pair at joint cell ({k_index}, {e_index})")
+        return self._pair_cells.index(cell)
+
+    def shortcut_config(self) -> ConvConfig | None:
+        """The projected skip path's geometry (None: the skip is the identity, or no skip)."""
+        if self.shortcut is None:
+            return None
+        return ConvConfig(self.in_hw[0], self.in_hw[1], self.c_in, self.channels, 1, self.stride)
 
     def joint_probs(self) -> tf.Tensor:
         """softmax-of-logits P[kernel option, expansion option] (for latency and derivation)."""
@@ -356,7 +455,8 @@ class InvertedResidual(tf.keras.layers.Layer):
             x = x + inputs
         if self.skip_gate is not None:
             g = tf.cast(self.skip_gate.value(training), x.dtype)
-            x = g[0] * x + g[1] * inputs
+            identity = inputs if self.shortcut is None else self.shortcut(inputs, training=training)
+            x = g[0] * x + g[1] * identity
         return x
 
     def compute_output_shape(self, input_shape):
@@ -414,6 +514,7 @@ class InvertedResidual(tf.keras.layers.Layer):
             search_skip=self.search_skip,
             residual=self.residual,
             joint=self.joint,
+            pairs=[list(p) for p in self.pairs],
             activation=self.activation,
             gate_mode=self.gate_mode,
             seed=self.seed,

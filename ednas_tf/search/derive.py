@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ednas_tf.arch import ArchSpec, BlockSpec
+from ednas_tf.arch import ArchSpec, decode_block
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import child_latency, fixed_latency
 from ednas_tf.layers.blocks import InvertedResidual
@@ -67,8 +67,11 @@ def _options(
     p_skip = float(block.skip_prob().numpy()) if block.search_skip else 0.0
     configs = block.option_configs()[widths[0]][widths[1]]
     channels = block.channel_options[widths[1]]
-    options = []
+    options, index_of = [], {}
     for k_index, e_index in np.ndindex(*joint.shape):
+        if not block.offers_cell(k_index, e_index):
+            continue  # a coupled (kernel, expansion) pair the block does not offer
+        index_of[(k_index, e_index)] = len(options)
         kernel = block.kernel_options[k_index]
         if mode == "parallel" and block.search_kernel:
             column = joint[:, e_index] / max(float(joint[:, e_index].sum()), 1e-12)
@@ -88,14 +91,16 @@ def _options(
                 (int(k_index), int(e_index)),
             )
         )
-    chosen = int(np.argmax(joint))
+    chosen = index_of[tuple(int(i) for i in np.unravel_index(int(np.argmax(joint)), joint.shape))]
     if block.search_skip:
         # The skip gate alone decides keep vs skip (argmax derivation reads it so): a skipped
         # block keeps its most likely pair, else near-uniform pair gates — every single pair
         # improbable — would make dropping a block the fit's cheapest move, whatever the skip
         # gate learned.
         skip_log_prob = math.log(max(p_skip, 1e-12)) + math.log(max(float(joint.max()), 1e-12))
-        options.append(BlockOption({"skip": True}, skip_log_prob, 0.0, None))
+        shortcut = block.shortcut_config()  # the projection a shape-changing block skips to
+        skip_ms = 0.0 if shortcut is None else latency_model.conv_latency(shortcut)
+        options.append(BlockOption({"skip": True}, skip_log_prob, skip_ms, None))
         if p_skip > 0.5:
             chosen = len(options) - 1
     return options, chosen
@@ -189,7 +194,7 @@ def probed_child(arch: ArchSpec, index: int) -> ArchSpec:
     entry = probed[index]
     if "blocks" not in entry:
         raise ValueError("this search predates recording the probed children's blocks")
-    blocks = [BlockSpec.decode(text, f"probed[{index}]") for text in entry["blocks"]]
+    blocks = [decode_block(text, f"probed[{index}]") for text in entry["blocks"]]
     return dataclasses.replace(
         arch,
         blocks=blocks,
@@ -293,7 +298,12 @@ def derive(
         if by_name[b.name].gates()
     }
     gate_probs.update({g: {"width": p} for g, p in width_probabilities(supernet).items()})
-    kept = [b.name for b in space.blocks if not decisions[b.name].get("skip")]
+    # the supernet blocks the child's layers come from (a projected skip is one of them)
+    kept = [
+        b.name
+        for b in space.blocks
+        if not decisions[b.name].get("skip") or by_name[b.name].shortcut is not None
+    ]
     widths = _widths(best, blocks)
     arch = space.child(
         decisions,

@@ -1,10 +1,12 @@
 """The differentiable expected latency of a supernet (what the search step minimises).
 
 The supernet's expected latency is
-`stem + Σ_blocks (1 − p_skip) · Σ_{i,o,k,e} W[i,o] · P[k,e] · L[i,o,k,e] + Σ_o p_last[o] · tail[o]`
+`stem + Σ_blocks [(1 − p_skip) · Σ_{i,o,k,e} W[i,o] · P[k,e] · L[i,o,k,e] + p_skip · S]
+ + Σ_o p_last[o] · tail[o]`
 with `L` the latency model's cost of each (input width, output width, kernel set, expansion)
-option, `P` the block's joint gate probabilities and `W` those of the width gates. With one-hot
-gates it equals the child's latency exactly.
+option, `P` the block's joint gate probabilities, `W` those of the width gates and `S` the cost of
+the skip path (0 for the identity, a 1x1 conv where the block changes shape). With one-hot gates
+it equals the child's latency exactly.
 """
 
 from __future__ import annotations
@@ -38,9 +40,18 @@ class ExpectedLatency:
             tail_configs(space.head, c, space.num_classes, final_hw) for c in last.channel_options
         ]
         options = [block.option_configs() for block in self.blocks]
+        shortcuts = [block.shortcut_config() for block in self.blocks]
         latency_model.prepare(
-            [stem, *(c for tail in tails for c in tail), *(c for o in options for c in _flat(o))]
+            [
+                stem,
+                *(c for tail in tails for c in tail),
+                *(c for o in options for c in _flat(o)),
+                *filter(None, shortcuts),
+            ]
         )
+        self.skip_ms = [
+            0.0 if c is None else float(latency_model.conv_latency(c)) for c in shortcuts
+        ]
         self.fixed_ms = float(latency_model.conv_latency(stem))
         self.tail_ms = tf.constant(
             [sum(latency_model.conv_latency(c) for c in tail) for tail in tails], tf.float32
@@ -62,11 +73,12 @@ class ExpectedLatency:
 
     def __call__(self) -> tf.Tensor:
         total = tf.constant(self.fixed_ms, tf.float32)
-        for block, table in zip(self.blocks, self.tables):
+        for block, table, skip_ms in zip(self.blocks, self.tables, self.skip_ms):
             block_ms = tf.einsum(
                 "io,ke,ioke->", self._pair_probs(block), block.joint_probs(), table
             )
-            total += (1.0 - block.skip_prob()) * block_ms
+            p_skip = block.skip_prob()
+            total += (1.0 - p_skip) * block_ms + p_skip * skip_ms
         tail_probs = self._width_probs(self.blocks[-1].width_group)
         return total + tf.reduce_sum(tail_probs * self.tail_ms)
 
@@ -75,10 +87,11 @@ class ExpectedLatency:
         channels, so the extremes are at the narrowest and widest widths)."""
         low = self.fixed_ms + float(self.tail_ms[0])
         high = self.fixed_ms + float(self.tail_ms[-1])
-        for block, table in zip(self.blocks, self.tables):
+        for block, table, skip_ms in zip(self.blocks, self.tables, self.skip_ms):
             values = table.numpy()
-            low += 0.0 if block.search_skip else float(values[0, 0].min())
-            high += float(values[-1, -1].max())
+            cheapest = float(values[0, 0].min())
+            low += min(cheapest, skip_ms) if block.search_skip else cheapest
+            high += max(float(values[-1, -1].max()), skip_ms)
         return low, high
 
 

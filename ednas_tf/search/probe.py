@@ -54,6 +54,43 @@ class ChildPath:
         return [name for name, pair in self.blocks.items() if pair is not None]
 
 
+def decisions_path(supernet: tf.keras.Model, decisions: dict[str, dict]) -> ChildPath:
+    """The `ChildPath` of a child given as `SearchSpace.child` decisions (per block "kernel",
+    "expansion", "skip"; widths are not searched), to score any child on the supernet."""
+    blocks: dict[str, tuple[int, int] | None] = {}
+    for block in searchable_blocks(supernet):
+        decision = decisions.get(block.name, {})
+        if decision.get("skip"):
+            blocks[block.name] = None
+            continue
+        kernel = tuple(decision.get("kernel", block.kernel_options[0]))
+        expansion = float(decision.get("expansion", block.expansions[0]))
+        if kernel not in block.kernel_options or expansion not in block.expansions:
+            raise ValueError(f"{block.name} has no option (kernel {kernel}, expansion {expansion})")
+        pair = (block.kernel_options.index(kernel), block.expansions.index(expansion))
+        if not block.offers_cell(*pair):
+            raise ValueError(f"{block.name} does not offer (kernel {kernel}, e{expansion:g})")
+        blocks[block.name] = pair
+    if width_gates(supernet):
+        raise ValueError("decisions_path does not resolve searched widths")
+    return ChildPath(blocks, {})
+
+
+def path_log_prob(supernet: tf.keras.Model, path: ChildPath) -> float:
+    """log P(path) under the gates' softmax probabilities: how the gates themselves (and so
+    derive's argmax) rank children."""
+    total = 0.0
+    for block in searchable_blocks(supernet):
+        pair = path.blocks.get(block.name)
+        p_skip = float(block.skip_prob().numpy())
+        if pair is None:
+            total += np.log(max(p_skip, 1e-12))
+        else:
+            joint = float(block.joint_probs().numpy()[pair])
+            total += np.log(max((1.0 - p_skip) * joint, 1e-12))
+    return float(total)
+
+
 def _block_gate_choices(block: InvertedResidual, pair: tuple[int, int] | None) -> list[tuple]:
     """(gate, option index) pairs that make `pair` (or the skip) the block's argmax path."""
     choices = []
@@ -65,7 +102,7 @@ def _block_gate_choices(block: InvertedResidual, pair: tuple[int, int] | None) -
         return choices  # the block's own gates do not matter on a skipped path
     k_index, e_index = pair
     if block.pair_gate is not None:
-        choices.append((block.pair_gate, k_index * len(block.expansions) + e_index))
+        choices.append((block.pair_gate, block.pair_option(k_index, e_index)))
     if block.kernel_gate is not None:
         choices.append((block.kernel_gate, k_index))
     if block.expansion_gate is not None:

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from ednas_tf.arch import ArchSpec
 from ednas_tf.checkpointing import (
@@ -30,12 +32,12 @@ from ednas_tf.checkpointing import (
     CheckpointPolicy,
 )
 from ednas_tf.cost.base import LatencyModel
-from ednas_tf.cost.network import space_latency_bounds
+from ednas_tf.cost.network import child_latency, space_latency_bounds
 from ednas_tf.data import DataSplits, batched
 from ednas_tf.io_utils import atomic_write_json, atomic_write_text, read_csv_rows, read_json
 from ednas_tf.model import build, searchable_blocks
 from ednas_tf.precision import precision_policy
-from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, STEP_CONFIG_FILE
+from ednas_tf.rundir import ARCH_FILE, GATES_FILE, HISTORY_FILE, RANKING_FILE, STEP_CONFIG_FILE
 from ednas_tf.search.derive import (
     DeriveOptions,
     block_probabilities,
@@ -47,7 +49,9 @@ from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
 from ednas_tf.search.probe import (
     accuracy_standard_error,
+    decisions_path,
     finetune_scorer,
+    path_log_prob,
     path_scorer,
     score_description,
 )
@@ -78,6 +82,9 @@ class RunOptions:
     # from the supernet's weights after `probe_steps` training steps of its own)
     probe_mode: str = "supernet"
     probe_steps: int = 200
+    # after the final step, score this many random children on the trained supernet
+    # (RUN/ranking.json; `rank_children`); 0: none
+    rank_children: int = 0
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
     # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
@@ -240,6 +247,41 @@ def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strate
     return score, accuracy_standard_error(splits.sizes["val"])
 
 
+def rank_children(
+    loop: SearchLoop,
+    space: SearchSpace,
+    data,
+    count: int,
+    seed: int,
+    latency_model: LatencyModel,
+    strategy: tf.distribute.Strategy,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """How the trained supernet ranks `count` children drawn uniformly from `space` (seeded):
+    per child its blocks, the validation accuracy of its pinned path with batch norm
+    re-estimated on training batches (as derive's probes score), the gates' log-probability of
+    it (how derive's argmax ranks) and its latency; what RUN/ranking.json holds, so a user (or
+    a benchmark with ground truth) can see whether the supernet tells children apart."""
+    _, _, val, train = data
+    recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+    score = path_scorer(loop.model, lambda: loop.evaluate(val, recalibration))
+    rng = np.random.default_rng(seed)
+    children = []
+    for _ in tqdm(range(count), desc="ranking children", disable=not progress):
+        decisions = space.random_decisions(rng, skip_prob=None)
+        path = decisions_path(loop.model, decisions)
+        child = space.child(decisions)
+        children.append(
+            {
+                "blocks": [b.encode() for b in child.blocks],
+                "val_acc": round(float(score(path)), 5),
+                "log_prob": round(path_log_prob(loop.model, path), 5),
+                "latency_ms": round(child_latency(child, latency_model), 6),
+            }
+        )
+    return {"seed": seed, "scored_by": score_description("supernet", 0), "children": children}
+
+
 def _note_probes(derived: ArchSpec, step: int, score, objective: Objective, opts) -> None:
     """Record how the probed children were scored; say when there was nothing to probe."""
     fit = derived.search.get("target_fit", {})
@@ -275,6 +317,26 @@ def _provenance(step, splits, config, objective, latency_model, opts, recorder) 
     }
 
 
+def build_loop(
+    step: int,
+    space: SearchSpace,
+    config: SearchConfig,
+    objective: Objective,
+    schedule,
+    latency_model: LatencyModel,
+    opts: RunOptions,
+    strategy: tf.distribute.Strategy,
+) -> SearchLoop:
+    """A step's supernet and loop, seeded as the search seeds them, so a checkpoint of the step
+    restores into it."""
+    tf.keras.utils.set_random_seed(opts.seed + step)
+    # the policy decides the layers' compute dtype when they are created (ednas_tf.precision)
+    with strategy.scope(), precision_policy(config.precision):
+        supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)
+        expected = ExpectedLatency(supernet, space, latency_model)
+        return SearchLoop(supernet, expected, objective, schedule, config, strategy)
+
+
 def run_step(
     step: int,
     space: SearchSpace,
@@ -293,12 +355,8 @@ def run_step(
     warning = config.short_search_warning()
     if warning:
         print(f"step {step}: warning: {warning}", file=sys.stderr, flush=True)
-    tf.keras.utils.set_random_seed(opts.seed + step)
-    # the policy decides the layers' compute dtype when they are created (ednas_tf.precision)
-    with strategy.scope(), precision_policy(config.precision):
-        supernet = build(space, gate_mode=opts.gate_mode, seed=opts.seed * 1000 + step * 100)
-        expected = ExpectedLatency(supernet, space, latency_model)
-        loop = SearchLoop(supernet, expected, objective, schedule, config, strategy)
+    loop = build_loop(step, space, config, objective, schedule, latency_model, opts, strategy)
+    supernet = loop.model
     fingerprint = _fingerprint(space, splits, config, objective, opts)
     keeper = CheckpointKeeper(loop.checkpoint(), step_dir / CKPT_DIR)
     # the step's settings bind a re-run only once it has a checkpoint to resume: a run refused
@@ -352,6 +410,13 @@ def run_step(
     )
     derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
     _note_probes(derived, step, score, objective, opts)
+    if final and opts.rank_children:
+        rank_start = time.time()
+        ranking = rank_children(
+            loop, space, data, opts.rank_children, opts.seed, latency_model, strategy, opts.progress
+        )
+        ranking["rank_seconds"] = round(time.time() - rank_start, 1)
+        atomic_write_json(Path(opts.output_dir) / RANKING_FILE, ranking)
     derived.save(step_dir / ARCH_FILE)
     return derived, recorder.rows
 

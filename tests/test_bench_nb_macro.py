@@ -1,0 +1,33 @@
+"""bench/nb_macro.py end to end on a synthetic table and a generated image folder (`--quick`):
+searches run, children are looked up, the supernet's ranking is compared with the table's."""
+
+from bench import nb_macro
+
+
+def test_quick_run_scores_every_search_and_the_ranking():
+    figures = nb_macro.main(
+        ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--rank=4"]
+    )
+    runs = figures["runs"]
+    assert [r["budget_mmac"] for r in runs] == [30.0, 60.0]
+    for run in runs:
+        assert len(run["code"]) == 8 and set(run["code"]) <= set("012")
+        # the budget objective derives a child at or below its budget
+        assert run["within_budget"] and run["mmacs"] <= run["budget_mmac"]
+        assert run["rank_within"] >= 1 and run["regret"] >= 0
+    for entry in figures["per_budget"].values():
+        anchors = entry["anchors"]
+        assert anchors["best_acc"] >= anchors["expected_best_of_10"] >= anchors[
+            "expected_best_of_1"
+        ]
+        assert entry["summary"]["n_runs"] == 1
+    (ranking,) = figures["ranking"]
+    assert ranking["n"] == 4
+    assert -1 <= ranking["supernet"]["kendall_tau"] <= 1
+    assert -1 <= ranking["gates"]["kendall_tau"] <= 1
+    assert set(figures["verdict"]["30"]) == {
+        "all_within_budget",
+        "above_best_of_10_random",
+        "above_best_uniform",
+        "regret_at_most_0.3",
+    }

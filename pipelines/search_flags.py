@@ -167,6 +167,12 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "probe_steps", 200, "Training steps of each child with --probe_mode=finetune.", lower_bound=1
 )
+flags.DEFINE_bool(
+    "derive_fill_budget",
+    False,
+    "With --objective=budget: a derived child below the band [budget x (1 - 0.02), budget] is "
+    "grown into it, most probable decisions first (the budget stays a hard ceiling either way).",
+)
 flags.DEFINE_integer(
     "rank_children",
     0,
@@ -248,6 +254,7 @@ def options_from_flags() -> RunOptions:
         probe_mode=FLAGS.probe_mode,
         probe_steps=FLAGS.probe_steps,
         rank_children=FLAGS.rank_children,
+        derive_fill_budget=FLAGS.derive_fill_budget,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=FLAGS.progress and dist_flags.worker().chief,  # one set of bars

@@ -10,6 +10,7 @@ from ednas_tf.presets import preset_space
 from ednas_tf.search.derive import DeriveOptions, derive
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.objectives import Objective, check_target, make_objective
+from ednas_tf.search.target_fit import LatencyGoal
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,11 @@ def test_target_fit_changes_options_before_dropping_a_block_the_gates_keep(space
     assert abs(child.predicted_latency_ms / target - 1) <= 0.02
     assert child.search["target_fit"]["moves"] >= 1
     assert child.search["source_blocks"] == [b.name for b in space.blocks]  # none dropped
+
+
+def test_a_budget_is_a_hard_ceiling_and_fill_grows_a_child_into_its_top_band():
+    budget = LatencyGoal(10.0, tolerance=0.02, at_most=True)
+    assert budget.met(10.0) and not budget.met(10.1) and budget.met(3.0)
+    filled = LatencyGoal(10.0, tolerance=0.02, at_most=True, fill=True)
+    assert filled.met(9.9) and not filled.met(9.7) and not filled.met(10.05)
+    assert filled.distance(9.0) == pytest.approx(0.8) and filled.distance(10.5) == 0.5

@@ -230,13 +230,16 @@ class DeriveOptions:
 
     mode/threshold: argmax or parallel kernel sets (module docstring); tolerance: the latency
     fit's band, a fraction of the target; probe_candidates: how many fitted children a `score`
-    ranks; score_tie: scores within this of the best count as tied (the most probable wins)."""
+    ranks; score_tie: scores within this of the best count as tied (the most probable wins);
+    fill_budget: under a budget objective, grow a child below the band [budget·(1 − tolerance),
+    budget] into it (`target_fit.LatencyGoal.fill`)."""
 
     mode: str = "argmax"
     threshold: float = 0.3
     tolerance: float = 0.02
     probe_candidates: int = 0
     score_tie: float = 0.0
+    fill_budget: bool = False
 
     def __post_init__(self):
         if self.probe_candidates < 0:
@@ -289,7 +292,8 @@ def derive(
     ]
     best, fit = candidates[0], {}
     if target_ms is not None:
-        goal = LatencyGoal(target_ms, options.tolerance, objective.at_most)
+        fill = options.fill_budget and objective.at_most
+        goal = LatencyGoal(target_ms, options.tolerance, objective.at_most, fill)
         best, fit = _fit_and_probe(candidates, goal, space, blocks, options, score)
     decisions = _decisions(best)
     gate_probs = {
@@ -356,6 +360,7 @@ def _fit_and_probe(
             "target_ms": goal.target_ms,
             "tolerance": goal.tolerance,
             "at_most": goal.at_most,
+            "fill": goal.fill,
             "argmax_latency_ms": round(gated_ms, 6),
             "moves": best.moves,
             **({"probed": probed, "score_tie": round(options.score_tie, 4)} if probed else {}),

@@ -85,6 +85,8 @@ class RunOptions:
     # after the final step, score this many random children on the trained supernet
     # (RUN/ranking.json; `rank_children`); 0: none
     rank_children: int = 0
+    # under a budget objective, grow a child far below the budget into its top band
+    derive_fill_budget: bool = False
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
     # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
@@ -397,6 +399,7 @@ def run_step(
         threshold=opts.derive_threshold,
         probe_candidates=opts.probe_candidates,
         score_tie=score_tie,
+        fill_budget=opts.derive_fill_budget,
     )
     # only the final step's child is fitted to the latency target
     derived = derive(

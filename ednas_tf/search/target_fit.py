@@ -10,6 +10,7 @@ ranks.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from ednas_tf.search.probe import ChildPath
@@ -29,22 +30,27 @@ class BlockOption:
 @dataclasses.dataclass(frozen=True)
 class LatencyGoal:
     """What a latency-target fit aims for: within `tolerance` (a fraction of the target) of
-    `target_ms`, or — `at_most` — anywhere up to that band's top, so a child the gates put
-    under a latency budget is kept as it is rather than grown to the budget."""
+    `target_ms`, or — `at_most` — anywhere up to the target, a hard ceiling (a budget), so a
+    child the gates put under a latency budget is kept as it is rather than grown to the budget;
+    with `fill` too, a child below the band [target·(1 − tolerance), target] is grown into it:
+    under a MACs budget the most accurate networks sit near the budget, and near-uniform gates
+    otherwise leave a child far below it (docs/results on NAS-Bench-Macro)."""
 
     target_ms: float
     tolerance: float = 0.02
     at_most: bool = False
+    fill: bool = False
 
     def met(self, latency_ms: float) -> bool:
         if self.at_most:
-            return latency_ms <= self.target_ms * (1.0 + self.tolerance)
+            return self.distance(latency_ms) == 0.0
         return abs(latency_ms - self.target_ms) <= self.tolerance * self.target_ms
 
     def distance(self, latency_ms: float) -> float:
         """How far `latency_ms` is from meeting the goal, in ms (0 when met)."""
         if self.at_most:
-            return max(0.0, latency_ms - self.target_ms)
+            floor = self.target_ms * (1.0 - self.tolerance) if self.fill else -math.inf
+            return max(0.0, latency_ms - self.target_ms, floor - latency_ms)
         return abs(latency_ms - self.target_ms)
 
 

@@ -25,6 +25,7 @@ bench/results/<results_name>.json, with a plot beside it (.png).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,10 @@ flags.DEFINE_string("runs_dir", "runs/nb_macro", "Where each search's run direct
                     flag_values=FV)
 flags.DEFINE_bool("quick", False, "Synthetic table, generated images, tiny searches.",
                   flag_values=FV)
+flags.DEFINE_string("reuse_supernets", None, "A previous --runs_dir: each search resumes from a "
+                    "copy of that run's finished checkpoints and only derives again (to measure a "
+                    "change to derivation on the same supernets); search minutes are the "
+                    "original search's plus the new derivation's.", flag_values=FV)
 cli.define_results_name(FV, "nb_macro")
 
 SEARCH_RECORD = "nb_macro_search.json"  # the benchmark's record of a finished search
@@ -95,12 +100,26 @@ def _image_folder(root: Path, classes: int = 4, per_class: int = 24, size: int =
     return root
 
 
+def _copy_finished(source: Path, run_dir: Path) -> float:
+    """`source`'s run (checkpoints, ranking) copied to `run_dir` without its derived child, so a
+    resumed search derives again; the source search's wall seconds."""
+    if not (source / SEARCH_RECORD).exists():
+        cli.error(f"{source} holds no finished search to reuse")
+    if not run_dir.exists():
+        ignore = shutil.ignore_patterns(ARCH_FILE, SEARCH_RECORD, ".lock", "logs")
+        shutil.copytree(source, run_dir, ignore=ignore)
+    return float(read_json(source / SEARCH_RECORD)["wall_seconds"])
+
+
 def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
-            passthrough: list[str]) -> float:
-    """Runs (or resumes) one search; its wall seconds, summed over attempts."""
+            passthrough: list[str], earlier_seconds: float = 0.0) -> float:
+    """Runs (or resumes) one search; its wall seconds, summed over attempts (plus
+    `earlier_seconds`: a reused supernet's search)."""
     record = run_dir / SEARCH_RECORD
     if record.exists() and (run_dir / ARCH_FILE).exists():
         return float(read_json(record)["wall_seconds"])
+    if (run_dir / RANKING_FILE).exists():
+        rank = 0  # a reused supernet's ranking stands
     command = [
         sys.executable, "-m", "pipelines.search", "--dataset=image_folder",
         f"--data_dir={data_dir}", "--noprogress", *passthrough,
@@ -113,7 +132,7 @@ def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
     done = subprocess.run(command, check=False)
     if done.returncode != 0:
         cli.error(f"the search in {run_dir} failed (exit {done.returncode})")
-    seconds = time.time() - start
+    seconds = time.time() - start + earlier_seconds
     atomic_write_json(record, {"wall_seconds": round(seconds, 1), "command": command[2:]})
     return seconds
 
@@ -168,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _codes_table(Path(table_path))
         data_dir = str(_image_folder(root / "images"))
         passthrough = [*QUICK_SEARCH, *passthrough]
-        runs_dir = root / "runs"
+        runs_dir = runs_dir if FV["runs_dir"].present else root / "runs"
     if not table_path or not data_dir:
         cli.error("--table and --data_dir are required (or --quick)")
     table = NBMacroTable.load(table_path)
@@ -177,14 +196,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for i, budget in enumerate(budgets):
             run_dir = runs_dir / f"seed{seed}_{budget:g}mmac"
             rank = FV.rank if i == 0 else 0
-            seconds = _search(run_dir, data_dir, budget, seed, rank, passthrough)
+            earlier = 0.0
+            if FV.reuse_supernets:
+                earlier = _copy_finished(Path(FV.reuse_supernets) / run_dir.name, run_dir)
+            seconds = _search(run_dir, data_dir, budget, seed, rank, passthrough, earlier)
             code = code_of(ArchSpec.load(run_dir / ARCH_FILE))
             score = table.score(code, budget * 1e6)
             runs.append({**score, "seed": seed, "budget_mmac": budget,
                          "search_minutes": round(seconds / 60, 2), "run_dir": str(run_dir)})
             print(f"seed {seed} budget {budget:g}: {code} {score['mean_acc']:.2f} % at "
                   f"{score['mmacs']:.1f} M MACs, regret {score['regret']:.2f} pt", flush=True)
-            if rank:
+            if (run_dir / RANKING_FILE).exists():
                 ranking.append({"seed": seed, **_ranking(run_dir, table)})
     per_budget = {}
     for budget in budgets:

@@ -4,9 +4,11 @@ searches run, children are looked up, the supernet's ranking is compared with th
 from bench import nb_macro
 
 
-def test_quick_run_scores_every_search_and_the_ranking():
+def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
+    first = tmp_path / "first"
     figures = nb_macro.main(
-        ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--rank=4"]
+        ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--rank=4",
+         f"--runs_dir={first}"]
     )
     runs = figures["runs"]
     assert [r["budget_mmac"] for r in runs] == [30.0, 60.0]
@@ -31,3 +33,14 @@ def test_quick_run_scores_every_search_and_the_ranking():
         "above_best_uniform",
         "regret_at_most_0.3",
     }
+
+    # the same supernet derived again with the budget filled: never above the budget, never
+    # below the child derived without filling; the search's minutes are the original's and more
+    again = nb_macro.main(
+        ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30", f"--reuse_supernets={first}",
+         f"--runs_dir={tmp_path / 'again'}", "--", "--derive_fill_budget"]
+    )
+    (run,) = again["runs"]
+    assert runs[0]["mmacs"] <= run["mmacs"] <= 30
+    assert run["search_minutes"] >= runs[0]["search_minutes"]
+    assert len(again["ranking"]) == 1  # the reused supernet's ranking

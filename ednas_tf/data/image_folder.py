@@ -42,15 +42,18 @@ def _image_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def list_images(
     root: Path, class_names: list[str], hidden: list[str] | None = None
-) -> tuple[list[str], list[int]]:
-    """Image paths under root/<class>/ (recursively) with their label numbers; hidden files
-    are appended to `hidden` (when given) instead."""
+) -> tuple[list[str], list[int], list[str]]:
+    """Image paths under root/<class>/ (recursively) with their label numbers and their paths
+    inside the class folder (what a hold-out group rule reads); hidden files are appended to
+    `hidden` (when given) instead."""
     paths: list[str] = []
     labels: list[int] = []
+    relative: list[str] = []
     for label, name in enumerate(class_names):
         files, dot_files = _image_files(root / name)
         paths += [str(p) for p in files]
         labels += [label] * len(files)
+        relative += [p.relative_to(root / name).as_posix() for p in files]
         if hidden is not None:
             hidden += [str(p) for p in dot_files]
     if not paths:
@@ -58,7 +61,7 @@ def list_images(
             f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders "
             f"{', '.join(class_names)}"
         )
-    return paths, labels
+    return paths, labels, relative
 
 
 def make_decoder(channels: int):
@@ -95,7 +98,8 @@ def load_image_folder(
     hidden: list[str] = []
 
     def examples(folder: Path) -> Examples:
-        return file_examples(*list_images(folder, class_names, hidden), decode)
+        paths, labels, relative = list_images(folder, class_names, hidden)
+        return file_examples(paths, labels, decode, relative)
 
     def held_apart(name: str) -> Examples | None:
         """The examples of root/<name>/ (val, test) when the layout has train/ and it."""

@@ -70,6 +70,9 @@ def test_near_copies_are_reported_without_a_rule_and_not_with_one(tmp_path):
     assert int(line.split()[1]) >= held // 2
     grouped = load(root, holdout_groups=TRACK_PATTERN)
     assert warnings(grouped) == []
+    no_folders = load(root, holdout_groups="folder")  # a rule that groups nothing is none
+    assert "no two of the 80 training images share a group" in no_folders.notes[0]
+    assert len(warnings(no_folders)) == 1
     assert grouped.notes == [
         f"data: --holdout_groups={TRACK_PATTERN}: 80 training images in 16 groups (largest 5) "
         "kept whole on one side of every hold-out"

@@ -79,8 +79,19 @@ class Grouping:
     unmatched: int
     largest: int
 
+    @property
+    def binds(self) -> bool:
+        """Whether any two examples share a group (else the rule changes no hold-out)."""
+        return self.largest > 1
+
     def describe(self, rule: GroupRule) -> str:
         """One line for the log."""
+        if not self.binds:
+            return (
+                f"data: --holdout_groups={rule.text}: no two of the {len(self.ids):,} training "
+                f"images share a group ({self.unmatched:,} match no group), so every hold-out is "
+                "drawn image by image"
+            )
         line = (
             f"data: --holdout_groups={rule.text}: {len(self.ids):,} training images in "
             f"{self.count:,} groups (largest {self.largest:,}) kept whole on one side of every "

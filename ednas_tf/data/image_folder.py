@@ -3,7 +3,9 @@
 Layouts: `data_dir/<class>/...`, or `data_dir/train/<class>/...` with optional
 `data_dir/val/<class>/...` and `data_dir/test/<class>/...`. A `val/` folder is the validation
 split (model selection) instead of a seeded hold-out of `train/`; without a `test/` folder the
-splitter holds out a seeded part of `train/` as test. Images may have any size and be grayscale,
+splitter holds out a seeded part of `train/` as test; a hold-out group rule
+(`ednas_tf.data.groups`) reads each file's path inside its class folder to keep the frames of one
+track on one side of it. Images may have any size and be grayscale,
 RGB or RGBA: each is decoded to the requested channels (grayscale repeated, alpha dropped) and
 resized in the pipeline, never all held in memory.
 """

@@ -186,7 +186,7 @@ def _leak_note(
     source: Source, indices: dict[str, np.ndarray], checks: DataChecks, seed: int
 ) -> str | None:
     """The near-copy warning of the hold-outs drawn from an image folder's training images,
-    when no group rule is set (the caller's test) and the checks read files. A `val/` or
+    when no group rule binds two images (the caller's test) and the checks read files. A `val/` or
     `test/` folder is the user's own split, which no rule changes: not checked."""
     drawn = [s for s, own in (("val", source.val), ("test", source.test)) if own is None]
     holdout = np.concatenate([indices[s] for s in drawn] + [np.zeros(0, np.int64)])
@@ -261,7 +261,8 @@ def load_splits(
     _check_source(source, name, skipped)
     sizes = {split: len(idx) for split, idx in indices.items()}
     check_split_sizes(sizes, checks, limit)
-    leak = None if grouping is not None else _leak_note(source, indices, checks, seed)
+    bound = grouping is not None and grouping.binds  # a rule that groups nothing is none
+    leak = None if bound else _leak_note(source, indices, checks, seed)
     notes = [note for note in (group_note, leak) if note]
 
     native_height, native_width, channels = source.image_shape

@@ -25,7 +25,7 @@ from ednas_tf.data.checks import (
     resolve_mode,
 )
 from ednas_tf.data.errors import DatasetFormatError, UnknownDatasetError
-from ednas_tf.data.groups import NO_RULE, Grouping, group_examples, parse_rule
+from ednas_tf.data.groups import NO_RULE, Grouping, GroupRule, group_examples, parse_rule
 from ednas_tf.data.near_copies import check_holdout
 from ednas_tf.data.pipeline import SPLIT_NAMES, split_indices
 from ednas_tf.data.plan import DecodeTally, InputOptions, SplitInput
@@ -167,10 +167,9 @@ def _check_source(source: Source, name: str, skipped: list[Skipped]) -> None:
     check_classes(source.class_names, labels, f"dataset {name}")
 
 
-def _grouping(source: Source, name: str, holdout_groups: str | None) -> tuple[Grouping | None, str]:
-    """The hold-out groups of the training examples `holdout_groups` asks for (None: no rule),
-    and the log line saying how they came out."""
-    rule = parse_rule(holdout_groups)
+def _grouping(source: Source, name: str, rule: GroupRule | None) -> tuple[Grouping | None, str]:
+    """The hold-out groups of the training examples under `rule` (None: no rule), and the log
+    line saying how they came out."""
     if rule is None:
         return None, ""
     if source.train.relative is None:
@@ -236,9 +235,9 @@ def load_splits(
     checks = checks or DataChecks()
     options = options or InputOptions()
     entry, extra = _resolve(name)
-    parse_rule(holdout_groups)  # a bad pattern before the data is listed
+    rule = parse_rule(holdout_groups)  # a bad pattern before the data is listed
     source = entry.factory(data_dir=data_dir, image_size=image_size, **extra, **source_kwargs)
-    grouping, group_note = _grouping(source, name, holdout_groups)
+    grouping, group_note = _grouping(source, name, rule)
     indices = split_indices(
         source.train.size,
         None if source.test is None else source.test.size,
@@ -306,6 +305,6 @@ def load_splits(
         inputs=inputs,
         augment=augment,
         notes=notes,
-        holdout_groups=holdout_groups or NO_RULE,
+        holdout_groups=NO_RULE if rule is None else rule.text,
         **{split: inputs[split].evaluation() for split in SPLIT_NAMES},
     )

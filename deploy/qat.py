@@ -281,9 +281,7 @@ def run_qat(
     )
     fingerprint = {
         "qat": dataclasses.asdict(config),
-        "dataset": splits.name,
-        "sizes": splits.sizes,
-        "augment": splits.augment,
+        **splits.fingerprint(),
     }
     train_model(
         model,

@@ -71,6 +71,7 @@ CARRIED_FACTS = (
     "limit",
     "seed",
     "augment",
+    "holdout_groups",  # which training images a hold-out keeps together (ednas_tf.data.groups)
     "device",
     "space",
     "precision",  # Keras dtype policy of the search / training (ednas_tf.precision)

@@ -259,9 +259,7 @@ def train_child(
     fingerprint = {
         "arch": arch.to_dict(),
         "config": dataclasses.asdict(config),
-        "dataset": splits.name,
-        "sizes": splits.sizes,
-        "augment": splits.augment,
+        **splits.fingerprint(),
     }
     fit = fit_best(
         model,
@@ -290,6 +288,7 @@ def train_child(
         "config": dataclasses.asdict(config),
         "dataset": splits.name,
         "augment": splits.augment,
+        "holdout_groups": splits.holdout_groups,
         "test_examples": splits.sizes["test"],
     }
     atomic_write_json(output / TRAIN_METRICS_FILE, metrics)

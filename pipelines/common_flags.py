@@ -14,13 +14,16 @@ from absl import flags
 from ednas_tf.data import available as available_datasets
 from ednas_tf.data import load_splits
 from ednas_tf.data.augment import DEFAULT_POLICY
+from ednas_tf.data.groups import NO_RULE
 from ednas_tf.presets import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.rundir import absolute_data_dir
 from pipelines.data_flags import (
+    check_holdout_flag,
     data_checks,
     define_augment_flag,
     define_check_flags,
+    define_holdout_flag,
     input_facts,
     input_options,
     print_data_note,
@@ -60,7 +63,9 @@ def define_data_flags(val_help: str) -> None:
     )
     flags.DEFINE_float("val_fraction", 0.1, val_help, lower_bound=0.0, upper_bound=0.9, **main)
     define_check_flags()
-    define_augment_flag(DEFAULT_POLICY, "Recorded in the run; the later stages use it too.")
+    recorded = "Recorded in the run; the later stages use it too."
+    define_augment_flag(DEFAULT_POLICY, recorded)
+    define_holdout_flag(NO_RULE, recorded)
 
 
 def define_stage_widths_flag(kwargs: dict | None = None) -> None:
@@ -131,6 +136,7 @@ def check_data_and_space_flags() -> None:
     """The data and space flags that can be refused before the data loads (ValueError)."""
     get_profile(FLAGS.device)  # an unknown device or an unreadable lookup table
     input_options()
+    check_holdout_flag()
     kernels()
     stage_widths()
 
@@ -153,6 +159,7 @@ def load_data_and_space(arch_fraction: float, batch_size: int | None = None):
         checks=data_checks(batch_size, ("train", "arch") if arch_fraction > 0 else ("train",)),
         augment=FLAGS.augment,
         options=input_options(),
+        holdout_groups=FLAGS.holdout_groups,
     )
     print_data_note(splits)
     print(
@@ -190,5 +197,6 @@ def recorded_facts(splits, profile) -> dict:
         "stage_widths": list(FLAGS.stage_widths),
         "activation": FLAGS.activation,
         "augment": FLAGS.augment,
+        "holdout_groups": FLAGS.holdout_groups,
         **input_facts(),
     }

@@ -1,12 +1,14 @@
 """The data flags every stage that loads data shares: how it checks the data first
 (`--verify_images`, `--strict_data`), how the tf.data pipeline runs (`--data_threads`,
-`--data_cache`) and the augmentation policy (`--augment`).
+`--data_cache`), the augmentation policy (`--augment`) and which images a hold-out keeps
+together (`--holdout_groups`).
 
 Shared by the search and tuner (`common_flags.define_data_flags`) and the stages after them
 (`run_flags.define_run_flags`), so the flags mean the same everywhere; what the checks are is
 `ednas_tf.data.checks`, the policies `ednas_tf.data.augment`, the pipeline `ednas_tf.data.plan`.
-The policy is a fact of the run (recorded by the search, inherited by train, qat and export);
-threads and cache only change speed and memory, never the batches.
+The policy and the group rule are facts of the run (recorded by the search, inherited by train,
+qat and export: a later stage must hold out the images the search held out); threads and cache
+only change speed and memory, never the batches.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from absl import flags
 from ednas_tf.data import DataSplits
 from ednas_tf.data.augment import POLICIES
 from ednas_tf.data.checks import FULL_DECODE_LIMIT, VERIFY_MODES, DataChecks, describe_skipped
+from ednas_tf.data.groups import EXAMPLE_PATTERN, FOLDER_RULE, NO_RULE, parse_rule
 from ednas_tf.data.plan import InputOptions, check_cache
 
 FLAGS = flags.FLAGS
@@ -72,6 +75,26 @@ def define_augment_flag(default: str | None, inherit: str = "") -> None:
     )
 
 
+def define_holdout_flag(default: str | None, inherit: str = "") -> None:
+    """--holdout_groups: which training images a hold-out keeps together
+    (`ednas_tf.data.groups`); None: inherit."""
+    flags.DEFINE_string(
+        "holdout_groups",
+        default,
+        f"Keep groups of training images on one side of every hold-out drawn from them: "
+        f"{NO_RULE}; {FOLDER_RULE} (a group per sub-folder of a class folder); or a regular "
+        f"expression whose first capture group, found in the file name, names the group (e.g. "
+        f"'{EXAMPLE_PATTERN}' for track-numbered frames 00012_00003.png); a file it does not "
+        "match is a group of its own. " + inherit,
+        module_name=sys.argv[0],
+    )
+
+
+def check_holdout_flag() -> None:
+    """A --holdout_groups pattern that does not compile or captures nothing (ValueError)."""
+    parse_rule(FLAGS.holdout_groups)
+
+
 def input_options() -> InputOptions:
     """The pipeline settings the flags ask for (ValueError on a --data_cache that is no folder)."""
     try:
@@ -99,7 +122,8 @@ def data_checks(
 
 
 def print_data_note(splits: DataSplits) -> None:
-    """The skipped files, if any, as one line of the log."""
-    note = describe_skipped(splits.skipped)
-    if note:
-        print(note, flush=True)
+    """The skipped files, the hold-out groups and a warning of near-copies across a hold-out,
+    if any, one line each."""
+    for note in [describe_skipped(splits.skipped), *splits.notes]:
+        if note:
+            print(note, flush=True)

@@ -1,7 +1,8 @@
 """Flags and facts of the stages that follow the search (train, qat, export).
 
 They take `--run_dir` and inherit the facts the run recorded (`ednas_tf.rundir`): the dataset, where
-it lives, the example limit, the seed, the augmentation policy and the device. A flag given on the
+it lives, the example limit, the seed, the augmentation policy, the hold-out group rule and the
+device. A flag given on the
 command line overrides the recorded fact and is recorded in turn; a different `--dataset`, or data
 whose class count or image size is not the network's, is a one-line error rather than a silent
 mismatch.
@@ -18,6 +19,7 @@ from absl import flags
 from ednas_tf.arch import ArchSpec
 from ednas_tf.data import DataSplits, load_splits
 from ednas_tf.data.augment import DEFAULT_POLICY
+from ednas_tf.data.groups import NO_RULE
 from ednas_tf.rundir import (
     RunDir,
     RunDirError,
@@ -28,9 +30,11 @@ from ednas_tf.rundir import (
     writable_dir,
 )
 from pipelines.data_flags import (
+    check_holdout_flag,
     data_checks,
     define_augment_flag,
     define_check_flags,
+    define_holdout_flag,
     input_facts,
     input_options,
     print_data_note,
@@ -44,6 +48,7 @@ DATA_DEFAULTS: dict[str, Any] = {
     "limit": None,
     "seed": 0,
     "augment": DEFAULT_POLICY,
+    "holdout_groups": NO_RULE,
 }
 CONTRADICTIONS = ("dataset",)  # facts a later stage may not change: the network was searched for it
 
@@ -79,6 +84,7 @@ def define_run_flags(run_help: str) -> None:
     )
     define_check_flags()
     define_augment_flag(None, inherit.format(DEFAULT_POLICY))
+    define_holdout_flag(None, inherit.format(NO_RULE))
 
 
 def check_run_paths() -> Path:
@@ -86,6 +92,7 @@ def check_run_paths() -> Path:
     before any work; the run directory, which the stage locks while it writes it."""
     run_dir = existing_dir(FLAGS.run_dir, "run_dir", "the folder ednas-search wrote")
     input_options()  # a --data_cache that is no folder, before any work
+    check_holdout_flag()
     if FLAGS.output_dir:
         writable_dir(FLAGS.output_dir, "output_dir")
     return run_dir
@@ -134,6 +141,7 @@ def load_stage_data(
         checks=data_checks(batch_size),
         augment=facts["augment"],
         options=input_options(),
+        holdout_groups=facts["holdout_groups"],
         **kwargs,
     )
     print_data_note(splits)

@@ -1,7 +1,8 @@
 """Train the run's derived architecture from scratch (weights, metrics) into RUN/train.
 
-The dataset, its location, the example limit, the seed and the augmentation policy (`--augment`)
-come from what the search recorded in the run directory; a flag overrides one (and is recorded).
+The dataset, its location, the example limit, the seed, the augmentation policy (`--augment`) and
+the hold-out group rule (`--holdout_groups`) come from what the search recorded in the run
+directory; a flag overrides one (and is recorded).
 
 Example:
   ednas-train --run_dir=runs/demo
@@ -18,7 +19,7 @@ from ednas_tf.arch import ArchSpec
 from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
 from pipelines import dist_flags
-from pipelines.data_flags import input_options
+from pipelines.data_flags import check_holdout_flag, input_options
 from pipelines.precision_flags import PRECISION_DEFAULTS, define_precision_flag
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
@@ -87,6 +88,7 @@ def _check_flags() -> Path | None:
     if FLAGS.warmup_epochs > FLAGS.epochs:
         raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
     input_options()  # a --data_cache that is no folder
+    check_holdout_flag()
     if FLAGS.arch:
         arch = Path(FLAGS.arch)
         if arch.is_dir():

@@ -9,6 +9,9 @@ What `load_splits` runs on every source, before any dataset is built:
   files are skipped and counted (`DataSplits.skipped`), or refused with `strict`;
 * classes: at least two, each with MIN_IMAGES_PER_CLASS training images, labels in range;
 * split sizes: the splits trained on in whole batches hold at least one batch.
+* near-copies (`near_copies.py`, an image folder without a `--holdout_groups` rule, unless
+  `verify_images='none'`): a warning line when the val and test images drawn from `train/` are
+  perceptual-hash near-copies of training images (frames of one track or drive).
 
 Every refusal is a DatasetFormatError whose message names the file or split and what to do.
 """

@@ -3,7 +3,9 @@
 Layouts: `data_dir/<class>/...`, or `data_dir/train/<class>/...` with optional
 `data_dir/val/<class>/...` and `data_dir/test/<class>/...`. A `val/` folder is the validation
 split (model selection) instead of a seeded hold-out of `train/`; without a `test/` folder the
-splitter holds out a seeded part of `train/` as test. Images may have any size and be grayscale,
+splitter holds out a seeded part of `train/` as test; a hold-out group rule
+(`ednas_tf.data.groups`) reads each file's path inside its class folder to keep the frames of one
+track on one side of it. Images may have any size and be grayscale,
 RGB or RGBA: each is decoded to the requested channels (grayscale repeated, alpha dropped) and
 resized in the pipeline, never all held in memory.
 """
@@ -42,15 +44,18 @@ def _image_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def list_images(
     root: Path, class_names: list[str], hidden: list[str] | None = None
-) -> tuple[list[str], list[int]]:
-    """Image paths under root/<class>/ (recursively) with their label numbers; hidden files
-    are appended to `hidden` (when given) instead."""
+) -> tuple[list[str], list[int], list[str]]:
+    """Image paths under root/<class>/ (recursively) with their label numbers and their paths
+    inside the class folder (what a hold-out group rule reads); hidden files are appended to
+    `hidden` (when given) instead."""
     paths: list[str] = []
     labels: list[int] = []
+    relative: list[str] = []
     for label, name in enumerate(class_names):
         files, dot_files = _image_files(root / name)
         paths += [str(p) for p in files]
         labels += [label] * len(files)
+        relative += [p.relative_to(root / name).as_posix() for p in files]
         if hidden is not None:
             hidden += [str(p) for p in dot_files]
     if not paths:
@@ -58,7 +63,7 @@ def list_images(
             f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the class folders "
             f"{', '.join(class_names)}"
         )
-    return paths, labels
+    return paths, labels, relative
 
 
 def make_decoder(channels: int):
@@ -95,7 +100,8 @@ def load_image_folder(
     hidden: list[str] = []
 
     def examples(folder: Path) -> Examples:
-        return file_examples(*list_images(folder, class_names, hidden), decode)
+        paths, labels, relative = list_images(folder, class_names, hidden)
+        return file_examples(paths, labels, decode, relative)
 
     def held_apart(name: str) -> Examples | None:
         """The examples of root/<name>/ (val, test) when the layout has train/ and it."""

@@ -20,6 +20,7 @@ SPLIT_NAMES = ("train", "arch", "val", "test")
 _MAX_SHUFFLE_BUFFER = 10_000
 _TEST_STREAM = 1  # seeds a separate random stream for picking a limited test subset
 _VAL_STREAM = 2  # ... and one for a limited subset of a source's own validation split
+_GROUP_STREAM = 3  # ... and one for the order of hold-out groups
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -27,12 +28,30 @@ def _check_fraction(name: str, value: float) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
 
 
-def _take_fraction(pool: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split `pool` into (first `fraction` of it, rest); a positive fraction takes at least one."""
+def _take_fraction(
+    pool: np.ndarray, fraction: float, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split `pool` into (first `fraction` of it, rest); a positive fraction takes at least one.
+
+    `groups` (the group of every training example; a group's examples adjacent in `pool`): the
+    cut falls between groups, at the group boundary nearest the fraction; a positive fraction
+    takes at least one group and leaves one when the pool holds two or more."""
     count = round(len(pool) * fraction)
-    if fraction > 0 and len(pool) > 1:
+    if groups is not None:
+        starts = np.flatnonzero(np.diff(groups[pool]) != 0) + 1
+        cuts = starts if fraction > 0 and len(starts) else np.array([0, len(pool)])
+        count = int(cuts[np.argmin(np.abs(cuts - count))])
+    elif fraction > 0 and len(pool) > 1:
         count = max(1, count)
     return pool[:count], pool[count:]
+
+
+def _grouped_order(pool: np.ndarray, groups: np.ndarray, seed: int) -> np.ndarray:
+    """`pool` reordered so each group's examples are adjacent, the groups in a seeded order
+    (within a group, the pool's order is kept)."""
+    count = int(groups.max(initial=-1)) + 1
+    rank = np.random.default_rng([seed, _GROUP_STREAM]).permutation(count)
+    return pool[np.argsort(rank[groups[pool]], kind="stable")]
 
 
 def split_indices(
@@ -46,6 +65,7 @@ def split_indices(
     seed: int,
     num_val: int | None = None,
     contiguous: bool = False,
+    groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded index sets for the four splits.
 
@@ -55,6 +75,9 @@ def split_indices(
     (before splitting), the test and the validation examples. `contiguous`: instead of a
     permutation, a rotation by a seeded offset, so every split is at most two runs of
     consecutive records (what TFDS split slicing reads without touching the others).
+    `groups`: the hold-out group of every training example (`ednas_tf.data.groups`): every
+    split drawn from the training examples takes whole groups, as near its fraction as the
+    group sizes allow.
     """
     for name, value in (
         ("arch_fraction", arch_fraction),
@@ -64,6 +87,8 @@ def split_indices(
         _check_fraction(name, value)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of examples, got {limit}")
+    if groups is not None and (contiguous or len(groups) != num_train):
+        raise ValueError("hold-out groups need one group per training example, not contiguous")
 
     def order(count: int, stream: list[int]) -> np.ndarray:
         rng = np.random.default_rng(stream)
@@ -76,15 +101,17 @@ def split_indices(
         return np.arange(count) if limit is None else np.sort(order(count, [seed, stream])[:limit])
 
     pool = order(num_train, [seed])[:limit]
+    if groups is not None:
+        pool = _grouped_order(pool, groups, seed)
     if num_test is None:
-        test, pool = _take_fraction(pool, test_fraction)
+        test, pool = _take_fraction(pool, test_fraction, groups)
     else:
         test = own(num_test, _TEST_STREAM)
     if num_val is None:
-        val, pool = _take_fraction(pool, val_fraction)
+        val, pool = _take_fraction(pool, val_fraction, groups)
     else:
         val = own(num_val, _VAL_STREAM)
-    arch, train = _take_fraction(pool, arch_fraction)
+    arch, train = _take_fraction(pool, arch_fraction, groups)
     if len(train) == 0:
         raise ValueError(
             f"no training examples left: {num_train} examples (limit={limit}) are too few for "

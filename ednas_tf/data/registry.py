@@ -24,7 +24,9 @@ from ednas_tf.data.checks import (
     refuse_strict,
     resolve_mode,
 )
-from ednas_tf.data.errors import UnknownDatasetError
+from ednas_tf.data.errors import DatasetFormatError, UnknownDatasetError
+from ednas_tf.data.groups import NO_RULE, Grouping, GroupRule, group_examples, parse_rule
+from ednas_tf.data.near_copies import check_holdout
 from ednas_tf.data.pipeline import SPLIT_NAMES, split_indices
 from ednas_tf.data.plan import DecodeTally, InputOptions, SplitInput
 from ednas_tf.data.source import Examples, Source
@@ -75,6 +77,21 @@ class DataSplits:
     select: Callable[[str, np.ndarray], tf.data.Dataset] | None = None
     inputs: dict[str, SplitInput] = dataclasses.field(default_factory=dict)
     augment: str = DEFAULT_POLICY
+    # Lines for the log: how the hold-out groups came out, a warning of near-copies across
+    # a hold-out (`ednas_tf.data.groups`, `ednas_tf.data.near_copies`).
+    notes: list[str] = dataclasses.field(default_factory=list)
+    holdout_groups: str = NO_RULE
+
+    def group_fact(self) -> dict[str, str]:
+        """The hold-out group rule for a resume fingerprint, named only when one is set: a
+        checkpoint written before rules existed still matches, a changed rule does not."""
+        return {} if self.holdout_groups == NO_RULE else {"holdout_groups": self.holdout_groups}
+
+    def fingerprint(self) -> dict:
+        """What a resumed training must read the same: the dataset, the split sizes, the policy
+        and the hold-out group rule."""
+        return {"dataset": self.name, "sizes": self.sizes, "augment": self.augment,
+                **self.group_fact()}  # fmt: skip
 
     def source(self, split: str) -> SplitInput | tf.data.Dataset:
         """What a training stream of `split` reads: its SplitInput (records shuffled before
@@ -150,6 +167,34 @@ def _check_source(source: Source, name: str, skipped: list[Skipped]) -> None:
     check_classes(source.class_names, labels, f"dataset {name}")
 
 
+def _grouping(source: Source, name: str, rule: GroupRule | None) -> tuple[Grouping | None, str]:
+    """The hold-out groups of the training examples under `rule` (None: no rule), and the log
+    line saying how they came out."""
+    if rule is None:
+        return None, ""
+    if source.train.relative is None:
+        raise DatasetFormatError(
+            f"--holdout_groups={rule.text}: dataset {name} has no file names to group by; the "
+            "rule applies to image folders"
+        )
+    grouping = group_examples(rule, source.train.relative, source.train.labels)
+    return grouping, grouping.describe(rule)
+
+
+def _leak_note(
+    source: Source, indices: dict[str, np.ndarray], checks: DataChecks, seed: int
+) -> str | None:
+    """The near-copy warning of the hold-outs drawn from an image folder's training images,
+    when no group rule binds two images (the caller's test) and the checks read files. A `val/` or
+    `test/` folder is the user's own split, which no rule changes: not checked."""
+    drawn = [s for s, own in (("val", source.val), ("test", source.test)) if own is None]
+    holdout = np.concatenate([indices[s] for s in drawn] + [np.zeros(0, np.int64)])
+    if source.train.relative is None or checks.verify_images == "none" or not len(holdout):
+        return None
+    training = np.concatenate([indices["train"], indices["arch"]])
+    return check_holdout(source.train, holdout, training, seed)
+
+
 def load_splits(
     name: str,
     *,
@@ -164,6 +209,7 @@ def load_splits(
     augment: str = DEFAULT_POLICY,
     options: InputOptions | None = None,
     tally: DecodeTally | None = None,
+    holdout_groups: str | None = None,
     **source_kwargs,
 ) -> DataSplits:
     """Load dataset `name`, check it (`ednas_tf.data.checks`) and split it into train / arch /
@@ -177,8 +223,11 @@ def load_splits(
     seed. Every split's records are chosen here, before any image is decoded. `checks`: how hard
     to check (default: DataChecks()); files it skips are left out of the splits and listed in
     `DataSplits.skipped`. `augment`: the policy training streams use; `options`: threads and
-    cache of the tf.data pipeline; `tally`: counts decodes (diagnostics). Extra keyword arguments
-    go to the source.
+    cache of the tf.data pipeline; `tally`: counts decodes (diagnostics). `holdout_groups`: 'none'
+    (or None), 'folder' or a regular expression (`ednas_tf.data.groups`): every hold-out drawn
+    from the training examples takes whole groups; without one, an image folder's drawn val and
+    test hold-outs are checked for near-copies of the training images (`DataSplits.notes`).
+    Extra keyword arguments go to the source.
     """
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
@@ -186,7 +235,9 @@ def load_splits(
     checks = checks or DataChecks()
     options = options or InputOptions()
     entry, extra = _resolve(name)
+    rule = parse_rule(holdout_groups)  # a bad pattern before the data is listed
     source = entry.factory(data_dir=data_dir, image_size=image_size, **extra, **source_kwargs)
+    grouping, group_note = _grouping(source, name, rule)
     indices = split_indices(
         source.train.size,
         None if source.test is None else source.test.size,
@@ -197,6 +248,7 @@ def load_splits(
         seed=seed,
         num_val=None if source.val is None else source.val.size,
         contiguous=source.contiguous,
+        groups=None if grouping is None else grouping.ids,
     )
     check_classes(source.class_names, None, f"dataset {name}")  # one class: before the files
     pools = {split: source.train for split in SPLIT_NAMES}
@@ -208,6 +260,9 @@ def load_splits(
     _check_source(source, name, skipped)
     sizes = {split: len(idx) for split, idx in indices.items()}
     check_split_sizes(sizes, checks, limit)
+    bound = grouping is not None and grouping.binds  # a rule that groups nothing is none
+    leak = None if bound else _leak_note(source, indices, checks, seed)
+    notes = [note for note in (group_note, leak) if note]
 
     native_height, native_width, channels = source.image_shape
     height, width = (image_size, image_size) if image_size else (native_height, native_width)
@@ -249,5 +304,7 @@ def load_splits(
         select=select,
         inputs=inputs,
         augment=augment,
+        notes=notes,
+        holdout_groups=NO_RULE if rule is None else rule.text,
         **{split: inputs[split].evaluation() for split in SPLIT_NAMES},
     )

@@ -31,13 +31,16 @@ class Examples:
     dataset of (record, int32 label) that `fetch` reads and `decode` turns into an image (uint8,
     or float in [0, 1]) of any size (`ednas_tf.data.plan.SplitInput`). `labels` (when known
     without reading the images) lets the checks count classes and the samplers stratify; `paths`
-    (image files) lets the checks verify the files before any is decoded in the pipeline.
+    (image files) lets the checks verify the files before any is decoded in the pipeline;
+    `relative` (image folders) is each file's path inside its class folder, what a hold-out
+    group rule reads (`ednas_tf.data.groups`).
     """
 
     size: int
     select: Callable[[np.ndarray], tf.data.Dataset]
     labels: np.ndarray | None = None
     paths: np.ndarray | None = None
+    relative: np.ndarray | None = None
     fetch: Callable[[tf.Tensor], tf.Tensor] = identity
     decode: Callable[[tf.Tensor], tf.Tensor] = identity
 
@@ -72,9 +75,11 @@ def file_examples(
     paths: Sequence[str],
     labels: Sequence[int],
     decode: Callable[[tf.Tensor], tf.Tensor],
+    relative: Sequence[str] | None = None,
 ) -> Examples:
     """Examples over image files: the records are the file names, read and decoded lazily
-    inside the tf.data pipeline, after the shuffle."""
+    inside the tf.data pipeline, after the shuffle. `relative`: each file's path inside its
+    class folder."""
     paths_arr = np.asarray(paths, dtype=object)
     labels_arr = np.asarray(labels, dtype=np.int32)
 
@@ -88,6 +93,7 @@ def file_examples(
         select=select,
         labels=labels_arr,
         paths=paths_arr,
+        relative=None if relative is None else np.asarray(relative, dtype=object),
         fetch=tf.io.read_file,
         decode=decode,
     )

@@ -191,6 +191,7 @@ def _fingerprint(
                 "device": space.profile.name,
                 "dataset": splits.name,
                 "sizes": splits.sizes,
+                **splits.group_fact(),
                 "config": dataclasses.asdict(config),
                 "objective": dataclasses.asdict(objective),
                 "batch_size": opts.batch_size,

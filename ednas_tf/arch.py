@@ -47,12 +47,8 @@ class ConvSpec:
 
     @classmethod
     def decode(cls, text: str, field: str = "conv") -> "ConvSpec":
-        parts = _split(text, field, "conv")
-        kernel = _int_field(parts, "k", field, text)
-        channels = _int_field(parts, "c", field, text)
-        stride = _int_field(parts, "s", field, text, default=1)
-        _check_unknown(parts, field, text)
-        spec = cls(kernel=kernel, channels=channels, stride=stride)
+        values = _int_fields(text, field, "conv", {"k": None, "c": None, "s": 1})
+        spec = cls(kernel=values["k"], channels=values["c"], stride=values["s"])
         spec.validate(field)
         return spec
 
@@ -143,11 +139,8 @@ class ProjSpec:
 
     @classmethod
     def decode(cls, text: str, field: str = "block") -> "ProjSpec":
-        parts = _split(text, field, "proj")
-        channels = _int_field(parts, "c", field, text)
-        stride = _int_field(parts, "s", field, text, default=1)
-        _check_unknown(parts, field, text)
-        spec = cls(channels=channels, stride=stride)
+        values = _int_fields(text, field, "proj", {"c": None, "s": 1})
+        spec = cls(channels=values["c"], stride=values["s"])
         spec.validate(field)
         return spec
 
@@ -204,6 +197,16 @@ def _int_field(
         return int(value)
     except ValueError:
         raise ArchSpecError(f"{field}: bad '{key}{value}' in {text!r}") from None
+
+
+def _int_fields(
+    text: str, field: str, kind: str, keys: dict[str, int | None]
+) -> dict[str, int]:
+    """The integer parts of a `kind_...` string (None: required, else the default)."""
+    parts = _split(text, field, kind)
+    values = {key: _int_field(parts, key, field, text, default) for key, default in keys.items()}
+    _check_unknown(parts, field, text)
+    return values
 
 
 def _check_unknown(parts: dict[str, str], field: str, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Flags shared by the pipelines that pick data and a search space (search, tune).
+"""Flags shared by the pipelines that pick data and a search space (search, tune; build-lut takes
+`--stage_widths` and `--activation` too).
 
 Defined once so `--dataset`, `--space`, `--device` ... mean the same thing, with the same help text,
 in every tool. They are registered under the entry-point script (`sys.argv[0]`, what absl calls

@@ -1,10 +1,11 @@
 """The generic flags every `ednas-*` command accepts, with one meaning: defined here only.
 
 * `--progress` / `--noprogress`: progress bars (the search's and the LUT's tqdm bars, Keras's
-  bar in training, QAT and the tuner's trials). Off, a stage that would draw a bar prints a line
+  bar in training, QAT and the tuner's trials). Off, training, QAT and tuner trials print a line
   per epoch instead: what a log file wants.
-* `--verbose=0|1|2`: Keras's verbosity where a stage trains (0 silent, 1 a progress bar, 2 a
-  line per epoch); 0 also hides the search's and the LUT's bars. `--noprogress` turns 1 into 2.
+* `--verbose=0|1|2`: Keras's verbosity, for every stage: 0 silent, 1 progress bars, 2 a line per
+  epoch where the stage trains with Keras and no bars anywhere. So a bar needs --progress and
+  --verbose=1, and `--noprogress` turns 1 into 2.
 * `--debug`: an unexpected failure's traceback on the terminal instead of a log file.
 * `--flagfile=FILE`: flags read from a file, one per line: absl's own, which its parser handles
   before any flag is defined, so every command has it (`--helpfull` lists it).
@@ -23,16 +24,16 @@ NAMES = ("progress", "verbose", "debug")  # and absl's --flagfile
 flags.DEFINE_bool(
     "progress",
     True,
-    "Progress bars (search and LUT bars, Keras's bar in training, QAT and tuner trials). "
-    "--noprogress: none; where a bar would be drawn, a line per epoch is printed instead "
+    "Progress bars: the search's and the LUT's, Keras's in training, QAT and tuner trials. "
+    "--noprogress: none; training, QAT and tuner trials print a line per epoch instead "
     "(--verbose=1 acts as --verbose=2).",
 )
 flags.DEFINE_integer(
     "verbose",
     1,
-    "Keras's verbosity where the stage trains: 0 silent, 1 a progress bar (a line per epoch "
-    "under --noprogress), 2 a line per epoch. 0 also hides the search's and the LUT's bars. "
-    "Stages that train nothing print the same at any level.",
+    "Output while a stage runs: 0 silent, 1 progress bars (with --progress), 2 a line per epoch "
+    "where the stage trains with Keras (train, QAT, tuner trials) and no bars. Export, report "
+    "and summary print the same at any level.",
     lower_bound=0,
     upper_bound=2,
 )

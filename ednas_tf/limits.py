@@ -55,7 +55,7 @@ class DeviceLimits:
 # validated (MobileNet V1/V2); 5x5 and 7x7 at stride 1 are within the generic rule. ReLU is the
 # default: ReLU6 exports to ONNX as Clip, which TDA2x's ONNX import lacks, so only ReLU makes every
 # file the export writes importable; it cost no accuracy measured in float and in power-of-two int8
-# (docs/results/26-relu-vs-relu6.md, 30-relu-pow2-int8.md).
+# (docs/results/26-relu-vs-relu6.md, 31-relu-pow2-int8.md).
 TDA2X = DeviceLimits(
     name="tda2x",
     depthwise=frozenset({(3, 1), (5, 1), (7, 1), (3, 2)}),

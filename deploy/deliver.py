@@ -120,15 +120,29 @@ def model_activation(model: tf.keras.Model) -> str:
     return "relu6" if capped else "relu"
 
 
+def ruled_out_by_activation(report, activation: str) -> bool:
+    """Whether `report` is ReLU6's ONNX file failing on its Clip layers alone: a format the
+    activation rules out, said once by the import advice rather than layer by layer."""
+    return (
+        activation == "relu6"
+        and report.format == "onnx"
+        and not report.passed
+        and all(row.op == "Clip" for row in report.failures)
+    )
+
+
 def import_advice(activation: str, reports) -> str:
     """Which file to hand TIDL on TDA2x for this activation, and whether the check agrees.
 
     Why in the summary: ReLU6 exports to ONNX as Clip, which TDA2x's ONNX import lacks, so a
     ReLU6 child must be imported as the frozen .pb; a ReLU child imports either way."""
     if activation == "relu6":
+        clips = [len(r.failures) for r in reports if ruled_out_by_activation(r, activation)]
+        layers = f" ({clips[0]} layers)" if clips else ""
         advice = (
-            f"import {FILES['tf_frozen']} (TF, modelType 1): ReLU6 becomes Clip in ONNX, which "
-            "TDA2x's ONNX import lacks (a --activation=relu space exports an importable ONNX)"
+            f"import {FILES['tf_frozen']} (TF, modelType 1); {FILES['onnx']} is not importable: "
+            f"ReLU6 becomes Clip in ONNX{layers}, which TDA2x's ONNX import lacks (per layer in "
+            f"{TIDL_REPORT_FILE}; with --activation=relu both files import)"
         )
         wanted = ["tf"]
     else:
@@ -159,8 +173,12 @@ def summary_text(delivery: Delivery) -> str:
             f"{entry['max_abs_diff']:10.3g} {entry['top1_agreement']:8.3f} "
             f"{cell(entry.get('accuracy'), '.4f'):>8} {cell(entry.get('latency_ms'), '.3f'):>8}"
         )
-    lines += [report.render_text() for report in delivery.tidl_reports]
     tidl_facts = delivery.report["tidl"]
+    lines += [
+        report.render_text()
+        for report in delivery.tidl_reports
+        if not ruled_out_by_activation(report, tidl_facts["activation"])
+    ]
     lines.append(f"TDA2x ({tidl_facts['activation']}): {tidl_facts['import_advice']}")
     return "\n".join(lines)
 

@@ -24,6 +24,10 @@ from typing import Any
 from ednas_tf.io_utils import atomic_write_text, json_text
 
 ACTIVATIONS = ("relu", "relu6")
+# The activation of an arch.json without the field: every network written before a space could
+# choose one was ReLU6, so old files build the network they were trained as. A space's default
+# is its device's (`DeviceLimits.default_activation`); arch.json files always record theirs.
+LEGACY_ACTIVATION = "relu6"
 
 
 class ArchSpecError(ValueError):
@@ -223,7 +227,7 @@ class ArchSpec:
     stem: ConvSpec
     blocks: list[AnyBlockSpec]
     head: ConvSpec | None = None
-    activation: str = "relu6"
+    activation: str = LEGACY_ACTIVATION
     device: str = "tda2x"
     gate_probs: dict[str, Any] = dataclasses.field(default_factory=dict)
     predicted_latency_ms: float | None = None
@@ -294,7 +298,7 @@ class ArchSpec:
             stem=ConvSpec.decode(data["stem"], "stem"),
             blocks=[decode_block(b, f"blocks[{i}]") for i, b in enumerate(blocks)],
             head=ConvSpec.decode(head, "head") if head is not None else None,
-            activation=data.get("activation", "relu6"),
+            activation=data.get("activation", LEGACY_ACTIVATION),
             device=str(data.get("device", "tda2x")),
             gate_probs=dict(data.get("gate_probs") or {}),
             predicted_latency_ms=latency,

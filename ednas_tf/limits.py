@@ -22,6 +22,8 @@ class DeviceLimits:
     max_conv_kernel: largest dense conv kernel.
     validated_depthwise: the depthwise pairs the vendor validated (others pass with a warning in
       the TIDL check); empty: no such distinction.
+    default_activation: a space's activation when none is asked for: the one every exported file
+      of the device's runtime accepts.
     """
 
     name: str
@@ -30,6 +32,7 @@ class DeviceLimits:
     max_channels: int
     max_conv_kernel: int
     validated_depthwise: frozenset[tuple[int, int]] = frozenset()
+    default_activation: str = "relu6"
 
     def allows_depthwise(self, kernel: int, stride: int) -> bool:
         return (kernel, stride) in self.depthwise
@@ -49,7 +52,10 @@ class DeviceLimits:
 
 # TIDL (Processor SDK Linux, "Constraints on layer parameters"; docs/TIDL.md): kernels up to 7x7,
 # stride 1 or 2, <= 1024 channels, ReLU/ReLU6 only. Depthwise 3x3 at stride 1 and 2 is what TI
-# validated (MobileNet V1/V2); 5x5 and 7x7 at stride 1 are within the generic rule.
+# validated (MobileNet V1/V2); 5x5 and 7x7 at stride 1 are within the generic rule. ReLU is the
+# default: ReLU6 exports to ONNX as Clip, which TDA2x's ONNX import lacks, so only ReLU makes every
+# file the export writes importable; it cost no accuracy measured in float and in power-of-two int8
+# (docs/results/26-relu-vs-relu6.md, 31-relu-pow2-int8.md).
 TDA2X = DeviceLimits(
     name="tda2x",
     depthwise=frozenset({(3, 1), (5, 1), (7, 1), (3, 2)}),
@@ -57,6 +63,7 @@ TDA2X = DeviceLimits(
     max_channels=1024,
     max_conv_kernel=7,
     validated_depthwise=frozenset({(3, 1), (3, 2)}),
+    default_activation="relu",
 )
 
 # LiteRT's default XNNPACK delegate (ai-edge-litert 2.3.0) takes depthwise kernels up to 5x5 only
@@ -68,6 +75,7 @@ TDA2X = DeviceLimits(
 # Like TIDL's rules, the limits offer only what the runtime runs on its fast path.
 HOST_DEPTHWISE_KERNELS = (3, 5)
 
+# ReLU6 stays the host's default: LiteRT runs either, and the host figures were measured with it.
 HOST = DeviceLimits(
     name="host",
     depthwise=frozenset((k, s) for k in HOST_DEPTHWISE_KERNELS for s in (1, 2)),
@@ -86,6 +94,7 @@ MACS = DeviceLimits(
     activations=frozenset({"relu", "relu6"}),
     max_channels=4096,
     max_conv_kernel=7,
+    default_activation="relu",
 )
 
 BUILTIN: dict[str, DeviceLimits] = {limits.name: limits for limits in (TDA2X, HOST, MACS)}

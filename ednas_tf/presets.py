@@ -247,7 +247,7 @@ def preset_space(
     width: float = 1.0,
     kernels: Sequence[int] = DEFAULT_KERNELS,
     search_skip: bool = True,
-    activation: str = "relu6",
+    activation: str | None = None,
     stage_widths: Sequence[float] = (),
 ) -> SearchSpace:
     """A MobileNetV2-style space: 'tiny' (tests), 'small' (28–64 px), 'small_hires' (the same
@@ -260,6 +260,8 @@ def preset_space(
     profile: the device's limits (a `DeviceProfile` or `DeviceLimits`), or the name of a built-in
     device (`ednas_tf.limits.BUILTIN`: tda2x, host, macs); a measured table's profile is passed
     as `ednas_tf.profiles.get_profile("lut:<path>")`.
+    activation: relu or relu6; None: the device's default (relu on tda2x, whose ONNX import
+    lacks ReLU6's Clip; relu6 on host).
     stage_widths: multipliers of each stage's channels to search (e.g. 0.75, 1, 1.25), on top of
     `width`; empty: every stage keeps its channels. The reference width 1 is always an option
     (step 1 searches at it).

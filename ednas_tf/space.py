@@ -215,7 +215,7 @@ class SearchSpace:
     blocks: list[BlockSpace]
     head: ConvSpec | None
     profile: DeviceLimits
-    activation: str = "relu6"
+    activation: str | None = None  # None: the device's (`DeviceLimits.default_activation`)
     early_fraction: float = 0.5  # blocks whose input is >= this fraction of the input size: step 1
 
     def __post_init__(self):
@@ -228,6 +228,7 @@ class SearchSpace:
             b.validate()
         self.blocks = [restrict_block(b, self.profile) for b in self.blocks]
         self._check_width_groups()
+        self.activation = self.activation or self.profile.default_activation
         self.profile.check_activation(self.activation)
 
     def _check_width_groups(self) -> None:

@@ -32,7 +32,13 @@ from ednas_tf.measure import tables as lut
 from ednas_tf.measure import tidl_cycles
 from ednas_tf.presets import PRESET_STAGES, preset_space
 from ednas_tf.profiles import LUT_PREFIX, get_profile
-from pipelines.common_flags import define_stage_widths_flag, stage_widths
+from pipelines.common_flags import (
+    activation,
+    define_activation_flag,
+    define_stage_widths_flag,
+    stage_widths,
+)
+from pipelines.generic_flags import show_bars
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
@@ -88,9 +94,7 @@ flags.DEFINE_enum(
     "key,kind,pb,import_config,tidl_check,ms,cycles; run tools/tidl_board_loop.sh on it. all: "
     "both, the tidl probes in DIR/tidl.",
 )
-flags.DEFINE_enum(
-    "activation", "relu6", ["relu", "relu6"], "Activation of the probes (the space's)."
-)
+define_activation_flag("Activation of the probes (the space's)")
 flags.DEFINE_integer("tidl_frames", 3, "Calibration frames per TIDL probe (sample_in.raw).")
 flags.DEFINE_string(
     "import_measurements",
@@ -106,14 +110,13 @@ flags.DEFINE_float(
     "EVE, 750 for its C66x DSP (docs/TIDL.md).",
 )
 flags.DEFINE_string("measured_on", "board", "Device name recorded in an imported table's metadata.")
-flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def _export(space, count: int) -> int:
     """--export_probes in the --format asked for; 1 when a TIDL probe fails the TIDL check."""
     directory = Path(FLAGS.export_probes)
     if FLAGS.format in ("tflite", "all"):
-        manifest = lut.export_probes(space, directory, progress=FLAGS.progress)
+        manifest = lut.export_probes(space, directory, progress=show_bars())
         print(
             f"wrote {count + 1} probes (.tflite and .onnx) and {manifest}; time each .tflite on "
             f"the board, fill the ms column, then run --import_measurements={manifest} "
@@ -123,7 +126,7 @@ def _export(space, count: int) -> int:
         return 0
     tidl_dir = directory / "tidl" if FLAGS.format == "all" else directory
     result = export_tidl_probes(
-        space, tidl_dir, device=FLAGS.device, frames=FLAGS.tidl_frames, progress=FLAGS.progress
+        space, tidl_dir, device=FLAGS.device, frames=FLAGS.tidl_frames, progress=show_bars()
     )
     print(
         f"wrote {len(result.keys)} TIDL probes (frozen .pb, tidl_import.txt, sample_in.raw) and "
@@ -150,14 +153,15 @@ def _run() -> int:
         raise ValueError(f"--rounds must be in [1, --repeats], got {FLAGS.rounds}")
     if FLAGS.clock_mhz <= 0 or FLAGS.tidl_frames < 1:
         raise ValueError("--clock_mhz must be > 0 and --tidl_frames >= 1")
+    profile = get_profile(FLAGS.device)
     space = preset_space(
         FLAGS.space,
         input_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels),
         num_classes=FLAGS.num_classes,
-        profile=get_profile(FLAGS.device),
+        profile=profile,
         width=FLAGS.width,
         stage_widths=stage_widths(),
-        activation=FLAGS.activation,
+        activation=activation(profile),
     )
     convs, blocks = lut.space_configs(space)
     count = len(convs) + len(blocks)
@@ -186,7 +190,7 @@ def _run() -> int:
         settings,
         device=f"host ({lut.cpu_id()})",
         base_profile=space.profile.name if FLAGS.output else "host",
-        progress=FLAGS.progress,
+        progress=show_bars(),
     )
     use = f"{LUT_PREFIX}{output}" if FLAGS.output else "host"
     print(

@@ -1,4 +1,5 @@
-"""Flags shared by the pipelines that pick data and a search space (search, tune).
+"""Flags shared by the pipelines that pick data and a search space (search, tune; build-lut takes
+`--stage_widths` and `--activation` too).
 
 Defined once so `--dataset`, `--space`, `--device` ... mean the same thing, with the same help text,
 in every tool. They are registered under the entry-point script (`sys.argv[0]`, what absl calls
@@ -11,10 +12,12 @@ import sys
 
 from absl import flags
 
+from ednas_tf.arch import ACTIVATIONS
 from ednas_tf.data import available as available_datasets
 from ednas_tf.data import load_splits
 from ednas_tf.data.augment import DEFAULT_POLICY
 from ednas_tf.data.groups import NO_RULE
+from ednas_tf.limits import DeviceLimits
 from ednas_tf.presets import DEFAULT_KERNELS, PRESET_STAGES, preset_space
 from ednas_tf.profiles import available_profiles, get_profile
 from ednas_tf.rundir import absolute_data_dir
@@ -97,6 +100,25 @@ def kernels() -> tuple[int, ...]:
     return _list_flag("kernels", int, "integers")
 
 
+def define_activation_flag(what: str) -> None:
+    """--activation, whose default is the device's (`DeviceLimits.default_activation`)."""
+    flags.DEFINE_enum(
+        "activation",
+        None,
+        list(ACTIVATIONS),
+        f"{what}. Default: the device's: relu for tda2x, macs and tables with their rules "
+        "(every file the export writes then imports into TIDL; ReLU6 exports to ONNX as Clip, "
+        "which TDA2x's ONNX import lacks, so a relu6 network imports only as model.pb), relu6 "
+        "for host.",
+        module_name=sys.argv[0],
+    )
+
+
+def activation(profile: DeviceLimits) -> str:
+    """--activation, else the device's default."""
+    return FLAGS.activation or profile.default_activation
+
+
 def define_space_flags() -> None:
     main = {"module_name": sys.argv[0]}
     flags.DEFINE_enum(
@@ -126,9 +148,7 @@ def define_space_flags() -> None:
         "and provides the latency model.",
         **main,
     )
-    flags.DEFINE_enum(
-        "activation", "relu6", ["relu", "relu6"], "Activation of every layer.", **main
-    )
+    define_activation_flag("Activation of every layer")
     flags.DEFINE_bool("search_skip", True, "Let blocks that keep their shape be skipped.", **main)
 
 
@@ -175,7 +195,7 @@ def load_data_and_space(arch_fraction: float, batch_size: int | None = None):
         width=FLAGS.width,
         kernels=kernels(),
         search_skip=FLAGS.search_skip,
-        activation=FLAGS.activation,
+        activation=activation(profile),
         stage_widths=stage_widths(),
     )
     return splits, profile, space
@@ -195,7 +215,7 @@ def recorded_facts(splits, profile) -> dict:
         "space": FLAGS.space,
         "width": FLAGS.width,
         "stage_widths": list(FLAGS.stage_widths),
-        "activation": FLAGS.activation,
+        "activation": activation(profile),
         "augment": FLAGS.augment,
         "holdout_groups": FLAGS.holdout_groups,
         **input_facts(),

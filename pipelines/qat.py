@@ -21,6 +21,7 @@ from ednas_tf.io_utils import atomic_write_json
 from ednas_tf.rundir import QAT_DIR, QAT_METRICS_FILE, QAT_MODEL_FILE, RunDir
 from ednas_tf.training import load_trained
 from pipelines import dist_flags
+from pipelines.generic_flags import keras_verbose
 from pipelines.precision_flags import define_precision_flag, deployed_precision
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import (
@@ -52,9 +53,6 @@ flags.DEFINE_float(
     "learning_rate", 0.005, "Peak learning rate of the fine-tuning (cosine).", lower_bound=0.0
 )
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/train/qat).")
-flags.DEFINE_integer(
-    "verbose", 1, "Keras progress output: 0, 1 or 2.", lower_bound=0, upper_bound=2
-)
 flags.mark_flag_as_required("run_dir")
 define_checkpoint_flags()
 define_precision_flag(
@@ -87,7 +85,7 @@ def _fine_tune(run: RunDir, output: Path, strategy: tf.distribute.Strategy, chie
             merged,
             splits,
             config,
-            verbose=FLAGS.verbose if chief else 0,
+            verbose=keras_verbose() if chief else 0,
             checkpoint_dir=scheme_dir / CKPT_DIR,
             policy=policy_from_flags(),
             strategy=strategy,

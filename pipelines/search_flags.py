@@ -14,6 +14,7 @@ from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
 from pipelines import common_flags, dist_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
+from pipelines.generic_flags import show_bars
 from pipelines.precision_flags import define_precision_flag
 from pipelines.resume_flags import define_checkpoint_flags
 
@@ -190,7 +191,6 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "deterministic", True, "Deterministic TF ops: the same seed gives the same arch.json."
 )
-flags.DEFINE_bool("progress", True, "Show progress bars.")
 flags.DEFINE_bool(
     "resume",
     True,
@@ -257,7 +257,7 @@ def options_from_flags() -> RunOptions:
         derive_fill_budget=FLAGS.derive_fill_budget,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
-        progress=FLAGS.progress and dist_flags.worker().chief,  # one set of bars
+        progress=show_bars() and dist_flags.worker().chief,  # one set of bars
         resume=FLAGS.resume,
         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
         on_nan=FLAGS.on_nan,

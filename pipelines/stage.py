@@ -14,6 +14,9 @@ A stage is a function of no arguments (it reads its flags) returning the exit st
   its message (`raise type(err)(f"at epoch {e} step {s}") from None`), and the line says so;
 * anything else is a bug: one line naming the exception and a log file holding the traceback
   (RUN/logs/<stage>-<time>.log, else a temporary file), exit 1; `--debug` lets it through.
+
+Every stage accepts the generic flags (`pipelines.generic_flags`: --progress, --verbose, --debug,
+--flagfile), which importing this module defines.
 """
 
 from __future__ import annotations
@@ -30,14 +33,9 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from ednas_tf.rundir import RunDir
+from pipelines import generic_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool(
-    "debug",
-    False,
-    "Let an unexpected failure's traceback through (else it goes to a log file, named in the "
-    "one-line error).",
-)
 
 # Every error a user can fix derives from these two: ArchSpecError, RunDirError and the dataset
 # errors are ValueErrors, DatasetNotFoundError a FileNotFoundError. (Naming them here would import
@@ -131,7 +129,7 @@ def console_script(main: Callable[[list[str]], int]) -> Callable[[], None]:
         # absl's --help lists the flags of the module named by sys.argv[0]: for a console script
         # that is the script, not the pipeline module that defined them, so hand them over
         module = getattr(main, "stage", main).__module__
-        for flag in [*FLAGS.get_key_flags_for_module(module), FLAGS["debug"]]:
+        for flag in [*FLAGS.get_key_flags_for_module(module), *generic_flags.key_flags()]:
             FLAGS.register_key_flag_for_module(sys.argv[0], flag)
         app.run(main, flags_parser=parse_flags)
 

@@ -20,6 +20,7 @@ from ednas_tf.rundir import RunDir, existing_dir, writable_dir
 from ednas_tf.training import TrainConfig, train_child
 from pipelines import dist_flags
 from pipelines.data_flags import check_holdout_flag, input_options
+from pipelines.generic_flags import keras_verbose
 from pipelines.precision_flags import PRECISION_DEFAULTS, define_precision_flag
 from pipelines.resume_flags import apply_determinism, define_checkpoint_flags, policy_from_flags
 from pipelines.run_flags import define_run_flags, load_stage_data, record_stage, stage_facts
@@ -69,13 +70,6 @@ flags.DEFINE_float(
     upper_bound=1.0,
 )
 flags.DEFINE_string("output_dir", None, "Where outputs go (default: RUN/train).")
-flags.DEFINE_integer(
-    "verbose",
-    1,
-    "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch.",
-    lower_bound=0,
-    upper_bound=2,
-)
 define_checkpoint_flags()
 define_precision_flag(inherit=True)
 
@@ -140,7 +134,7 @@ def _train() -> int:
         splits,
         config,
         output,
-        verbose=FLAGS.verbose if chief else 0,
+        verbose=keras_verbose() if chief else 0,
         policy=policy_from_flags(),
         strategy=strategy,
     )

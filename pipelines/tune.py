@@ -26,6 +26,7 @@ from pipelines.common_flags import (
     load_data_and_space,
     recorded_facts,
 )
+from pipelines.generic_flags import keras_verbose
 from pipelines.stage import console_script, stage_main
 
 FLAGS = flags.FLAGS
@@ -138,6 +139,7 @@ def _run_stage() -> int:
         config,
         FLAGS.output_dir,
         log=lambda line: print(line, flush=True),
+        keras_verbose=keras_verbose(),
     )
     RunDir.at(FLAGS.output_dir).record("tune", recorded_facts(splits, profile))
     print(summary_table(result.arch))

@@ -25,6 +25,14 @@ def test_block_strings_round_trip(text):
     assert BlockSpec.decode(text).encode() == text
 
 
+def test_an_arch_file_without_activation_is_relu6():
+    """Files written before a space could choose its activation were all ReLU6."""
+    data = _spec().to_dict()
+    del data["activation"]
+    assert ArchSpec.from_dict(data).activation == "relu6"
+    assert ArchSpec.from_dict(dict(data, activation="relu")).activation == "relu"
+
+
 def test_conv_string_round_trip():
     assert ConvSpec.decode("conv_k3_c16_s2").encode() == "conv_k3_c16_s2"
 

@@ -51,3 +51,12 @@ def test_a_space_takes_plain_limits():
     assert space.largest_child().device == "board"
     with pytest.raises(ValueError, match="built-in device limits"):
         preset_space("tiny", profile="lut:board.json")
+
+
+@pytest.mark.parametrize("name, default", [("tda2x", "relu"), ("macs", "relu"), ("host", "relu6")])
+def test_a_space_takes_its_devices_default_activation(name, default):
+    """TDA2x's ONNX import lacks ReLU6's Clip, so its spaces are ReLU unless asked otherwise."""
+    space = preset_space("tiny", input_shape=(16, 16, 1), num_classes=4, profile=name)
+    assert space.activation == space.largest_child().activation == default
+    asked = preset_space("tiny", input_shape=(16, 16, 1), profile=name, activation="relu6")
+    assert asked.largest_child().activation == "relu6"

@@ -71,6 +71,8 @@ def test_search_writes_all_outputs(two_runs):
     assert facts["dataset"] == "synthetic" and facts["limit"] == 600 and facts["seed"] == 3
     assert facts["image_size"] == 16 and facts["num_classes"] == arch["num_classes"]
     assert facts["device"] == arch["device"] and facts["space"] == "tiny"
+    # TDA2x (the default device) defaults to ReLU, whose export imports as ONNX and as .pb
+    assert arch["device"] == "tda2x" and facts["activation"] == arch["activation"] == "relu"
 
 
 def test_same_seed_same_arch(two_runs):

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from deploy import export, tidl
-from deploy.deliver import import_advice, model_activation
+from deploy.deliver import import_advice, model_activation, ruled_out_by_activation
 from deploy.merge import merge_probe
 from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.lut import OVERHEAD_KEY, LookupTable, LutError
@@ -204,6 +204,13 @@ def test_import_advice_follows_the_activation():
     assert model_activation(relu6) == "relu6" and model_activation(relu) == "relu"
     passing = [tidl.TidlReport("m", fmt, "tda2x", []) for fmt in ("tf", "onnx")]
     assert "ReLU6 becomes Clip" in import_advice("relu6", passing)
+    clips = [tidl.Row(f"c{i}", "Clip", tidl.FAIL, "no") for i in range(15)]
+    relu6_onnx = [passing[0], tidl.TidlReport("m", "onnx", "tda2x", clips)]
+    assert ruled_out_by_activation(relu6_onnx[1], "relu6")
+    assert not ruled_out_by_activation(relu6_onnx[1], "relu")
+    advice = import_advice("relu6", relu6_onnx)
+    assert "model.onnx is not importable" in advice and "(15 layers)" in advice
+    assert "fails" not in advice  # the .pb, the file to import, passes
     assert import_advice("relu", passing).startswith("import model.onnx (ONNX")
     failing = [tidl.TidlReport("m", "onnx", "tda2x", [tidl.Row("x", "Clip", tidl.FAIL, "no")])]
     assert "fails onnx" in import_advice("relu", failing)

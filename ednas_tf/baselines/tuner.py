@@ -179,7 +179,10 @@ class ArchTuner(base_tuner.BaseTuner):
         directory: str | Path,
         trials_csv: str | Path | None = None,
         log: Callable[[str], None] = print,
+        keras_verbose: int = 0,
     ):
+        """keras_verbose: each trial's training output (Keras's 0, 1 or 2); keras-tuner's own
+        display stays off, the trial's line (`progress_line`) is what `log` gets."""
         super().__init__(
             oracle,
             hypermodel=ChildHyperModel(space),
@@ -189,7 +192,7 @@ class ArchTuner(base_tuner.BaseTuner):
         )
         self.space, self.splits, self.latency_model = space, splits, latency_model
         self.constraint, self.config, self.log = constraint, config, log
-        self.trials_csv = trials_csv
+        self.trials_csv, self.keras_verbose = trials_csv, keras_verbose
         self.steps_per_epoch = config.steps_per_epoch or max(
             1, splits.sizes["train"] // config.batch_size
         )
@@ -233,7 +236,7 @@ class ArchTuner(base_tuner.BaseTuner):
             self.oracle.max_trials = len(self.oracle.trials) or -1
 
     # -- trials ----------------------------------------------------------------------------------
-    def run_trial(self, trial: Trial, verbose: int = 0) -> dict[str, float]:
+    def run_trial(self, trial: Trial, **fit_kwargs) -> dict[str, float]:
         """Costs the child, refuses or trains it, and returns the score the oracle ranks by."""
         hp = trial.hyperparameters
         arch = self.hypermodel.build(hp)
@@ -259,7 +262,7 @@ class ArchTuner(base_tuner.BaseTuner):
             self.steps_per_epoch,
             initial_epoch=initial_epoch,
             initial_weights=str(weights) if weights else None,
-            verbose=verbose,
+            verbose=self.keras_verbose,
         )
         if self.config.tuner == "hyperband":  # it may promote this trial: keep its state
             model.save_weights(str(Path(self.get_trial_dir(trial.trial_id)) / WEIGHTS_FILE))
@@ -335,8 +338,10 @@ def tune(
     config: TuneConfig,
     output_dir: str | Path,
     log: Callable[[str], None] = print,
+    keras_verbose: int = 0,
 ) -> TuneResult:
     """Runs the tuner; writes trials.csv (rewritten after every trial) and the best arch.json.
+    keras_verbose: each trial's Keras training output (0 silent, 1 a bar, 2 a line per epoch).
 
     The keras-tuner project (oracle state, one folder per trial) goes to `output_dir/tuner/`.
     """
@@ -357,6 +362,7 @@ def tune(
         output / "tuner",
         trials_csv=output / "trials.csv",
         log=log,
+        keras_verbose=keras_verbose,
     )
     start = time.time()
     try:

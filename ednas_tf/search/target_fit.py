@@ -49,8 +49,11 @@ class LatencyGoal:
     def distance(self, latency_ms: float) -> float:
         """How far `latency_ms` is from meeting the goal, in ms (0 when met)."""
         if self.at_most:
+            if latency_ms > self.target_ms:
+                # above a ceiling is worse than anywhere below it: a fit never crosses it
+                return latency_ms  # = target + overshoot
             floor = self.target_ms * (1.0 - self.tolerance) if self.fill else -math.inf
-            return max(0.0, latency_ms - self.target_ms, floor - latency_ms)
+            return max(0.0, floor - latency_ms)
         return abs(latency_ms - self.target_ms)
 
 

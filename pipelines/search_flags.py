@@ -171,8 +171,17 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "derive_fill_budget",
     False,
-    "With --objective=budget: a derived child below the band [budget x (1 - 0.02), budget] is "
+    "With --objective=budget: a derived child below the band [budget x (1 - --derive_tolerance), "
+    "budget] is "
     "grown into it, most probable decisions first (the budget stays a hard ceiling either way).",
+)
+flags.DEFINE_float(
+    "derive_tolerance",
+    0.02,
+    "The latency fit's band as a fraction of the target: a target's child within +-this; with "
+    "--derive_fill_budget, a budget's child within [budget x (1 - this), budget].",
+    lower_bound=0.0,
+    upper_bound=0.5,
 )
 flags.DEFINE_integer(
     "rank_children",
@@ -255,6 +264,7 @@ def options_from_flags() -> RunOptions:
         probe_steps=FLAGS.probe_steps,
         rank_children=FLAGS.rank_children,
         derive_fill_budget=FLAGS.derive_fill_budget,
+        derive_tolerance=FLAGS.derive_tolerance,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=show_bars() and dist_flags.worker().chief,  # one set of bars

@@ -87,6 +87,8 @@ class RunOptions:
     rank_children: int = 0
     # under a budget objective, grow a child far below the budget into its top band
     derive_fill_budget: bool = False
+    # the latency fit's band, a fraction of the target (DeriveOptions.tolerance)
+    derive_tolerance: float = 0.02
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
     # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
@@ -401,6 +403,7 @@ def run_step(
         probe_candidates=opts.probe_candidates,
         score_tie=score_tie,
         fill_budget=opts.derive_fill_budget,
+        tolerance=opts.derive_tolerance,
     )
     # only the final step's child is fitted to the latency target
     derived = derive(

@@ -170,10 +170,11 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_bool(
     "derive_fill_budget",
-    False,
-    "With --objective=budget: a derived child below the band [budget x (1 - --derive_tolerance), "
-    "budget] is "
-    "grown into it, most probable decisions first (the budget stays a hard ceiling either way).",
+    True,
+    "With --objective=budget: a derived child below the band [budget x (1 - "
+    "--derive_tolerance), budget] is grown into it, most probable decisions first; the budget "
+    "stays a hard ceiling either way. On NAS-Bench-Macro it raised the true accuracy of the "
+    "children by 0.2-27 pt (docs/results/32); --noderive_fill_budget keeps the gates' child.",
 )
 flags.DEFINE_float(
     "derive_tolerance",

@@ -86,7 +86,7 @@ class RunOptions:
     # (RUN/ranking.json; `rank_children`); 0: none
     rank_children: int = 0
     # under a budget objective, grow a child far below the budget into its top band
-    derive_fill_budget: bool = False
+    derive_fill_budget: bool = True
     # the latency fit's band, a fraction of the target (DeriveOptions.tolerance)
     derive_tolerance: float = 0.02
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     search = read_json(Path(runs[0]["run_dir"]) / FACTS_FILE)["stages"]["search"]
     figures = {
         "command": " ".join(["python -m bench.nb_macro", *argv[1:]]),
-        "table": table.source if not FV.quick else "synthetic",
+        "table": Path(table.source).name if not FV.quick else "synthetic",
         "search_facts": {k: search.get(k) for k in ("limit", "width", "image_size", "space")},
         "search_flags": passthrough,
         "runs": runs,

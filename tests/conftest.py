@@ -8,8 +8,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.faults.resume import REFERENCES_ENV  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def _seed():
     tf.keras.utils.set_random_seed(1234)
+    yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_fault_references(tmp_path_factory):
+    """One folder of the fault cases' uninterrupted reference runs (bench/faults/resume.py) for
+    the whole test session: pytest-xdist's workers share their base folder's parent, so each
+    reference run is made once per session instead of once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ.setdefault(REFERENCES_ENV, str(shared / "fault-references"))
     yield

@@ -18,11 +18,11 @@ from bench.faults.case import (
     REPO_ROOT,
     FaultCase,
     Outcome,
+    Pause,
     cli_env,
     kill_hard,
     run_module,
     start_module,
-    wait_for,
 )
 from bench.faults.scratch import TINY, changes, fake_run, tree
 
@@ -68,19 +68,22 @@ def _arch_problems(run: Path, solo: Path) -> list[str]:
 
 def _two_searches(tmp: Path) -> Outcome:
     """The same search started twice into one folder: the second is refused while the first
-    runs; the first ends normally with a solo run's arch.json."""
+    runs (held in its step 1 until the second has ended); the first then ends normally with a
+    solo run's arch.json."""
     solo = run_module(SEARCH, [*TINY, f"--output_dir={tmp / 'solo'}"])
     shared = tmp / "shared"
     args = [*TINY, f"--output_dir={shared}"]
-    first = start_module(SEARCH, args, tmp / "first.log")
+    pause = Pause("search1", 3, tmp / "paused")
+    first = start_module(SEARCH, args, tmp / "first.log", pause)
     try:
-        locked = wait_for(lambda: (shared / ".lock").exists(), first, 300)
+        locked = pause.wait(first) and (shared / ".lock").exists()
         second = run_module(SEARCH, args)
         first_running = first.poll() is None
+        pause.release()
         first_status = first.wait(600)
     finally:
         kill_hard(first)
-    problems = [] if locked else ["the first search never took its lock"]
+    problems = [] if locked else ["the first search never got to step 3 holding its lock"]
     if not first_running:
         problems.append("the first search ended before the second was refused: nothing proven")
     if solo.returncode != 0:

@@ -105,9 +105,11 @@ def test_a_signal_to_a_run_paused_at_a_step_ends_it_there(tmp_path, monkeypatch)
         monkeypatch.setenv(name, value)
 
     def interrupt_when_paused():
-        while not marker.exists():
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
+        if marker.exists():  # else the run never paused: it ends, and the test fails
+            os.kill(os.getpid(), signal.SIGINT)
 
     run, task, keeper = _run(tmp_path, CheckpointPolicy(every_steps=0))
     threading.Thread(target=interrupt_when_paused, daemon=True).start()

@@ -1,4 +1,5 @@
-"""Test configuration: Keras 2 before TensorFlow loads, quiet logs, seeded runs."""
+"""Test configuration: Keras 2 before TensorFlow loads, quiet logs, seeded runs, the fault
+cases' shared reference runs, and EDNAS_TEST_REPEAT."""
 
 import os
 
@@ -9,6 +10,16 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench.faults.resume import REFERENCES_ENV  # noqa: E402
+
+# EDNAS_TEST_REPEAT=N runs every selected test N times in one session (ids end in -0 ... -N-1),
+# sharing its set-up: how docs/results/30-race-free-faults.md ran the interrupting tests 20 times.
+REPEAT = int(os.environ.get("EDNAS_TEST_REPEAT", "1"))
+
+
+def pytest_generate_tests(metafunc):
+    if REPEAT > 1:
+        metafunc.fixturenames.append("_repeat")
+        metafunc.parametrize("_repeat", range(REPEAT))
 
 
 @pytest.fixture(autouse=True)

@@ -5,24 +5,13 @@ problem, and no traceback; a case that expects recovery must give the clean run'
 case checks for itself that nothing was lost or half-written (`Outcome.problems`, `lost_work`).
 """
 
-import os
-
 import pytest
 
 from bench import fault_suite
 from bench.faults import CASES, classify
 
-# EDNAS_FAULT_REPEAT=N runs every case N times (ids <name>-<i>), in one session so the reference
-# runs are made once: how docs/results/30-race-free-faults.md checked that none is a race.
-REPEAT = int(os.environ.get("EDNAS_FAULT_REPEAT", "1"))
-RUNS = [
-    pytest.param(case, id=case.name if REPEAT == 1 else f"{case.name}-{i}")
-    for case in CASES
-    for i in range(REPEAT)
-]
 
-
-@pytest.mark.parametrize("case", RUNS)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fault_case(case, tmp_path):
     outcome = case.run(tmp_path)
     detail = f"rc={outcome.returncode} problems={outcome.problems}\n{outcome.stderr[-3000:]}"

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import tensorflow as tf
 
+from ednas_tf import testpoint
 from ednas_tf.io_utils import json_text
 from ednas_tf.rundir import chief_path
 
@@ -326,11 +327,13 @@ class ResumableRun:
         policy: CheckpointPolicy,
         label: str = "",
         barrier: Callable[[], None] | None = None,
+        point: str = "train",
     ):
         """`barrier`: returns once every worker of a multi-worker run has called it (see
-        `start`); None for one process."""
+        `start`); None for one process. `point`: this run's test pause point
+        (`ednas_tf.testpoint`), reached after every step."""
         self.task, self.progress, self.keeper, self.policy = task, progress, keeper, policy
-        self.barrier = barrier
+        self.barrier, self.point = barrier, point
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.label = f"{label}: " if label else ""
         self._back = 0  # checkpoints a rollback skips: its last one failed before a new one
@@ -367,6 +370,7 @@ class ResumableRun:
 
     def run(self) -> None:
         self.start()
+        testpoint.reached(self.point, 0)  # before the first step: a signal still stops at once
         with InterruptGuard() as guard:
             while True:
                 try:
@@ -385,10 +389,11 @@ class ResumableRun:
                 if code:
                     raise NonFiniteError(self._nonfinite(code, epoch, index))
                 self.progress.step.assign(index + 1)
+                done = epoch * self.steps_per_epoch + index + 1
+                testpoint.reached(self.point, done, lambda: guard.signum is not None)
                 if guard.signum is not None:
                     self._save()
                     raise Interrupted(guard.signum, epoch + 1, index + 1)
-                done = epoch * self.steps_per_epoch + index + 1
                 every = self.policy.every_steps
                 if every and done % every == 0 and index + 1 < self.steps_per_epoch:
                     self._save()

@@ -8,6 +8,8 @@ so it runs in `make test` without Bazel installed.
 
 import fnmatch
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -248,3 +250,40 @@ def test_ignored_folders_and_sub_packages(fake_root):
     (fake_root / "deploy" / "BUILD").write_text("")
     files, packages = workspace_files(fake_root)
     assert packages == ["deploy/BUILD"] and "deploy/merge.py" not in files
+
+
+SHARDED_TESTS = """
+import os
+import pytest
+
+@pytest.mark.parametrize("n", range(7))
+def test_n(n):
+    with open(os.environ["RAN"], "a") as f:
+        f.write(f"{n}\\n")
+"""
+
+
+def test_the_shards_of_a_sharded_target_run_every_test_once(tmp_path):
+    """tools/bazel_pytest.py under Bazel's sharding variables (BUILD's shard_count)."""
+    test_file = tmp_path / "test_sharded.py"
+    test_file.write_text(SHARDED_TESTS)
+    ran, total = tmp_path / "ran.txt", 3
+    for index in range(total):
+        status = tmp_path / f"status{index}"
+        env = {
+            **os.environ,
+            "RAN": str(ran),
+            "TEST_TMPDIR": str(tmp_path / f"tmp{index}"),
+            "TEST_TOTAL_SHARDS": str(total),
+            "TEST_SHARD_INDEX": str(index),
+            "TEST_SHARD_STATUS_FILE": str(status),
+        }
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "bazel_pytest.py"), str(test_file)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert status.exists()
+    assert sorted(ran.read_text().split()) == [str(n) for n in range(7)]

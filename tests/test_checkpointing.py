@@ -6,11 +6,14 @@ import json
 import math
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from ednas_tf import testpoint
 from ednas_tf.arch import ArchSpec
 from ednas_tf.checkpointing import (
     CheckpointError,
@@ -91,6 +94,28 @@ def test_an_interrupted_run_resumes_to_the_same_end(tmp_path):
     again, resumed, _ = _run(tmp_path, CheckpointPolicy(every_steps=3))
     again.run()
     assert float(resumed.w.numpy()) == sum(range(1, 13)) and resumed.ended == [0, 1, 2]
+
+
+def test_a_signal_to_a_run_paused_at_a_step_ends_it_there(tmp_path, monkeypatch):
+    """A test pause point (ednas_tf.testpoint) holds the loop after a step; the signal sent
+    there is handled at that step boundary, as one sent while the step ran."""
+    marker = tmp_path / "paused"
+    monkeypatch.setattr(testpoint, "_fired", set())
+    for name, value in testpoint.environ("train", 6, marker).items():
+        monkeypatch.setenv(name, value)
+
+    def interrupt_when_paused():
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if marker.exists():  # else the run never paused: it ends, and the test fails
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run, task, keeper = _run(tmp_path, CheckpointPolicy(every_steps=0))
+    threading.Thread(target=interrupt_when_paused, daemon=True).start()
+    with pytest.raises(Interrupted, match="interrupted at epoch 2 step 2; re-run"):
+        run.run()
+    assert float(task.w.numpy()) == sum(range(1, 7))
 
 
 def test_a_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, capsys):

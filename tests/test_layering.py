@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ednas_tf.checkpointing",
             "ednas_tf.distribute",
             "ednas_tf.precision",
+            "ednas_tf.testpoint",
         ),
     ),
     ("layers", ("ednas_tf.layers",)),

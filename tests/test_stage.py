@@ -4,7 +4,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -74,12 +73,13 @@ def test_the_run_directory_is_locked_while_the_stage_runs(tmp_path):
 
 
 def test_sigterm_ends_a_stage_with_143_and_one_line(tmp_path):
+    # the stage prints once its SIGTERM handler is in place, then waits for a signal
     code = textwrap.dedent("""
-        import time
+        import signal
         from pipelines.stage import console_script, stage_main
         def stage():
             print("started", flush=True)
-            time.sleep(60)
+            signal.pause()
         console_script(stage_main(stage, "t"))()
     """)
     proc = subprocess.Popen(
@@ -90,7 +90,6 @@ def test_sigterm_ends_a_stage_with_143_and_one_line(tmp_path):
         text=True,
     )
     assert proc.stdout.readline().strip() == "started"
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143

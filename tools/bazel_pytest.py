@@ -3,8 +3,9 @@
 Why: Bazel runs a py_test's `main` as a plain script, but the project's tests are pytest modules
 that need tests/conftest.py and the pytest settings of pyproject.toml. This runner collects the
 module from the runfiles tree, keeps every write inside the test's own temporary directory (the
-sandbox mounts the source tree read-only), hands Bazel a JUnit XML report and maps
-`bazel test --test_filter=EXPR` to `pytest -k EXPR`. Outside Bazel it runs from the checkout:
+sandbox mounts the source tree read-only), hands Bazel a JUnit XML report, maps
+`bazel test --test_filter=EXPR` to `pytest -k EXPR` and, for a target with `shard_count`, runs
+its shard's share of the tests (`Shard`). Outside Bazel it runs from the checkout:
 `.venv/bin/python tools/bazel_pytest.py tests/test_arch.py`.
 """
 
@@ -19,6 +20,33 @@ def _workspace_root() -> Path:
     if runfiles and workspace and (Path(runfiles) / workspace).is_dir():
         return Path(runfiles) / workspace
     return Path(os.path.abspath(__file__)).parents[1]
+
+
+class Shard:
+    """Bazel's test sharding as a pytest plugin: shard `index` of `total` runs every `total`-th
+    collected test from the `index`-th (collection order, so neighbours, often alike in cost,
+    land in different shards), and says it shards by touching Bazel's status file."""
+
+    def __init__(self, index: int, total: int, status_file: str | None):
+        self.index, self.total, self.collected = index, total, 0
+        if status_file:
+            Path(status_file).touch()
+
+    @classmethod
+    def from_environ(cls) -> "Shard | None":
+        total = int(os.environ.get("TEST_TOTAL_SHARDS") or 1)
+        if total <= 1:
+            return None
+        index = int(os.environ["TEST_SHARD_INDEX"])
+        return cls(index, total, os.environ.get("TEST_SHARD_STATUS_FILE"))
+
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        self.collected = len(items)
+        mine = [item for n, item in enumerate(items) if n % self.total == self.index]
+        others = [item for n, item in enumerate(items) if n % self.total != self.index]
+        if others:
+            config.hook.pytest_deselected(items=others)
+        items[:] = mine
 
 
 def main(argv: list[str]) -> int:
@@ -54,9 +82,13 @@ def main(argv: list[str]) -> int:
         args.append(f"--junitxml={os.environ['XML_OUTPUT_FILE']}")
     if os.environ.get("TESTBRIDGE_TEST_ONLY"):
         args += ["-k", os.environ["TESTBRIDGE_TEST_ONLY"]]
-    code = pytest.main(args)
-    # pytest's 5 ("no tests collected") must fail the target, as in `make test`.
-    return 1 if code == pytest.ExitCode.NO_TESTS_COLLECTED else int(code)
+    shard = Shard.from_environ()
+    code = pytest.main(args, plugins=[shard] if shard else [])
+    # pytest's 5 ("no tests collected") must fail the target, as in `make test`; a shard left
+    # with none of the target's tests has nothing to fail.
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return 0 if shard and shard.collected else 1
+    return int(code)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ednas_tf import testpoint
+
 VERDICTS = ("clear_error", "recovered", "traceback", "silent_wrong", "lost_work")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,13 +96,36 @@ def run_module(module: str, args: Sequence[str], timeout: float = 600) -> Outcom
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
-def start_module(module: str, args: Sequence[str], log: Path) -> subprocess.Popen:
-    """Start an entry point in the background, its stdout and stderr into `log`."""
+@dataclasses.dataclass(frozen=True)
+class Pause:
+    """Where a started entry point waits for its fault (`ednas_tf.testpoint`): at `point` after
+    `count` (steps, fills), until `release` or the fault; `marker` appears when it is there."""
+
+    point: str
+    count: int
+    marker: Path
+
+    def env(self) -> dict[str, str]:
+        return testpoint.environ(self.point, self.count, self.marker)
+
+    def wait(self, process: subprocess.Popen, timeout: float = 600) -> bool:
+        """Whether the process got there (False: it ended or `timeout` s passed first)."""
+        return wait_for(self.marker.exists, process, timeout)
+
+    def release(self) -> None:
+        testpoint.release(self.marker)
+
+
+def start_module(
+    module: str, args: Sequence[str], log: Path, pause: Pause | None = None
+) -> subprocess.Popen:
+    """Start an entry point in the background, its stdout and stderr into `log`; `pause` holds
+    it at a known point until the test has done its fault there."""
     handle = log.open("w")
     return subprocess.Popen(
         python_command(module, args),
         cwd=REPO_ROOT,
-        env=cli_env(),
+        env=cli_env(pause.env() if pause else None),
         stdout=handle,
         stderr=subprocess.STDOUT,
         text=True,
@@ -109,7 +134,8 @@ def start_module(module: str, args: Sequence[str], log: Path) -> subprocess.Pope
 
 
 def wait_for(predicate: Callable[[], bool], process: subprocess.Popen, timeout: float) -> bool:
-    """Poll `predicate` until it holds (True), the process ends or `timeout` s pass (False)."""
+    """Poll `predicate` until it holds (True), the process ends or `timeout` s pass (False).
+    Polling for a condition, never a fixed delay, is how a case waits for a process."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():

@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.faults.case import FaultCase, Outcome, run_module, start_module
+from bench.faults.case import (
+    FaultCase,
+    Outcome,
+    Pause,
+    kill_hard,
+    run_module,
+    start_module,
+    wait_for,
+)
 from bench.faults.resume import arch_problems, reference
 
 SIZE = 16
@@ -201,58 +209,87 @@ def folder_search_reference() -> Path:
     return ref / "run" / "arch.json"
 
 
-def _as_if_killed_while_filling(cache: Path) -> int:
-    """Turn every filled split in `cache` into what a kill -9 during its fill leaves (seen with
-    tf.data: `<key>_0.lockfile` and an empty `<key>_0.data-...tempstate<n>`, no index)."""
-    keys = [index.name[: -len(".index")] for index in cache.glob("*.index")]
-    for key in keys:
-        for p in cache.glob(f"{key}.*"):
-            if not p.name.endswith(".fill.lock"):
-                p.unlink()
+def _as_if_killed_while_filling(cache: Path) -> list[str]:
+    """Add what tf.data leaves when a fill is killed in the middle (seen: `<key>_0.lockfile` and
+    an empty `<key>_0.data-...tempstate<n>`, no index) to every split of `cache` whose fill was
+    begun (its `.fill.lock` exists) and not finished; their keys."""
+    keys = [lock.name[: -len(".fill.lock")] for lock in sorted(cache.glob("*.fill.lock"))]
+    unfinished = [key for key in keys if not (cache / f"{key}.index").exists()]
+    for key in unfinished:
         (cache / f"{key}_0.lockfile").write_text("Created at: 1796280000")
         (cache / f"{key}_0.data-00000-of-00001.tempstate4907293812977560960").write_bytes(b"")
-    return len(keys)
+    return unfinished
 
 
 def cache_left_by_killed_fill(scratch: Path) -> Outcome:
-    """A --data_cache folder a killed run left mid-fill: the next run clears it, fills it again
-    and finds the uncached search's child."""
+    """A --data_cache folder a run left when kill -9 hit it filling its second split (held at
+    that fill, its lock taken, by a test pause point): the next run is not blocked by the dead
+    run's lock, clears what the fill left, fills it again, keeps the split filled before, and
+    finds the uncached search's child."""
     data, cache = good_folder(scratch), scratch / "cache"
     cache.mkdir()
-    first, out1 = search(scratch, "image_folder", data, f"--data_cache={cache}", out_name="r1")
-    if first.returncode != 0:
-        return first
-    broken = _as_if_killed_while_filling(cache)
-    outcome, out2 = search(scratch, "image_folder", data, f"--data_cache={cache}", out_name="r2")
+    pause = Pause("data_cache", 2, scratch / "paused")
+    args = search_args("image_folder", data, scratch / "r1", f"--data_cache={cache}")
+    first = start_module("pipelines.search", args, scratch / "r1.log", pause)
+    held = pause.wait(first)
+    kill_hard(first)
+    if not held:
+        log = (scratch / "r1.log").read_text()
+        return Outcome(1, "", log, ["the first run never began filling a second split"])
+    broken, filled_before = _as_if_killed_while_filling(cache), _filled(cache)
+    outcome, out = search(scratch, "image_folder", data, f"--data_cache={cache}", out_name="r2")
     if outcome.returncode != 0:
         return outcome
-    if broken == 0:
-        outcome.problems.append("the first run filled no cache file")
+    if len(broken) != 1:
+        outcome.problems.append(f"the killed run left {len(broken)} unfinished fills, not 1")
     if "left behind" not in outcome.stdout:
         outcome.problems.append("the second run did not say it removed the unfinished fill")
-    if len(list(cache.glob("*.lockfile"))) or len(list(cache.glob("*.index"))) != broken:
+    if not filled_before:
+        outcome.problems.append("the killed run had filled no split before")
+    if any(f"filling the data cache {cache / key} " in outcome.stdout for key in filled_before):
+        outcome.problems.append("the second run filled again a split the killed run filled")
+    keys = [lock.name[: -len(".fill.lock")] for lock in cache.glob("*.fill.lock")]
+    if list(cache.glob("*.lockfile")) or sorted(_filled(cache)) != sorted(keys):
         names = sorted(p.name for p in cache.iterdir())
         outcome.problems.append(f"the cache is not refilled: {names}")
-    ref = folder_search_reference()
-    for out in (out1, out2):
-        outcome.problems += arch_problems(out / "arch.json", ref)
+    outcome.problems += arch_problems(out / "arch.json", folder_search_reference())
     return outcome
 
 
+def _filled(cache: Path) -> list[str]:
+    return [index.name[: -len(".index")] for index in cache.glob("*.index")]
+
+
+WAITING = "waiting for another run filling the data cache"
+
+
 def cache_filled_by_two_runs(scratch: Path) -> Outcome:
-    """Two searches started together on one empty --data_cache folder: one fills each split,
-    the other waits or reads it; both find the uncached search's child."""
+    """Two searches on one empty --data_cache folder: the first is held filling its first split
+    (its lock taken) until the second says it waits for that fill; both then finish and find the
+    uncached search's child."""
     data, cache = good_folder(scratch), scratch / "cache"
     cache.mkdir()
-    outs = [scratch / f"r{i}" for i in (1, 2)]
-    procs = [start_module("pipelines.search",
-                          search_args("image_folder", data, out, f"--data_cache={cache}"),
-                          scratch / f"r{i}.log")
-             for i, out in enumerate(outs, start=1)]
-    codes = [p.wait(timeout=600) for p in procs]
-    logs = "".join((scratch / f"r{i}.log").read_text() for i in (1, 2))
-    errors = "\n".join(line for line in logs.splitlines() if line.startswith("error: "))
-    outcome = Outcome(max(codes, key=abs), logs, errors)
+    outs, logs = [scratch / f"r{i}" for i in (1, 2)], [scratch / f"r{i}.log" for i in (1, 2)]
+    args = [search_args("image_folder", data, out, f"--data_cache={cache}") for out in outs]
+    pause = Pause("data_cache", 1, scratch / "paused")
+    first = start_module("pipelines.search", args[0], logs[0], pause)
+    procs = [first]
+    try:
+        held = pause.wait(first)
+        procs.append(start_module("pipelines.search", args[1], logs[1]))
+        waited = held and wait_for(lambda: WAITING in logs[1].read_text(), procs[1], 600)
+        pause.release()
+        codes = [p.wait(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            kill_hard(p)
+    text = "".join(log.read_text() for log in logs if log.exists())
+    errors = "\n".join(line for line in text.splitlines() if line.startswith("error: "))
+    outcome = Outcome(max(codes, key=abs), text, errors)
+    if not held:
+        outcome.problems.append("the first run never began filling the cache")
+    elif not waited:
+        outcome.problems.append("the second run did not wait for the first one's fill")
     if outcome.returncode == 0:
         ref = folder_search_reference()
         for out in outs:

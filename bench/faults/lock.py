@@ -18,12 +18,13 @@ from bench.faults.case import (
     REPO_ROOT,
     FaultCase,
     Outcome,
+    Pause,
     cli_env,
     kill_hard,
     run_module,
     start_module,
-    wait_for,
 )
+from bench.faults.resume import reference
 from bench.faults.scratch import TINY, changes, fake_run, tree
 
 SEARCH = "pipelines.search"
@@ -66,29 +67,39 @@ def _arch_problems(run: Path, solo: Path) -> list[str]:
     return problems
 
 
+def _tiny_into(out: Path) -> list[str]:
+    return [*TINY, f"--output_dir={out}"]
+
+
+def _solo_search() -> Path:
+    """The tiny search run alone (made once per session: `bench.faults.resume.reference`)."""
+    return reference(("tiny-search",), lambda out: run_module(SEARCH, _tiny_into(out)))
+
+
 def _two_searches(tmp: Path) -> Outcome:
     """The same search started twice into one folder: the second is refused while the first
-    runs; the first ends normally with a solo run's arch.json."""
-    solo = run_module(SEARCH, [*TINY, f"--output_dir={tmp / 'solo'}"])
+    runs (held in its step 1 until the second has ended); the first then ends normally with a
+    solo run's arch.json."""
+    solo = _solo_search()
     shared = tmp / "shared"
-    args = [*TINY, f"--output_dir={shared}"]
-    first = start_module(SEARCH, args, tmp / "first.log")
+    args = _tiny_into(shared)
+    pause = Pause("search1", 3, tmp / "paused")
+    first = start_module(SEARCH, args, tmp / "first.log", pause)
     try:
-        locked = wait_for(lambda: (shared / ".lock").exists(), first, 300)
+        locked = pause.wait(first) and (shared / ".lock").exists()
         second = run_module(SEARCH, args)
         first_running = first.poll() is None
+        pause.release()
         first_status = first.wait(600)
     finally:
         kill_hard(first)
-    problems = [] if locked else ["the first search never took its lock"]
+    problems = [] if locked else ["the first search never got to step 3 holding its lock"]
     if not first_running:
         problems.append("the first search ended before the second was refused: nothing proven")
-    if solo.returncode != 0:
-        problems.append(f"the solo search failed: {solo.stderr[-300:]}")
     if first_status != 0:
         problems.append(f"the first search failed (exit {first_status})")
-    elif solo.returncode == 0:
-        problems += _arch_problems(shared, tmp / "solo")
+    else:
+        problems += _arch_problems(shared, solo)
     if f"PID {first.pid} on host {socket.gethostname()}" not in second.stderr:
         problems.append("the refusal does not name the first search's PID and host")
     second.problems += problems
@@ -103,7 +114,7 @@ def _stale_lock(tmp: Path) -> Outcome:
     holder = _hold_lock(out)
     holder_pid = holder.pid
     kill_hard(holder)  # dies holding the lock: its file stays, naming it
-    outcome = run_module(SEARCH, [*TINY, f"--output_dir={out}"])
+    outcome = run_module(SEARCH, _tiny_into(out))
     if f"warning: took over {out / '.lock'}, left by PID {holder_pid}" not in outcome.stderr:
         outcome.problems.append("no warning naming the dead holder's PID")
     if not (out / "arch.json").is_file():
@@ -188,7 +199,7 @@ CASES: list[FaultCase] = [
         "lock_search_resume_while_held",
         "lock",
         "clear_error",
-        _while_held(SEARCH, lambda t: [*TINY, f"--output_dir={t / 'run'}"]),
+        _while_held(SEARCH, lambda t: _tiny_into(t / "run")),
         message=BUSY,
     ),
     FaultCase(

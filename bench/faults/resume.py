@@ -1,34 +1,36 @@
 """Fault cases of the area 'resume': kill -9, Ctrl-C / SIGTERM and a corrupt checkpoint in the
 middle of a search step, a training and a QAT fine-tuning (see bench/faults/case.py).
 
-Each case starts the real entry point on a tiny configuration, waits until it has written a
-checkpoint past its first one, waits a random extra moment (so the fault lands at a random step
-inside an epoch), does the fault, re-runs the same command to the end and compares the result
-with an uninterrupted run of the same command in another folder: the same `arch.json` (blocks,
-gate probabilities to 1e-6) and the same trained weights (to 1e-6). The uninterrupted runs are
-made once per session (`reference`).
+Each case starts the real entry point on a tiny configuration, held at step `FAULT_STEP`
+(`ednas_tf.testpoint`: inside an epoch, past a checkpoint, so the re-run must redo steps the
+fault lost) until the fault is done, so the run cannot end first however loaded the machine is;
+then it re-runs the same command to the end and compares the result with an uninterrupted run of
+the same command in another folder: the same `arch.json` (blocks, gate probabilities to 1e-6)
+and the same trained weights (to 1e-6). The uninterrupted runs are made once per session
+(`reference`), and shared by the processes of one test session (`REFERENCES_ENV`).
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
-import random
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from bench.faults.case import FaultCase, Outcome, kill_hard, run_module, start_module, wait_for
+from bench.faults.case import FaultCase, Outcome, Pause, kill_hard, run_module, start_module
 
 TOLERANCE = 1e-6
-STEPS = ["--epochs=3", "--warmup_epochs=1", "--steps_per_epoch=12", "--batch_size=16"]
+STEPS_PER_EPOCH = 12
+STEPS = ["--epochs=3", "--warmup_epochs=1", f"--steps_per_epoch={STEPS_PER_EPOCH}"]
+STEPS += ["--batch_size=16"]
 SEARCH = [
     "--dataset=synthetic",
     "--space=tiny",
@@ -39,31 +41,54 @@ SEARCH = [
     "--checkpoint_every_steps=4",
 ]
 TRAIN = [*STEPS, "--verbose=0", "--checkpoint_every_steps=4"]
-QAT = ["--scheme=pow2", "--epochs=2", "--steps_per_epoch=12", "--batch_size=16", "--verbose=0"]
-QAT += ["--checkpoint_every_steps=4"]
-_REFERENCES: dict[tuple, Path] = {}
+QAT = ["--scheme=pow2", "--epochs=2", f"--steps_per_epoch={STEPS_PER_EPOCH}", "--batch_size=16"]
+QAT += ["--verbose=0", "--checkpoint_every_steps=4"]
+# Where every kill and signal lands: after step 6 of epoch 2 (QAT has 2 epochs, the others 3), two
+# steps past the checkpoint after step 16, so the re-run must redo steps 17 and 18.
+FAULT_STEP = 18
+# A folder the processes of one test session share (pytest-xdist workers: tests/conftest.py), so
+# each reference run is made once per session, not once per process.
+REFERENCES_ENV = "EDNAS_FAULT_REFERENCES"
 _REFERENCE_ROOT: list[Path] = []
 
 
 def _root() -> Path:
     if not _REFERENCE_ROOT:
-        root = Path(tempfile.mkdtemp(prefix="fault-references-"))
-        atexit.register(shutil.rmtree, root, True)
+        shared = os.environ.get(REFERENCES_ENV)
+        if shared:
+            root = Path(shared)
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="fault-references-"))
+            atexit.register(shutil.rmtree, root, True)
         _REFERENCE_ROOT.append(root)
     return _REFERENCE_ROOT[0]
 
 
 def reference(key: tuple, make: Callable[[Path], Outcome]) -> Path:
-    """The folder of an uninterrupted run made by `make(folder)`, once per session and key."""
-    if key not in _REFERENCES:
-        # named by key, not by count: making one reference may need another one first
-        folder = _root() / "-".join(k.strip("-") for k in key)
-        folder.mkdir()
-        outcome = make(folder)
-        if outcome.returncode != 0:
-            raise RuntimeError(f"reference run {key} failed:\n{outcome.stderr[-3000:]}")
-        _REFERENCES[key] = folder
-    return _REFERENCES[key]
+    """The folder of an uninterrupted run made by `make(folder)`, once per session and key.
+
+    Made under an exclusive flock per key, so a second process wanting it waits for the first
+    to finish; `<folder>.done` says it is whole (a run records its own absolute paths, so it is
+    made where it stays, and a failed one is made again by the next process that wants it)."""
+    # named by key, not by count: making one reference may need another one first
+    folder = _root() / "-".join(k.strip("-") for k in key)
+    done = folder.with_name(folder.name + ".done")
+    if done.exists():
+        return folder
+    fd = os.open(folder.with_name(folder.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            outcome = make(folder)
+            if outcome.returncode != 0:
+                raise RuntimeError(f"reference run {key} failed:\n{outcome.stderr[-3000:]}")
+            done.touch()
+    finally:
+        os.close(fd)
+    return folder
 
 
 # ---------------------------------------------------------------------------------- the runs
@@ -90,19 +115,14 @@ def train_args(run: Path, extra=()) -> list[str]:
     return [f"--run_dir={run}", *TRAIN, *extra]
 
 
-# A signal must land inside the loop, not after it: tiny steps take milliseconds, so the signal
-# cases train long enough that the rest of the run outlasts the delay before the signal.
-LONGER = ("--steps_per_epoch=60",)
-
-
-def trained_run(extra: tuple[str, ...] = ()) -> Path:
+def trained_run() -> Path:
     """A run directory with an uninterrupted tiny training in train/ (read-only)."""
 
     def make(out: Path) -> Outcome:
         run = _copy_run(searched_run(), out)
-        return run_module("pipelines.train", train_args(run, extra))
+        return run_module("pipelines.train", train_args(run))
 
-    return reference(("train", *extra), make)
+    return reference(("train",), make)
 
 
 def qat_args(run: Path) -> list[str]:
@@ -179,8 +199,8 @@ def search_problems(out: Path) -> list[str]:
     return problems
 
 
-def train_problems(run: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    ref = trained_run(extra) / "train"
+def train_problems(run: Path) -> list[str]:
+    ref = trained_run() / "train"
     problems = weights_problems(run / "train" / "child.weights.h5", ref / "child.weights.h5")
     ours = json.loads((run / "train" / "train_metrics.json").read_text())
     theirs = json.loads((ref / "train_metrics.json").read_text())
@@ -195,30 +215,29 @@ def qat_problems(run: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- faults
-def _interrupt(module: str, args, log: Path, marker: Path, how: Callable) -> Outcome:
-    """Start `module`, wait for `marker` (a checkpoint past the first), a random extra delay,
-    then `how(process)`; the Outcome of the faulted run (its output, its exit status)."""
-    process = start_module(module, args, log)
+def _interrupt(module: str, args, scratch: Path, point: str, how: Callable) -> Outcome:
+    """Start `module` held at `point`:FAULT_STEP, do `how(process)` there and wait for the
+    process to end; the Outcome of the faulted run (its output, its exit status)."""
+    log, pause = scratch / "log", Pause(point, FAULT_STEP, scratch / "paused")
+    process = start_module(module, args, log, pause)
     try:
-        if not wait_for(marker.exists, process, timeout=600):
+        if not pause.wait(process):
             kill_hard(process)
-            return Outcome(1, "", log.read_text(), [f"{marker} never appeared"])
-        time.sleep(random.uniform(0.0, 0.8))
-        ended_early = process.poll() is not None
+            where = f"{point}:{FAULT_STEP}"
+            return Outcome(1, "", log.read_text(), [f"the run never reached {where}"])
         how(process)
         process.wait(timeout=600)
     finally:
         kill_hard(process)
-    problems = ["the run ended before the fault"] if ended_early else []
-    return Outcome(process.returncode, "", log.read_text(), problems)
+    return Outcome(process.returncode, "", log.read_text())
 
 
 def _signal(signum: int) -> Callable:
-    return lambda process: os.killpg(process.pid, signum) if process.poll() is None else None
+    return lambda process: os.killpg(process.pid, signum)
 
 
-def _kill_and_resume(module: str, args, marker: Path, log: Path, check) -> Outcome:
-    faulted = _interrupt(module, args, log, marker, kill_hard)
+def _kill_and_resume(module: str, args, scratch: Path, point: str, check) -> Outcome:
+    faulted = _interrupt(module, args, scratch, point, kill_hard)
     if faulted.problems:
         return faulted
     rerun = run_module(module, args)
@@ -228,14 +247,11 @@ def _kill_and_resume(module: str, args, marker: Path, log: Path, check) -> Outco
 
 def search_kill(step: int) -> Callable[[Path], Outcome]:
     def run(scratch: Path) -> Outcome:
-        searched_run()  # the reference first: it must not share the CPU with the faulted run
+        searched_run()
         out = scratch / "run"
-        marker = out / f"step{step}" / "ckpt" / "ckpt-3"
-        args = search_args(out)
-        outcome = _kill_and_resume(
-            "pipelines.search", args, marker, scratch / "log", lambda: search_problems(out)
-        )
-        return outcome
+        check = lambda: search_problems(out)  # noqa: E731
+        return _kill_and_resume("pipelines.search", search_args(out), scratch, f"search{step}",
+                                check)
 
     return run
 
@@ -243,18 +259,16 @@ def search_kill(step: int) -> Callable[[Path], Outcome]:
 def train_kill(scratch: Path) -> Outcome:
     trained_run()
     run = _copy_run(searched_run(), scratch / "run")
-    marker = run / "train" / "ckpt" / "ckpt-3"
     check = lambda: train_problems(run)  # noqa: E731
-    return _kill_and_resume("pipelines.train", train_args(run), marker, scratch / "log", check)
+    return _kill_and_resume("pipelines.train", train_args(run), scratch, "train", check)
 
 
 def qat_kill(scratch: Path) -> Outcome:
     qat_run()
     run = _copy_run(trained_run(), scratch / "run", keep=("arch.json", "run.json", "train"))
     shutil.rmtree(run / "train" / "ckpt")
-    marker = run / "train" / "qat" / "pow2" / "ckpt" / "ckpt-3"
     check = lambda: qat_problems(run)  # noqa: E731
-    return _kill_and_resume("pipelines.qat", qat_args(run), marker, scratch / "log", check)
+    return _kill_and_resume("pipelines.qat", qat_args(run), scratch, "train", check)
 
 
 def corrupt_newest(scratch: Path) -> Outcome:
@@ -262,12 +276,10 @@ def corrupt_newest(scratch: Path) -> Outcome:
     back to the one before and still ends with the uninterrupted run's weights."""
     trained_run()
     run = _copy_run(searched_run(), scratch / "run")
-    ckpt = run / "train" / "ckpt"
-    faulted = _interrupt(
-        "pipelines.train", train_args(run), scratch / "log", ckpt / "ckpt-3", kill_hard
-    )
+    faulted = _interrupt("pipelines.train", train_args(run), scratch, "train", kill_hard)
     if faulted.problems:
         return faulted
+    ckpt = run / "train" / "ckpt"
     newest = sorted(ckpt.glob("ckpt-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
     data = next(newest.glob("*.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
@@ -279,19 +291,19 @@ def corrupt_newest(scratch: Path) -> Outcome:
 
 
 def interrupted(signum: int) -> Callable[[Path], Outcome]:
-    """SIGINT / SIGTERM mid-epoch: exit 130 / 143 with one line; the re-run ends identical."""
+    """SIGINT / SIGTERM mid-epoch: exit 130 / 143 with one line naming the step it stopped
+    after; the re-run resumes there and ends identical."""
 
     def run(scratch: Path) -> Outcome:
-        trained_run(LONGER)
+        trained_run()
         run_dir = _copy_run(searched_run(), scratch / "run")
-        marker = run_dir / "train" / "ckpt" / "ckpt-2"
-        args = train_args(run_dir, LONGER)
-        faulted = _interrupt("pipelines.train", args, scratch / "log", marker, _signal(signum))
+        args = train_args(run_dir)
+        faulted = _interrupt("pipelines.train", args, scratch, "train", _signal(signum))
         if faulted.problems:
             return faulted
         rerun = run_module("pipelines.train", args)
         ok = rerun.returncode == 0
-        problems = train_problems(run_dir, LONGER) if ok else ["the re-run failed"]
+        problems = train_problems(run_dir) if ok else ["the re-run failed"]
         if "resumed from" not in rerun.stdout:
             problems.append("the re-run did not resume")
         return Outcome(faulted.returncode, "", faulted.stderr, problems)
@@ -299,6 +311,9 @@ def interrupted(signum: int) -> Callable[[Path], Outcome]:
     return run
 
 
+# FAULT_STEP as the interrupt message names it (epoch and step in it, 1-based)
+_EPOCH, _STEP = divmod(FAULT_STEP, STEPS_PER_EPOCH)
+STOPPED_AT = f"interrupted at epoch {_EPOCH + 1} step {_STEP}; re-run"
 CASES: list[FaultCase] = [
     FaultCase("resume_kill9_search_step1", "resume", "recovered", search_kill(1), slow=True),
     FaultCase("resume_kill9_search_step2", "resume", "recovered", search_kill(2), slow=True),
@@ -310,7 +325,7 @@ CASES: list[FaultCase] = [
         "resume",
         "clear_error",
         interrupted(signal.SIGINT),
-        message="interrupted at epoch",
+        message=STOPPED_AT,
         returncode=130,
         slow=True,
     ),
@@ -319,7 +334,7 @@ CASES: list[FaultCase] = [
         "resume",
         "clear_error",
         interrupted(signal.SIGTERM),
-        message="interrupted at epoch",
+        message=STOPPED_AT,
         returncode=143,
         slow=True,
     ),

@@ -20,11 +20,12 @@ from bench.faults.case import (
     REPO_ROOT,
     FaultCase,
     Outcome,
+    Pause,
     cli_env,
+    kill_hard,
     python_command,
     run_module,
     start_module,
-    wait_for,
 )
 from bench.faults.scratch import TINY, fake_run, refused
 
@@ -104,18 +105,22 @@ def _leftover_does_not_block(tmp: Path) -> Outcome:
 
 
 def _ctrl_c(tmp: Path) -> Outcome:
-    """SIGINT to a running search once its first step has started: exit 130, one line."""
+    """SIGINT to a search held where its step 1 is about to take its first step (outside the
+    loop that defers a signal to a checkpoint): exit 130, one line."""
     out = tmp / "run"
-    args = [*TINY, "--epochs=3", "--steps_per_epoch=40", f"--output_dir={out}"]
-    process = start_module(SEARCH, args, tmp / "search.log")
-    started = wait_for(lambda: (out / "step1" / "run_config.json").exists(), process, 300)
-    if started and process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-    returncode = process.wait(120)
+    pause = Pause("search1", 0, tmp / "paused")
+    process = start_module(SEARCH, [*TINY, f"--output_dir={out}"], tmp / "search.log", pause)
+    try:
+        started = pause.wait(process)
+        if started:
+            os.killpg(process.pid, signal.SIGINT)
+        returncode = process.wait(120)
+    finally:
+        kill_hard(process)
     log = (tmp / "search.log").read_text()
     outcome = Outcome(returncode, "", log)
     if not started:
-        outcome.problems.append("the search never started its first step")
+        outcome.problems.append("the search never got to its first step")
     if (out / ".lock").exists():
         outcome.problems.append("the interrupted search left its lock file behind")
     return outcome

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ednas_tf import testpoint
+
 
 def is_filled(path: Path) -> bool:
     """Whether the cache file set `path` (tf.data's prefix) is complete: its index is written
@@ -56,6 +58,7 @@ def fill(ds: tf.data.Dataset, path: Path, size: int) -> None:
             for p in stale:
                 p.unlink(missing_ok=True)
         print(f"filling the data cache {path} ({size} records)", flush=True)
+        testpoint.reached("data_cache")
         ds.reduce(np.int64(0), lambda count, _: count + 1)
     finally:
         os.close(fd)  # releases the flock

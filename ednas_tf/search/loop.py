@@ -287,6 +287,7 @@ class SearchLoop:
         policy: CheckpointPolicy | None = None,
         on_restore: Callable[[int], None] | None = None,
         label: str = "",
+        point: str = "search",
     ) -> list[dict]:
         """Runs the remaining epochs (resumes from `self.progress`, or from `keeper`'s newest
         checkpoint under `policy`); returns per-epoch logs, the last with `committed` true where
@@ -294,7 +295,8 @@ class SearchLoop:
 
         `train`, `arch`: streams (`ednas_tf.streams.BatchStream`) or batched datasets; a stream
         regenerates the batches of any step, so a resumed search sees what the uninterrupted one
-        saw. `on_restore(epoch)`: told the epoch a checkpoint put the loop back at."""
+        saw. `on_restore(epoch)`: told the epoch a checkpoint put the loop back at. `point`:
+        the steps' test pause point (`ednas_tf.testpoint`)."""
         task = SearchEpochs(
             self,
             as_stream(train, self.strategy),
@@ -313,6 +315,7 @@ class SearchLoop:
             policy or CheckpointPolicy(every_steps=0),
             label,
             barrier(self.strategy),
+            point,
         )
         run.run()
         return task.history

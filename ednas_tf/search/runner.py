@@ -382,6 +382,7 @@ def run_step(
         policy=opts.checkpoint_policy(),
         on_restore=recorder.rewind,
         label=f"step {step}",
+        point=f"search{step}",
     )
     if logs and logs[-1]["committed"]:
         print(

@@ -349,7 +349,12 @@ class SearchSpace:
         decisions = {}
         for block in self.blocks:
             pairs = block.pair_options
-            kernel, expansion = pairs[rng.integers(len(pairs))]
+            if block.pairs:
+                kernel, expansion = pairs[rng.integers(len(pairs))]
+            else:  # independent draws (the stream every seeded sampler has always used)
+                kernels, expansions = block.kernel_options, block.expansion_options
+                kernel = kernels[rng.integers(len(kernels))]
+                expansion = expansions[rng.integers(len(expansions))]
             decisions[block.name] = {
                 "kernel": kernel,
                 "expansion": expansion,

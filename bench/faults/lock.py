@@ -80,12 +80,12 @@ def _two_searches(tmp: Path) -> Outcome:
     """The same search started twice into one folder: the second is refused while the first
     runs (held in its step 1 until the second has ended); the first then ends normally with a
     solo run's arch.json."""
-    solo = _solo_search()
     shared = tmp / "shared"
     args = _tiny_into(shared)
     pause = Pause("search1", 3, tmp / "paused")
     first = start_module(SEARCH, args, tmp / "first.log", pause)
     try:
+        solo = _solo_search()  # while the first one gets to its pause
         locked = pause.wait(first) and (shared / ".lock").exists()
         second = run_module(SEARCH, args)
         first_running = first.poll() is None

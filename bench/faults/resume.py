@@ -215,12 +215,17 @@ def qat_problems(run: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- faults
-def _interrupt(module: str, args, scratch: Path, point: str, how: Callable) -> Outcome:
+def _interrupt(
+    module: str, args, scratch: Path, point: str, how: Callable, meanwhile: Callable
+) -> Outcome:
     """Start `module` held at `point`:FAULT_STEP, do `how(process)` there and wait for the
-    process to end; the Outcome of the faulted run (its output, its exit status)."""
+    process to end; the Outcome of the faulted run (its output, its exit status). `meanwhile()`
+    runs while the process gets there (the reference its result is compared with: made now, or
+    waited for while another process makes it, the faulted run is not idle)."""
     log, pause = scratch / "log", Pause(point, FAULT_STEP, scratch / "paused")
     process = start_module(module, args, log, pause)
     try:
+        meanwhile()
         if not pause.wait(process):
             kill_hard(process)
             where = f"{point}:{FAULT_STEP}"
@@ -236,8 +241,8 @@ def _signal(signum: int) -> Callable:
     return lambda process: os.killpg(process.pid, signum)
 
 
-def _kill_and_resume(module: str, args, scratch: Path, point: str, check) -> Outcome:
-    faulted = _interrupt(module, args, scratch, point, kill_hard)
+def _kill_and_resume(module: str, args, scratch: Path, point: str, meanwhile, check) -> Outcome:
+    faulted = _interrupt(module, args, scratch, point, kill_hard, meanwhile)
     if faulted.problems:
         return faulted
     rerun = run_module(module, args)
@@ -247,43 +252,42 @@ def _kill_and_resume(module: str, args, scratch: Path, point: str, check) -> Out
 
 def search_kill(step: int) -> Callable[[Path], Outcome]:
     def run(scratch: Path) -> Outcome:
-        searched_run()
         out = scratch / "run"
         check = lambda: search_problems(out)  # noqa: E731
-        return _kill_and_resume("pipelines.search", search_args(out), scratch, f"search{step}",
+        args = search_args(out)
+        return _kill_and_resume("pipelines.search", args, scratch, f"search{step}", searched_run,
                                 check)
 
     return run
 
 
 def train_kill(scratch: Path) -> Outcome:
-    trained_run()
     run = _copy_run(searched_run(), scratch / "run")
     check = lambda: train_problems(run)  # noqa: E731
-    return _kill_and_resume("pipelines.train", train_args(run), scratch, "train", check)
+    args = train_args(run)
+    return _kill_and_resume("pipelines.train", args, scratch, "train", trained_run, check)
 
 
 def qat_kill(scratch: Path) -> Outcome:
-    qat_run()
     run = _copy_run(trained_run(), scratch / "run", keep=("arch.json", "run.json", "train"))
     shutil.rmtree(run / "train" / "ckpt")
     check = lambda: qat_problems(run)  # noqa: E731
-    return _kill_and_resume("pipelines.qat", qat_args(run), scratch, "train", check)
+    return _kill_and_resume("pipelines.qat", qat_args(run), scratch, "train", qat_run, check)
 
 
 def corrupt_newest(scratch: Path) -> Outcome:
     """kill -9, then the newest checkpoint's .data file cut in half: the re-run warns, falls
     back to the one before and still ends with the uninterrupted run's weights."""
-    trained_run()
     run = _copy_run(searched_run(), scratch / "run")
-    faulted = _interrupt("pipelines.train", train_args(run), scratch, "train", kill_hard)
+    args = train_args(run)
+    faulted = _interrupt("pipelines.train", args, scratch, "train", kill_hard, trained_run)
     if faulted.problems:
         return faulted
     ckpt = run / "train" / "ckpt"
     newest = sorted(ckpt.glob("ckpt-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
     data = next(newest.glob("*.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
-    rerun = run_module("pipelines.train", train_args(run))
+    rerun = run_module("pipelines.train", args)
     problems = train_problems(run) if rerun.returncode == 0 else []
     if f"checkpoint {newest}" not in rerun.stderr:
         problems.append("no warning named the corrupt checkpoint")
@@ -295,10 +299,10 @@ def interrupted(signum: int) -> Callable[[Path], Outcome]:
     after; the re-run resumes there and ends identical."""
 
     def run(scratch: Path) -> Outcome:
-        trained_run()
         run_dir = _copy_run(searched_run(), scratch / "run")
         args = train_args(run_dir)
-        faulted = _interrupt("pipelines.train", args, scratch, "train", _signal(signum))
+        how = _signal(signum)
+        faulted = _interrupt("pipelines.train", args, scratch, "train", how, trained_run)
         if faulted.problems:
             return faulted
         rerun = run_module("pipelines.train", args)

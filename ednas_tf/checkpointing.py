@@ -337,9 +337,12 @@ class ResumableRun:
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.label = f"{label}: " if label else ""
         self._back = 0  # checkpoints a rollback skips: its last one failed before a new one
+        # steps done before which a retry writes no checkpoint (see `_rollback`)
+        self._probation = 0
 
-    def _save(self) -> None:
-        if self.keeper is not None:
+    def _save(self, done: int | None = None) -> None:
+        """A checkpoint after `done` steps (None: the current step, whatever the probation)."""
+        if self.keeper is not None and (done is None or done >= self._probation):
             self.keeper.save(self.task.state())
             self._back = 0  # a rollback now starts from this one
 
@@ -396,12 +399,12 @@ class ResumableRun:
                     raise Interrupted(guard.signum, epoch + 1, index + 1)
                 every = self.policy.every_steps
                 if every and done % every == 0 and index + 1 < self.steps_per_epoch:
-                    self._save()
+                    self._save(done)
             stop = self.task.end_epoch(epoch)
             epoch, step = (self.epochs if stop else epoch + 1), 0
             self.progress.epoch.assign(epoch)
             self.progress.step.assign(0)
-            self._save()
+            self._save(None if epoch >= self.epochs else epoch * self.steps_per_epoch)
             if guard.signum is not None and epoch < self.epochs:
                 raise Interrupted(guard.signum, epoch + 1, 0)
 
@@ -427,10 +430,16 @@ class ResumableRun:
             raise err
         # no checkpoint since the last rollback: its start was already doomed, go one further back
         back = self._back
+        epoch, step = self.progress.where()
+        failed_at = epoch * self.steps_per_epoch + step  # steps done before the failed one
         path = self._restore(back)
         if path is None:
             raise err
         self._back = back + 1
+        # The steps just before a divergence are on their way to it, though still finite: a retry
+        # writes no checkpoint until it is an epoch past the failed step, so a second failure
+        # goes further back rather than to a checkpoint of the doomed retry.
+        self._probation = max(self._probation, failed_at + 1 + self.steps_per_epoch)
         self.progress.lr_scale.assign(scale / 2)
         self.progress.rollbacks.assign(rollbacks + 1)
         epoch, step = self.progress.where()

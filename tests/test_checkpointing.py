@@ -44,10 +44,12 @@ FLOAT16_ARCH = {
 
 class Toy:
     """A StepTask: w += lr_scale · x for the step's x (x from a list, so the position matters);
-    a non-finite x at `bad` steps; SIGINT sent to itself at step `interrupt_at`."""
+    a non-finite x at `bad` steps while lr_scale is above 0.3 (or above the step's value where
+    `bad` is a dict); SIGINT sent to itself at step `interrupt_at`."""
 
     def __init__(self, progress, xs, bad=(), interrupt_at=None):
-        self.progress, self.xs, self.bad, self.interrupt_at = progress, xs, set(bad), interrupt_at
+        self.progress, self.xs, self.interrupt_at = progress, xs, interrupt_at
+        self.bad = dict(bad) if isinstance(bad, dict) else dict.fromkeys(bad, 0.3)
         self.w = tf.Variable(0.0)
         self.ended, self.position = [], 0
 
@@ -60,7 +62,7 @@ class Toy:
     def step(self, epoch, step):
         x = self.xs[self.position]
         self.position += 1
-        if (epoch, step) in self.bad and float(self.progress.lr_scale.numpy()) > 0.3:
+        if float(self.progress.lr_scale.numpy()) > self.bad.get((epoch, step), math.inf):
             return 1
         self.w.assign_add(float(self.progress.lr_scale.numpy()) * x)
         if (epoch, step) == self.interrupt_at:
@@ -158,6 +160,19 @@ def test_rollback_halves_the_learning_rate_and_finishes(tmp_path, capsys):
     run, _, _ = _run(tmp_path / "b", dataclasses.replace(policy, max_rollbacks=1), bad={(1, 2)})
     with pytest.raises(NonFiniteError, match="after 1 rollbacks"):
         run.run()
+
+
+def test_a_second_failure_soon_after_a_rollback_goes_back_past_the_retry(tmp_path, capsys):
+    """The retry's own checkpoints do not count until it is an epoch past the failed step: a
+    second failure goes back before the first one, not to a state already on its way to it."""
+    policy = CheckpointPolicy(every_steps=1, on_nan="rollback", max_rollbacks=3)
+    run, task, keeper = _run(tmp_path, policy, bad={(0, 2): 0.75, (1, 0): 0.3})
+    run.run()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "rolled back" in line]
+    assert "(epoch 1 step 2) with the learning rates x0.5" in warnings[0]
+    assert "(epoch 1 step 1) with the learning rates x0.25" in warnings[1]  # not epoch 2 step 0
+    assert len(warnings) == 2 and task.ended == [0, 1, 2]
+    assert float(task.w.numpy()) == 1 + 0.25 * sum(range(2, 13))
 
 
 def test_nonfinite_code_names_the_first_kind():

@@ -48,8 +48,8 @@ def train_nan_fails(scratch: Path) -> Outcome:
 
 def train_nan_rolls_back(scratch: Path) -> Outcome:
     run = _copy_run(searched_run(), scratch / "run")
-    # six halvings: lr 10 may need more than the default three on a loaded machine, where
-    # thread timing changes the float sums and so the step at which it diverges
+    # six halvings: another CPU (another oneDNN kernel) sums floats in another order, and so
+    # diverges at another step; three sufficed here
     args = train_args(run, ["--learning_rate=10", "--on_nan=rollback", "--max_rollbacks=6"])
     done = run_module("pipelines.train", args)
     problems = []

@@ -14,7 +14,8 @@ them for a `StepTask` and, under a `CheckpointPolicy`:
   `Interrupted` ("interrupted at epoch E step S; re-run the same command to continue");
 * stops at a non-finite loss, gradient or gate logit with `NonFiniteError` (a ValueError naming
   the step), or with `on_nan="rollback"` restarts from the last good checkpoint with the learning
-  rates halved (`ScaledSchedule`), at most `max_rollbacks` times.
+  rates halved (`ScaledSchedule`), at most `max_rollbacks` times; a retry writes no checkpoint
+  until an epoch past the failed step, so a second failure goes further back.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from ednas_tf.cost.size import arch_macs, arch_params
 from ednas_tf.io_utils import atomic_write_json, read_json
 from ednas_tf.nb_macro import arch_of, code_of
 from ednas_tf.rundir import ARCH_FILE, FACTS_FILE, RANKING_FILE
+from ednas_tf.search.warmup import WARMUP_FILE
 
 FV = cli.new_flags()
 flags.DEFINE_string("table", None, "NAS-Bench-Macro's table (nas-bench-macro_cifar10.json).",
@@ -71,6 +72,9 @@ flags.DEFINE_string("reuse_supernets", None, "A previous --runs_dir: each search
                     "copy of that run's finished checkpoints and only derives again (to measure a "
                     "change to derivation on the same supernets); search minutes are the "
                     "original search's plus the new derivation's.", flag_values=FV)
+flags.DEFINE_bool("share_warmup", False, "Each seed's searches start from one weights-only "
+                  "warm-up (--warmup_only, then --warmup_from): each counts its share of its "
+                  "wall time.", flag_values=FV)
 cli.define_results_name(FV, "nb_macro")
 
 SEARCH_RECORD = "nb_macro_search.json"  # the benchmark's record of a finished search
@@ -112,11 +116,13 @@ def _copy_finished(source: Path, run_dir: Path) -> float:
 
 
 def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
-            passthrough: list[str], earlier_seconds: float = 0.0) -> float:
-    """Runs (or resumes) one search; its wall seconds, summed over attempts (plus
-    `earlier_seconds`: a reused supernet's search)."""
+            passthrough: list[str], earlier_seconds: float = 0.0,
+            extra: tuple[str, ...] = (), done_file: str = ARCH_FILE) -> float:
+    """Runs (or resumes) one search (`extra`: flags after the rest); its wall seconds, summed
+    over attempts (plus `earlier_seconds`: a reused supernet's search or its share of a shared
+    warm-up). It counts as done once `done_file` and the wall record exist."""
     record = run_dir / SEARCH_RECORD
-    if record.exists() and (run_dir / ARCH_FILE).exists():
+    if record.exists() and (run_dir / done_file).exists():
         return float(read_json(record)["wall_seconds"])
     if (run_dir / RANKING_FILE).exists():
         rank = 0  # a reused supernet's ranking stands
@@ -125,7 +131,7 @@ def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
         f"--data_dir={data_dir}", "--noprogress", *passthrough,
         "--space=nb_macro", "--device=macs", "--activation=relu", "--objective=budget",
         f"--target_latency_ms={budget:g}", f"--seed={seed}", f"--rank_children={rank}",
-        f"--output_dir={run_dir}",
+        f"--output_dir={run_dir}", *extra,
     ]
     print(f"search seed {seed}, budget {budget:g} M MACs: {' '.join(command[2:])}", flush=True)
     start = time.time()
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = cli.comma_separated(FV, "seeds", int)
     if not budgets or not seeds:
         cli.error("--budgets_mmac and --seeds need at least one value each")
+    if FV.share_warmup and FV.reuse_supernets:
+        cli.error("--share_warmup and --reuse_supernets exclude each other")
     runs_dir = Path(FV.runs_dir)
     scratch = tempfile.TemporaryDirectory(prefix="nb_macro_quick_")
     table_path, data_dir = FV.table, FV.data_dir
@@ -193,13 +201,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table = NBMacroTable.load(table_path)
     runs, ranking = [], []
     for seed in seeds:
+        shared, share = (), 0.0
+        if FV.share_warmup:
+            warmup_dir = runs_dir / f"seed{seed}_warmup"
+            share = _search(warmup_dir, data_dir, budgets[0], seed, 0, passthrough,
+                            extra=("--warmup_only",), done_file=WARMUP_FILE) / len(budgets)
+            shared = (f"--warmup_from={warmup_dir}",)
         for i, budget in enumerate(budgets):
             run_dir = runs_dir / f"seed{seed}_{budget:g}mmac"
             rank = FV.rank if i == 0 else 0
-            earlier = 0.0
+            earlier = share
             if FV.reuse_supernets:
                 earlier = _copy_finished(Path(FV.reuse_supernets) / run_dir.name, run_dir)
-            seconds = _search(run_dir, data_dir, budget, seed, rank, passthrough, earlier)
+            seconds = _search(run_dir, data_dir, budget, seed, rank, passthrough, earlier, shared)
             code = code_of(ArchSpec.load(run_dir / ARCH_FILE))
             score = table.score(code, budget * 1e6)
             runs.append({**score, "seed": seed, "budget_mmac": budget,
@@ -228,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "kendall_tau": {"mean": tau_mean, "se": tau_se},
         "verdict": _verdict(per_budget, ranking),
         "search_minutes_max": max(r["search_minutes"] for r in runs),
+        "shared_warmup": FV.share_warmup,
     }
     name = FV.results_name
     children = [(r["seed"], r["budget_mmac"] * 1e6, r["code"]) for r in runs]

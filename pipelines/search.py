@@ -57,6 +57,14 @@ def _search() -> int:
     opts = search_flags.options_from_flags()
     start = time.time()
     arch = run_search(space, splits, config, objective, schedule, latency_model, opts, strategy)
+    if arch is None:  # --warmup_only
+        print(
+            f"weights-only warm-up of {config.warmup_epochs} epochs took "
+            f"{time.time() - start:.0f} s; start each search from it with "
+            f"--warmup_from={opts.output_dir}",
+            flush=True,
+        )
+        return 0
     facts = {**recorded_facts(splits, profile), "precision": config.precision}
     facts.update(dist_flags.recorded(strategy))
     RunDir.at(opts.output_dir).record("search", facts)

@@ -6,12 +6,15 @@ files. The data and space flags are shared with the tuner (`pipelines/common_fla
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from absl import flags
 
 from ednas_tf.rundir import writable_dir
 from ednas_tf.search.loop import SearchConfig
 from ednas_tf.search.runner import RunOptions
 from ednas_tf.search.schedules import ExponentialTemperature, LinearTemperature, make_schedule
+from ednas_tf.search.warmup import warmup_record
 from pipelines import common_flags, dist_flags
 from pipelines.common_flags import define_data_flags, define_space_flags
 from pipelines.generic_flags import show_bars
@@ -194,6 +197,20 @@ flags.DEFINE_integer(
     "a second per child on 2 cores at 32 px. 0: none.",
     lower_bound=0,
 )
+flags.DEFINE_bool(
+    "warmup_only",
+    False,
+    "Run only the weights-only warm-up (--warmup_epochs of the schedule of --epochs), checkpoint "
+    "it and stop: searches at several latency targets can then share it (--warmup_from). One "
+    "search step only (--steps=1 or 2, or a space without step 1).",
+)
+flags.DEFINE_string(
+    "warmup_from",
+    None,
+    "A --warmup_only run's output folder: this search starts from the end of that warm-up "
+    "instead of running its own. Every setting but the objective and its target must match "
+    "(checked); the child is the one the search run whole would derive.",
+)
 flags.DEFINE_string("output_dir", "runs/search", "Where outputs go; an existing run resumes.")
 flags.DEFINE_integer(
     "seed", 0, "Seed of data order, initialisation and Gumbel sampling.", lower_bound=0
@@ -219,6 +236,10 @@ def check_flags() -> str | None:
         raise ValueError("give --target_latency_ms or --target_latency_fraction, not both")
     if FLAGS.warmup_epochs > FLAGS.epochs:
         raise ValueError(f"--warmup_epochs={FLAGS.warmup_epochs} exceeds --epochs={FLAGS.epochs}")
+    if FLAGS.warmup_only and FLAGS.warmup_epochs == 0:
+        raise ValueError("--warmup_only needs --warmup_epochs >= 1: there is no warm-up to run")
+    if FLAGS.warmup_from:
+        warmup_record(Path(FLAGS.warmup_from))  # a folder without a finished warm-up: refused
     config_from_flags(train_size=FLAGS.batch_size)  # SearchConfig's own checks
     schedule_from_flags()
     common_flags.check_data_and_space_flags()
@@ -273,4 +294,6 @@ def options_from_flags() -> RunOptions:
         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
         on_nan=FLAGS.on_nan,
         max_rollbacks=FLAGS.max_rollbacks,
+        warmup_only=FLAGS.warmup_only,
+        warmup_from=FLAGS.warmup_from,
     )

@@ -44,3 +44,21 @@ def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
     assert runs[0]["mmacs"] <= run["mmacs"] <= 30
     assert run["search_minutes"] >= runs[0]["search_minutes"]
     assert len(again["ranking"]) == 1  # the reused supernet's ranking
+
+
+def test_quick_run_with_a_shared_warmup(tmp_path):
+    """Each seed's searches start from one warm-up run once; each counts a share of its time."""
+    runs_dir = tmp_path / "shared"
+    figures = nb_macro.main(
+        ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--share_warmup",
+         f"--runs_dir={runs_dir}"]
+    )
+    warmup = runs_dir / "seed0_warmup"
+    assert (warmup / "warmup.json").exists() and not (warmup / "arch.json").exists()
+    share = nb_macro.read_json(warmup / nb_macro.SEARCH_RECORD)["wall_seconds"] / 2 / 60
+    for run in figures["runs"]:
+        assert run["within_budget"]
+        assert run["search_minutes"] >= share
+        arch = nb_macro.read_json(runs_dir / f"seed0_{run['budget_mmac']:g}mmac" / "arch.json")
+        assert arch["search"]["warmup_from"] == str(warmup)
+    assert figures["shared_warmup"] is True

@@ -288,6 +288,7 @@ class SearchLoop:
         on_restore: Callable[[int], None] | None = None,
         label: str = "",
         point: str = "search",
+        until_epoch: int | None = None,
     ) -> list[dict]:
         """Runs the remaining epochs (resumes from `self.progress`, or from `keeper`'s newest
         checkpoint under `policy`); returns per-epoch logs, the last with `committed` true where
@@ -296,7 +297,9 @@ class SearchLoop:
         `train`, `arch`: streams (`ednas_tf.streams.BatchStream`) or batched datasets; a stream
         regenerates the batches of any step, so a resumed search sees what the uninterrupted one
         saw. `on_restore(epoch)`: told the epoch a checkpoint put the loop back at. `point`:
-        the steps' test pause point (`ednas_tf.testpoint`)."""
+        the steps' test pause point (`ednas_tf.testpoint`). `until_epoch`: stop (checkpointed)
+        after this many epochs, the schedules still those of `config.epochs` (a shared warm-up:
+        ednas_tf.search.warmup)."""
         task = SearchEpochs(
             self,
             as_stream(train, self.strategy),
@@ -309,7 +312,7 @@ class SearchLoop:
         run = ResumableRun(
             task,
             self.progress,
-            self.config.epochs,
+            self.config.epochs if until_epoch is None else until_epoch,
             self.config.steps_per_epoch,
             keeper,
             policy or CheckpointPolicy(every_steps=0),

@@ -55,6 +55,7 @@ from ednas_tf.search.probe import (
     path_scorer,
     score_description,
 )
+from ednas_tf.search.warmup import record_warmup, start_from_warmup
 from ednas_tf.space import SearchSpace
 from ednas_tf.streams import BatchStream
 from ednas_tf.training import TrainConfig
@@ -94,6 +95,10 @@ class RunOptions:
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
     on_nan: str = "fail"
     max_rollbacks: int = 3
+    # stop after the weights-only warm-up (no child derived; see ednas_tf.search.warmup) /
+    # start from the warm-up such a run left in this folder
+    warmup_only: bool = False
+    warmup_from: str | None = None
 
     def checkpoint_policy(self) -> CheckpointPolicy:
         return CheckpointPolicy(
@@ -112,6 +117,8 @@ class RunOptions:
             raise ValueError(f"probe_mode must be one of {PROBE_MODES}, got {self.probe_mode!r}")
         if self.probe_steps < 1:
             raise ValueError(f"probe_steps must be >= 1, got {self.probe_steps}")
+        if self.warmup_only and self.warmup_from:
+            raise ValueError("give --warmup_only or --warmup_from, not both")
 
 
 def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
@@ -364,12 +371,18 @@ def run_step(
     supernet = loop.model
     fingerprint = _fingerprint(space, splits, config, objective, opts)
     keeper = CheckpointKeeper(loop.checkpoint(), step_dir / CKPT_DIR)
+    resume = opts.resume
+    if opts.warmup_from and not (resume and keeper.paths()):
+        # a shared warm-up: this step resumes from a copy of its end (ednas_tf.search.warmup)
+        start_from_warmup(Path(opts.warmup_from), step_dir, fingerprint)
+        atomic_write_text(step_dir / STEP_CONFIG_FILE, json.dumps(fingerprint, indent=2))
+        resume = True
     # the step's settings bind a re-run only once it has a checkpoint to resume: a run refused
     # or failed before its first one must not block the corrected re-run
-    resumes = opts.resume and bool(keeper.paths())
+    resumes = resume and bool(keeper.paths())
     _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, resumes)
-    previous = _read_gate_rows(step_dir / GATES_FILE) if opts.resume else []
-    recorder = _EpochRecorder(loop, step, step_dir, previous, opts.resume)
+    previous = _read_gate_rows(step_dir / GATES_FILE) if resume else []
+    recorder = _EpochRecorder(loop, step, step_dir, previous, resume)
     if not previous:
         recorder.rows.extend(gate_rows(supernet, step, 0))
     data = _step_data(splits, opts, strategy)
@@ -379,11 +392,15 @@ def run_step(
         hooks=[recorder],
         progress=opts.progress,
         keeper=keeper,
-        policy=opts.checkpoint_policy(),
+        policy=dataclasses.replace(opts.checkpoint_policy(), resume=resume),
         on_restore=recorder.rewind,
         label=f"step {step}",
         point=f"search{step}",
+        until_epoch=config.warmup_epochs if opts.warmup_only else None,
     )
+    if opts.warmup_only:
+        record_warmup(step_dir, config.warmup_epochs, time.time() - start)
+        return None, recorder.rows
     if logs and logs[-1]["committed"]:
         print(
             f"step {step}: every gate committed (>= {config.stop_when_committed:g}) after epoch "
@@ -392,6 +409,8 @@ def run_step(
         )
     provenance = _provenance(step, splits, config, objective, latency_model, opts, recorder)
     provenance["search_seconds"] = round(time.time() - start, 1)
+    if opts.warmup_from:
+        provenance["warmup_from"] = str(opts.warmup_from)
     score, score_tie = (
         _probe_scorer(supernet, loop, data, splits, config, opts, strategy)
         if final
@@ -438,8 +457,9 @@ def run_search(
     latency_model: LatencyModel,
     opts: RunOptions,
     strategy: tf.distribute.Strategy | None = None,
-) -> ArchSpec:
-    """Runs step 1, step 2 or both and writes the final arch.json and gates.csv."""
+) -> ArchSpec | None:
+    """Runs step 1, step 2 or both and writes the final arch.json and gates.csv; with
+    `opts.warmup_only`, only the one step's weights-only warm-up (returns None)."""
     strategy = strategy or tf.distribute.get_strategy()
     output = Path(opts.output_dir)
     check_target(objective.target_ms, space_latency_bounds(space, latency_model), objective.at_most)
@@ -456,6 +476,11 @@ def run_search(
             file=sys.stderr,
         )
         steps = "2"
+    if steps == "both" and (opts.warmup_only or opts.warmup_from):
+        raise ValueError(
+            "a shared warm-up (--warmup_only, --warmup_from) is one step's: give --steps=1 or "
+            "--steps=2 (step 2's supernet depends on step 1's child, and so on the objective)"
+        )
     output.mkdir(parents=True, exist_ok=True)  # after the checks: a refused run writes nothing
     both = steps == "both"
     rows: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
     first = tmp_path / "first"
     figures = nb_macro.main(
         ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--rank=4",
-         f"--runs_dir={first}"]
+         f"--runs_dir={first}", "--", "--rank_images=6"]
     )
     runs = figures["runs"]
     assert [r["budget_mmac"] for r in runs] == [30.0, 60.0]
@@ -25,6 +25,7 @@ def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
         assert entry["summary"]["n_runs"] == 1
     (ranking,) = figures["ranking"]
     assert ranking["n"] == 4
+    assert nb_macro.read_json(first / "seed0_30mmac" / "ranking.json")["images"] == 6
     assert -1 <= ranking["supernet"]["kendall_tau"] <= 1
     assert -1 <= ranking["gates"]["kendall_tau"] <= 1
     assert set(figures["verdict"]["30"]) == {

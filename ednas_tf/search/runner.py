@@ -86,6 +86,8 @@ class RunOptions:
     # after the final step, score this many random children on the trained supernet
     # (RUN/ranking.json; `rank_children`); 0: none
     rank_children: int = 0
+    # the validation images each ranked child is scored on (0: the whole validation split)
+    rank_images: int = 0
     # under a budget objective, grow a child far below the budget into its top band
     derive_fill_budget: bool = True
     # the latency fit's band, a fraction of the target (DeriveOptions.tolerance)
@@ -439,9 +441,13 @@ def run_step(
     _note_probes(derived, step, score, objective, opts)
     if final and opts.rank_children:
         rank_start = time.time()
+        if opts.rank_images:  # each child costs a supernet pass over these images
+            val = data[2].unbatch().take(opts.rank_images).batch(opts.batch_size * 2)
+            data = (*data[:2], val, data[3])
         ranking = rank_children(
             loop, space, data, opts.rank_children, opts.seed, latency_model, strategy, opts.progress
         )
+        ranking["images"] = opts.rank_images or None
         ranking["rank_seconds"] = round(time.time() - rank_start, 1)
         atomic_write_json(Path(opts.output_dir) / RANKING_FILE, ranking)
     derived.save(step_dir / ARCH_FILE)

@@ -147,10 +147,16 @@ def _ranking(run_dir: Path, table: NBMacroTable) -> dict[str, Any]:
     """The supernet's and the gates' rankings of the scored children against the table."""
     ranking = read_json(run_dir / RANKING_FILE)
     template = ArchSpec.load(run_dir / ARCH_FILE).to_dict()
-    children = ranking["children"]
-    codes = [code_of(ArchSpec.from_dict({**template, "blocks": c["blocks"]})) for c in children]
+    # one entry per code: uniform draws repeat, and children that differ only in where a stage's
+    # identities sit share the table's canonical code (the first draw of each is kept)
+    firsts: dict[str, dict[str, Any]] = {}
+    for child in ranking["children"]:
+        code = code_of(ArchSpec.from_dict({**template, "blocks": child["blocks"]}))
+        firsts.setdefault(code, child)
+    codes, children = list(firsts), list(firsts.values())
     return {
         "n": len(codes),
+        "drawn": len(ranking["children"]),
         "supernet": table.rank_correlation(codes, [c["val_acc"] for c in children]),
         "gates": table.rank_correlation(codes, [c["log_prob"] for c in children]),
         "rank_seconds": ranking.get("rank_seconds"),

@@ -190,7 +190,7 @@ flags.DEFINE_float(
 flags.DEFINE_integer(
     "rank_children",
     0,
-    "After the search, score this many children drawn uniformly from the space (seeded by "
+    "After the search, score this many distinct children drawn uniformly from the space (seeded by "
     "--seed) on the trained supernet: each pinned path's validation accuracy with batch norm "
     "re-estimated, and the gates' log-probability of it, into RUN/ranking.json. Tells whether "
     "the supernet tells children apart (bench/nb_macro.py compares it with ground truth); about "

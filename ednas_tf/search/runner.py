@@ -271,8 +271,8 @@ def rank_children(
     strategy: tf.distribute.Strategy,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """How the trained supernet ranks `count` children drawn uniformly from `space` (seeded):
-    per child its blocks, the validation accuracy of its pinned path with batch norm
+    """How the trained supernet ranks `count` distinct children drawn uniformly from `space`
+    (seeded): per child its blocks, the validation accuracy of its pinned path with batch norm
     re-estimated on training batches (as derive's probes score), the gates' log-probability of
     it (how derive's argmax ranks) and its latency; what RUN/ranking.json holds, so a user (or
     a benchmark with ground truth) can see whether the supernet tells children apart."""
@@ -280,11 +280,20 @@ def rank_children(
     recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
     score = path_scorer(loop.model, lambda: loop.evaluate(val, recalibration))
     rng = np.random.default_rng(seed)
-    children = []
-    for _ in tqdm(range(count), desc="ranking children", disable=not progress):
+    drawn: list[tuple[dict, ArchSpec]] = []
+    seen: set[tuple[str, ...]] = set()
+    for _ in range(50 * count):  # distinct children (a small space may hold fewer than count)
         decisions = space.random_decisions(rng, skip_prob=None)
-        path = decisions_path(loop.model, decisions)
         child = space.child(decisions)
+        key = tuple(b.encode() for b in child.blocks)
+        if key not in seen:
+            seen.add(key)
+            drawn.append((decisions, child))
+        if len(drawn) == count:
+            break
+    children = []
+    for decisions, child in tqdm(drawn, desc="ranking children", disable=not progress):
+        path = decisions_path(loop.model, decisions)
         children.append(
             {
                 "blocks": [b.encode() for b in child.blocks],

@@ -2,6 +2,7 @@
 searches run, children are looked up, the supernet's ranking is compared with the table's."""
 
 from bench import nb_macro
+from ednas_tf.nb_macro import arch_of
 
 
 def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
@@ -63,3 +64,23 @@ def test_quick_run_with_a_shared_warmup(tmp_path):
         arch = nb_macro.read_json(runs_dir / f"seed0_{run['budget_mmac']:g}mmac" / "arch.json")
         assert arch["search"]["warmup_from"] == str(warmup)
     assert figures["shared_warmup"] is True
+
+
+def test_the_ranking_counts_each_code_once(tmp_path):
+    """Uniform draws repeat, and children that differ only in where a stage's identities sit
+    share a canonical code: the ranking keeps the first entry of each code."""
+    table_path = tmp_path / "table.json"
+    nb_macro._codes_table(table_path)
+    table = nb_macro.NBMacroTable.load(table_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    arch_of("11111111").save(run / "arch.json")
+    codes = ["12121212", "21212121", "12121212", "11102111", "11120111", "22222222"]
+    children = [
+        {"blocks": [b.encode() for b in arch_of(c).blocks], "val_acc": 0.1 * i, "log_prob": -i}
+        for i, c in enumerate(codes)
+    ]
+    nb_macro.atomic_write_json(run / "ranking.json", {"children": children})
+    ranking = nb_macro._ranking(run, table)
+    assert ranking["drawn"] == 6 and ranking["n"] == 4  # one repeat, one canonical twin
+    assert ranking["supernet"]["n"] == 4

@@ -382,15 +382,15 @@ def run_step(
     supernet = loop.model
     fingerprint = _fingerprint(space, splits, config, objective, opts)
     keeper = CheckpointKeeper(loop.checkpoint(), step_dir / CKPT_DIR)
-    resume = opts.resume
+    resume, copied = opts.resume, False
     if opts.warmup_from and not (resume and keeper.paths()):
         # a shared warm-up: this step resumes from a copy of its end (ednas_tf.search.warmup)
         start_from_warmup(Path(opts.warmup_from), step_dir, fingerprint)
-        atomic_write_text(step_dir / STEP_CONFIG_FILE, json.dumps(fingerprint, indent=2))
-        resume = True
+        resume = copied = True
     # the step's settings bind a re-run only once it has a checkpoint to resume: a run refused
-    # or failed before its first one must not block the corrected re-run
-    resumes = resume and bool(keeper.paths())
+    # or failed before its first one must not block the corrected re-run; a copied warm-up was
+    # checked against them and takes this step's settings file
+    resumes = resume and bool(keeper.paths()) and not copied
     _check_or_write_fingerprint(step_dir / STEP_CONFIG_FILE, fingerprint, resumes)
     previous = _read_gate_rows(step_dir / GATES_FILE) if resume else []
     recorder = _EpochRecorder(loop, step, step_dir, previous, resume)

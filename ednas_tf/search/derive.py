@@ -260,6 +260,7 @@ def derive(
     options: DeriveOptions = DeriveOptions(),
     score: Callable[[ChildPath], float] | None = None,
     provenance: dict[str, Any] | None = None,
+    select: Callable[[dict, ChildPath], tuple[dict, dict[str, Any]]] | None = None,
 ) -> ArchSpec:
     """The child architecture the supernet's gates point to, with its predicted latency.
 
@@ -278,6 +279,10 @@ def derive(
     within `options.score_tie` of the best count as tied and the most probable of those wins: a
     probe's noise (one binomial standard error of the validation accuracy) is no reason to leave
     the gates' choice.
+
+    With a latency target and `select` (an `evolve.Evolution`), the fitted child's decisions and
+    path go to it and the child it returns replaces them; its record goes to
+    `target_fit.evolution`.
     """
     by_name = {layer.name: layer for layer in searchable_blocks(supernet)}
     missing = [b.name for b in space.blocks if b.name not in by_name]
@@ -296,6 +301,8 @@ def derive(
         goal = LatencyGoal(target_ms, options.tolerance, objective.at_most, fill)
         best, fit = _fit_and_probe(candidates, goal, space, blocks, options, score)
     decisions = _decisions(best)
+    if select is not None and target_ms is not None:
+        decisions, fit["target_fit"]["evolution"] = select(decisions, best.path)
     gate_probs = {
         b.name: block_probabilities(by_name[b.name])
         for b in space.blocks

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import sys
@@ -44,6 +45,7 @@ from ednas_tf.search.derive import (
     derive,
     width_probabilities,
 )
+from ednas_tf.search.evolve import Evolution, EvolveOptions
 from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
@@ -55,6 +57,7 @@ from ednas_tf.search.probe import (
     path_scorer,
     score_description,
 )
+from ednas_tf.search.target_fit import LatencyGoal
 from ednas_tf.search.warmup import record_warmup, start_from_warmup
 from ednas_tf.space import SearchSpace
 from ednas_tf.streams import BatchStream
@@ -92,6 +95,12 @@ class RunOptions:
     derive_fill_budget: bool = True
     # the latency fit's band, a fraction of the target (DeriveOptions.tolerance)
     derive_tolerance: float = 0.02
+    # with a latency target: distinct children within the band [target x (1 - evolve_band),
+    # target] an evolutionary search scores on the supernet, each on `evolve_images`
+    # validation images (0: all), the best few again on all (ednas_tf.search.evolve); 0: none
+    evolve_candidates: int = 0
+    evolve_band: float = 0.1
+    evolve_images: int = 1000
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
     # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
@@ -121,6 +130,9 @@ class RunOptions:
             raise ValueError(f"probe_steps must be >= 1, got {self.probe_steps}")
         if self.warmup_only and self.warmup_from:
             raise ValueError("give --warmup_only or --warmup_from, not both")
+        EvolveOptions(self.evolve_candidates, self.evolve_band)  # its own checks
+        if self.evolve_images < 0:
+            raise ValueError(f"evolve_images must be >= 0, got {self.evolve_images}")
 
 
 def gate_rows(model: tf.keras.Model, step: int, epoch: int) -> list[dict[str, Any]]:
@@ -259,6 +271,35 @@ def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strate
         recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
         score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
     return score, accuracy_standard_error(splits.sizes["val"])
+
+
+def _first_images(val: tf.data.Dataset, count: int, batch_size: int) -> tf.data.Dataset:
+    """The first `count` images of the validation batches (all of them for 0): a cheaper score
+    of each of many children."""
+    return val.unbatch().take(count).batch(batch_size) if count else val
+
+
+def _evolution(loop: SearchLoop, space, data, splits, objective, latency_model, opts, strategy):
+    """The `Evolution` derive() hands the gates' child to, or None (not asked, or no target)."""
+    if not opts.evolve_candidates or objective.target_ms is None:
+        return None
+    _, _, val, train = data
+    recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+    subset = _first_images(val, opts.evolve_images, opts.batch_size * 2)
+    screen = path_scorer(loop.model, lambda: loop.evaluate(subset, recalibration))
+    final = path_scorer(loop.model, lambda: loop.evaluate(val, recalibration))
+    at_most = objective.at_most
+    goal = LatencyGoal(objective.target_ms, opts.evolve_band, at_most, fill=at_most)
+    options = EvolveOptions(opts.evolve_candidates, opts.evolve_band, seed=opts.seed)
+    describe = {
+        "scored_by": score_description("supernet", 0),
+        "screen_images": min(opts.evolve_images or splits.sizes["val"], splits.sizes["val"]),
+        "final_images": splits.sizes["val"],
+    }
+    path_of = functools.partial(decisions_path, loop.model)
+    return Evolution(
+        space, goal, latency_model, path_of, screen, final, options, opts.progress, describe
+    )
 
 
 def rank_children(
@@ -427,6 +468,11 @@ def run_step(
         if final
         else (None, 0.0)
     )
+    select = (
+        _evolution(loop, space, data, splits, objective, latency_model, opts, strategy)
+        if final
+        else None
+    )
     derive_start = time.time()
     options = DeriveOptions(
         mode=opts.derive_mode,
@@ -445,14 +491,15 @@ def run_step(
         options,
         score=score,
         provenance=provenance,
+        select=select,
     )
     derived.search["derive_seconds"] = round(time.time() - derive_start, 1)
     _note_probes(derived, step, score, objective, opts)
     if final and opts.rank_children:
         rank_start = time.time()
-        if opts.rank_images:  # each child costs a supernet pass over these images
-            val = data[2].unbatch().take(opts.rank_images).batch(opts.batch_size * 2)
-            data = (*data[:2], val, data[3])
+        # each child costs a supernet pass over these images
+        val = _first_images(data[2], opts.rank_images, opts.batch_size * 2)
+        data = (*data[:2], val, data[3])
         ranking = rank_children(
             loop, space, data, opts.rank_children, opts.seed, latency_model, strategy, opts.progress
         )
@@ -555,6 +602,27 @@ def _option_probs(probs: dict) -> str:
     return " ".join(f"{k}:{v:.2f}" for k, v in probs.items())
 
 
+def _evolution_lines(evolution: dict[str, Any] | None) -> list[str]:
+    """What the evolutionary derive scored and which child won."""
+    if not evolution:
+        return []
+    low, high = evolution["band_ms"]
+    gates = evolution.get("gates_child") or {}
+    lines = [
+        f"evolution: {evolution['scored']} children scored in [{low:.4g}, {high:.4g}] ms on "
+        f"{evolution['screen_images']} images; gates' child {gates.get('screen', float('nan')):.3f}"
+        + (" (kept)" if evolution["chosen_is_gates_child"] else "")
+        + f"; finalists on {evolution['final_images']} images:"
+    ]
+    for entry in evolution["finalists"]:
+        final = f"{entry['final']:.3f}" if "final" in entry else "-"
+        lines.append(
+            f"{'':<19}{entry['screen']:.3f} -> {final}  {entry['latency_ms']:.4g} ms  "
+            + " ".join(entry["blocks"])
+        )
+    return lines
+
+
 def summary_table(arch: ArchSpec) -> str:
     """A short table of the derived architecture, one line per block."""
     lines = ["derived architecture:"]
@@ -593,6 +661,7 @@ def summary_table(arch: ArchSpec) -> str:
                 f"{'':<19}{mark} {entry['score']:.3f}  {entry['latency_ms']:.4g} ms  "
                 f"log p {entry['log_prob']:.2f}  {channels}" + (f"  ({changed})" if changed else "")
             )
+    lines += _evolution_lines(fit.get("evolution"))
     latency = arch.predicted_latency_ms
     lines.append(
         f"stem {arch.stem.encode()}, head {arch.head.encode() if arch.head else '-'}, "

@@ -81,6 +81,14 @@ def test_evolution_scores_children_in_the_band_and_keeps_the_best(space, every_c
     assert _wide_late(decisions) == max(e["screen"] for e in record["finalists"])
 
 
+def test_a_spent_neighbourhood_gives_way_to_random_children_of_the_band(space, every_code):
+    """Well past where the best few's mutations are all seen (about 60 children at 40 M), the
+    search still reaches its count, with children from all over the band."""
+    in_band = sum(36.0 <= ms <= 40.0 for _, ms in every_code)
+    _, record = _evolution(space, 250)(decisions_of(space, "11111111"), None)
+    assert in_band > 250 and record["scored"] == 250
+
+
 def test_the_gates_child_wins_when_it_scores_best(space):
     start = decisions_of(space, "22222222")  # the best by this score, far above the band
     decisions, record = _evolution(space, 20)(start, start)

@@ -13,7 +13,9 @@ the best of those wins (a screen on 1,000 images has a standard error near 1.6 p
 
 The search: a population of random children in the band (plus the gates' child), then rounds in
 which the better half breeds (one- or two-block mutations and per-block crossover) until
-`candidates` distinct children are scored. Widths (`--stage_widths`) are not searched here.
+`candidates` distinct children are scored; where the parents' neighbourhood is spent (every
+offspring seen before or outside the band) a random child of the band joins instead.
+Widths (`--stage_widths`) are not searched here.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from ednas_tf.space import SearchSpace
 Decisions = dict[str, dict[str, Any]]
 # random draws per wanted child before the band counts as (nearly) exhausted
 _ATTEMPTS_PER_CHILD = 200
+# offspring tried for a new child of the band before a random one replaces it
+_OFFSPRING_TRIES = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +119,18 @@ class Evolution:
         wanted = self.options.candidates
         bar = tqdm(total=wanted, desc="evolving children", disable=not self.progress)
         gates_child = self._consider(start, bar, path=start_path)
-        self._fill_population(rng, bar)
-        attempts = 0
-        while len(self._scored) < wanted and attempts < _ATTEMPTS_PER_CHILD * wanted:
+        budget = _ATTEMPTS_PER_CHILD * wanted  # draws before the band counts as exhausted
+        budget -= self._fill_population(rng, bar, budget)
+        while len(self._scored) < wanted and budget > 0:
             parents = self._ranked()[: max(2, self.options.population // 2)]
-            for _ in range(self.options.population):
-                attempts += 1
-                child = self._offspring(rng, parents)
-                self._consider(child, bar)
-                if len(self._scored) >= wanted:
+            for _ in range(self.options.population):  # one round of offspring
+                for _ in range(_OFFSPRING_TRIES):
+                    budget -= 1
+                    if self._consider(self._offspring(rng, parents), bar):
+                        break
+                else:  # the parents' neighbourhood is spent: a random child of the band instead
+                    budget -= self._fill_population(rng, bar, budget, len(self._scored) + 1)
+                if len(self._scored) >= wanted or budget <= 0:
                     break
         bar.close()
         finalists = self._ranked()[: self.options.finalists]
@@ -179,12 +186,17 @@ class Evolution:
 
     # breeding ---------------------------------------------------------------------------------
 
-    def _fill_population(self, rng: np.random.Generator, bar) -> None:
-        wanted = min(self.options.population, self.options.candidates)
-        for _ in range(_ATTEMPTS_PER_CHILD * wanted):
-            if len(self._scored) >= wanted:
-                return
+    def _fill_population(
+        self, rng: np.random.Generator, bar, budget: int, size: int | None = None
+    ) -> int:
+        """Random children of the band until `size` (default the population) are scored, at
+        most `budget` draws; the draws made."""
+        size = min(size or self.options.population, self.options.candidates)
+        draws = 0
+        while len(self._scored) < size and draws < budget:
+            draws += 1
             self._consider(self.space.random_decisions(rng, skip_prob=None), bar)
+        return draws
 
     def _offspring(self, rng: np.random.Generator, parents: list[_Scored]) -> Decisions:
         """Half the time a parent with one or two blocks redrawn, else a per-block crossover of

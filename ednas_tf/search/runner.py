@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import functools
 import io
+import itertools
 import json
 import sys
 import time
@@ -284,10 +285,13 @@ def _evolution(loop: SearchLoop, space, data, splits, objective, latency_model, 
     if not opts.evolve_candidates or objective.target_ms is None:
         return None
     _, _, val, train = data
-    recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
+    # every child's batch norms re-estimated on the same training batches, and scored on the same
+    # images: children compared on common data differ by what they are, not by the draw
+    stream = iter(strategy.experimental_distribute_dataset(train.repeat()))
+    batches = list(itertools.islice(stream, loop.config.bn_recalibration_steps))
     subset = _first_images(val, opts.evolve_images, opts.batch_size * 2)
-    screen = path_scorer(loop.model, lambda: loop.evaluate(subset, recalibration))
-    final = path_scorer(loop.model, lambda: loop.evaluate(val, recalibration))
+    screen = path_scorer(loop.model, lambda: loop.evaluate(subset, iter(batches)))
+    final = path_scorer(loop.model, lambda: loop.evaluate(val, iter(batches)))
     at_most = objective.at_most
     goal = LatencyGoal(objective.target_ms, opts.evolve_band, at_most, fill=at_most)
     options = EvolveOptions(opts.evolve_candidates, opts.evolve_band, seed=opts.seed)

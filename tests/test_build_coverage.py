@@ -8,6 +8,7 @@ so it runs in `make test` without Bazel installed.
 
 import fnmatch
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,10 @@ def coverage_problems(root: Path, build_text: str) -> list[str]:
         runs_it = test == target.get("main") or test in target.get("args", [])
         if target.get("kind") != "py_test" or test not in target.get("srcs", []) or not runs_it:
             problems.append(f"{test}: no py_test //:{Path(test).stem} that runs it")
+            continue
+        for module in _test_imports(root / test):  # what Bazel's runfiles hold, and no more
+            if f"tests/{module}.py" not in target.get("srcs", []):
+                problems.append(f"{test}: imports tests.{module}, not in //:{Path(test).stem}")
     binaries = {t.get("main"): n for n, t in py_targets.items() if t["kind"] == "py_binary"}
     for script in (f for f in files if fnmatch.fnmatchcase(f, "pipelines/*.py")):
         if _is_entry_point(root / script) and script not in binaries:
@@ -121,6 +126,12 @@ def coverage_problems(root: Path, build_text: str) -> list[str]:
         if main in files and not _is_entry_point(root / main):
             problems.append(f"//:{name}: {main} has no __main__ block (exclude it in BUILD)")
     return problems
+
+
+def _test_imports(path: Path) -> list[str]:
+    """The modules of tests/ a test module imports (`from tests.cli import ...`)."""
+    pattern = re.compile(r"^\s*(?:from|import)\s+tests\.(\w+)", re.MULTILINE)
+    return sorted(set(pattern.findall(path.read_text())))
 
 
 def _is_entry_point(path: Path) -> bool:
@@ -223,6 +234,19 @@ def test_check_fails_for_a_test_module_without_its_py_test(fake_root):
     assert coverage_problems(fake_root, build) == [
         "tests/test_merge.py: no py_test //:test_merge that runs it"
     ]
+
+
+def test_check_fails_for_a_test_importing_another_test_module(fake_root):
+    """Bazel's runfiles hold a py_test's srcs only: `make test` finds tests/test_other.py, the
+    Bazel target does not."""
+    (fake_root / "tests" / "test_blocks.py").write_text("from tests.cli import run_cli\n")
+    assert coverage_problems(fake_root, EXPLICIT_BUILD) == [
+        "ednas_tf/layers/blocks.py: in no py_* target's srcs"
+    ]
+    (fake_root / "tests" / "test_blocks.py").write_text("from tests.test_other import TINY\n")
+    assert coverage_problems(fake_root, EXPLICIT_BUILD)[-1] == (
+        "tests/test_blocks.py: imports tests.test_other, not in //:test_blocks"
+    )
 
 
 def test_check_fails_for_a_pipeline_without_binary_or_a_stale_file(fake_root):

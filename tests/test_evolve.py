@@ -17,8 +17,7 @@ from ednas_tf.search.derive import derive
 from ednas_tf.search.evolve import Evolution, EvolveOptions
 from ednas_tf.search.objectives import Objective
 from ednas_tf.search.target_fit import LatencyGoal
-from tests.cli import run_cli
-from tests.test_search_pipeline import TINY
+from tests.cli import TINY, run_cli
 
 BUDGET = 40.0  # M MACs
 GOAL = LatencyGoal(BUDGET, 0.1, at_most=True, fill=True)

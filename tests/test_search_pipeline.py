@@ -8,20 +8,9 @@ from pathlib import Path
 import pytest
 
 from ednas_tf.rundir import RunDir
-from tests.cli import run_cli
+from tests.cli import TINY, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset=synthetic",
-    "--space=tiny",
-    "--image_size=16",
-    "--limit=600",
-    "--epochs=2",
-    "--warmup_epochs=1",
-    "--steps_per_epoch=6",
-    "--batch_size=16",
-    "--progress=false",
-]
 
 
 # the module's search runs also search stage widths (step 2 only)

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.cli import run_cli
-from tests.test_search_pipeline import TINY
+from tests.cli import TINY, run_cli
 
 SEARCH = [*TINY, "--steps=2", "--epochs=3", "--objective=budget", "--seed=5"]
 

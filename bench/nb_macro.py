@@ -7,7 +7,10 @@ child's code up in the table, and compares it with the table's anchors under the
 (best network, top 1 %, expected best of 1/10/100 random draws, best uniform network). With
 `--rank=N`, each seed's first search also scores N random children on its trained supernet
 (`--rank_children`) and the supernet's ranking is compared with the table's (Kendall tau,
-Spearman, top-10 % overlap), as is the ranking by the gates' own probabilities.
+Spearman, top-10 % overlap), as is the ranking by the gates' own probabilities. With the
+evolutionary derive (`-- --evolve_candidates=N`), each run also scores the gates' own child of the
+same search (`gates_child`, and `gates_child_summary` per budget): the change's before and after
+on one supernet.
 
 Search flags go after `--` and reach every search (e.g. `-- --limit=10000 --epochs=20`); the
 CIFAR-10 folder holds only `train/` (the 50,000 training images: the table's 10,000 test images
@@ -143,16 +146,32 @@ def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
     return seconds
 
 
+def _code_of_blocks(run_dir: Path, blocks: list[str]) -> str:
+    """The table's code of a child of the run given as block strings (ranked, probed)."""
+    template = ArchSpec.load(run_dir / ARCH_FILE).to_dict()
+    return code_of(ArchSpec.from_dict({**template, "blocks": blocks}))
+
+
+def _gates_child(run_dir: Path, table: NBMacroTable, budget: float) -> dict[str, Any] | None:
+    """With the evolutionary derive: the gates' own child of the same search, scored as the
+    searched one is (the change's before, on the same supernet); None without an evolution."""
+    fit = ArchSpec.load(run_dir / ARCH_FILE).search.get("target_fit", {})
+    gates = (fit.get("evolution") or {}).get("gates_child")
+    if not gates:
+        return None
+    score = table.score(_code_of_blocks(run_dir, gates["blocks"]), budget * 1e6)
+    keys = ("code", "mean_acc", "mmacs", "within_budget", "rank_within", "regret")
+    return {k: score[k] for k in keys}
+
+
 def _ranking(run_dir: Path, table: NBMacroTable) -> dict[str, Any]:
     """The supernet's and the gates' rankings of the scored children against the table."""
     ranking = read_json(run_dir / RANKING_FILE)
-    template = ArchSpec.load(run_dir / ARCH_FILE).to_dict()
     # one entry per code: uniform draws repeat, and children that differ only in where a stage's
     # identities sit share the table's canonical code (the first draw of each is kept)
     firsts: dict[str, dict[str, Any]] = {}
     for child in ranking["children"]:
-        code = code_of(ArchSpec.from_dict({**template, "blocks": child["blocks"]}))
-        firsts.setdefault(code, child)
+        firsts.setdefault(_code_of_blocks(run_dir, child["blocks"]), child)
     codes, children = list(firsts), list(firsts.values())
     return {
         "n": len(codes),
@@ -224,6 +243,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             score = table.score(code, budget * 1e6)
             runs.append({**score, "seed": seed, "budget_mmac": budget,
                          "search_minutes": round(seconds / 60, 2), "run_dir": str(run_dir)})
+            gates = _gates_child(run_dir, table, budget)
+            if gates:
+                runs[-1]["gates_child"] = gates
             print(f"seed {seed} budget {budget:g}: {code} {score['mean_acc']:.2f} % at "
                   f"{score['mmacs']:.1f} M MACs, regret {score['regret']:.2f} pt", flush=True)
             if (run_dir / RANKING_FILE).exists():
@@ -235,6 +257,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "anchors": table.anchors(budget * 1e6),
             "summary": per_budget_summary(mine, budget * 1e6),
         }
+        if all("gates_child" in r for r in mine):  # the same searches' children before the change
+            gates = [{**r["gates_child"], "budget_macs": budget * 1e6} for r in mine]
+            per_budget[f"{budget:g}"]["gates_child_summary"] = per_budget_summary(
+                gates, budget * 1e6)
     tau_mean, tau_se = mean_and_se([r["supernet"]["kendall_tau"] for r in ranking])
     search = read_json(Path(runs[0]["run_dir"]) / FACTS_FILE)["stages"]["search"]
     figures = {

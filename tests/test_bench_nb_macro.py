@@ -49,11 +49,13 @@ def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
 
 
 def test_quick_run_with_a_shared_warmup(tmp_path):
-    """Each seed's searches start from one warm-up run once; each counts a share of its time."""
+    """Each seed's searches start from one warm-up run once; each counts a share of its time.
+    With the evolutionary derive, each run also scores the gates' own child (the before)."""
     runs_dir = tmp_path / "shared"
     figures = nb_macro.main(
         ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--share_warmup",
-         f"--runs_dir={runs_dir}"]
+         f"--runs_dir={runs_dir}", "--", "--evolve_candidates=4", "--evolve_band=0.5",
+         "--evolve_images=6"]
     )
     warmup = runs_dir / "seed0_warmup"
     assert (warmup / "warmup.json").exists() and not (warmup / "arch.json").exists()
@@ -63,7 +65,12 @@ def test_quick_run_with_a_shared_warmup(tmp_path):
         assert run["search_minutes"] >= share
         arch = nb_macro.read_json(runs_dir / f"seed0_{run['budget_mmac']:g}mmac" / "arch.json")
         assert arch["search"]["warmup_from"] == str(warmup)
+        gates = run["gates_child"]
+        assert len(gates["code"]) == 8 and gates["within_budget"] and gates["regret"] >= 0
+        assert arch["search"]["target_fit"]["evolution"]["scored"] >= 2
     assert figures["shared_warmup"] is True
+    for entry in figures["per_budget"].values():
+        assert entry["gates_child_summary"]["n_runs"] == 1
 
 
 def test_the_ranking_counts_each_code_once(tmp_path):

@@ -146,20 +146,20 @@ def _search(run_dir: Path, data_dir: str, budget: float, seed: int, rank: int,
     return seconds
 
 
-def _code_of_blocks(run_dir: Path, blocks: list[str]) -> str:
-    """The table's code of a child of the run given as block strings (ranked, probed)."""
-    template = ArchSpec.load(run_dir / ARCH_FILE).to_dict()
+def _code_of_blocks(template: dict[str, Any], blocks: list[str]) -> str:
+    """The table's code of a child given as block strings (ranked, evolved), in the run whose
+    arch.json `template` is (its stem, head and input)."""
     return code_of(ArchSpec.from_dict({**template, "blocks": blocks}))
 
 
 def _gates_child(run_dir: Path, table: NBMacroTable, budget: float) -> dict[str, Any] | None:
     """With the evolutionary derive: the gates' own child of the same search, scored as the
     searched one is (the change's before, on the same supernet); None without an evolution."""
-    fit = ArchSpec.load(run_dir / ARCH_FILE).search.get("target_fit", {})
-    gates = (fit.get("evolution") or {}).get("gates_child")
+    arch = ArchSpec.load(run_dir / ARCH_FILE)
+    gates = (arch.search.get("target_fit", {}).get("evolution") or {}).get("gates_child")
     if not gates:
         return None
-    score = table.score(_code_of_blocks(run_dir, gates["blocks"]), budget * 1e6)
+    score = table.score(_code_of_blocks(arch.to_dict(), gates["blocks"]), budget * 1e6)
     keys = ("code", "mean_acc", "mmacs", "within_budget", "rank_within", "regret")
     return {k: score[k] for k in keys}
 
@@ -167,11 +167,12 @@ def _gates_child(run_dir: Path, table: NBMacroTable, budget: float) -> dict[str,
 def _ranking(run_dir: Path, table: NBMacroTable) -> dict[str, Any]:
     """The supernet's and the gates' rankings of the scored children against the table."""
     ranking = read_json(run_dir / RANKING_FILE)
+    template = ArchSpec.load(run_dir / ARCH_FILE).to_dict()
     # one entry per code: uniform draws repeat, and children that differ only in where a stage's
     # identities sit share the table's canonical code (the first draw of each is kept)
     firsts: dict[str, dict[str, Any]] = {}
     for child in ranking["children"]:
-        firsts.setdefault(_code_of_blocks(run_dir, child["blocks"]), child)
+        firsts.setdefault(_code_of_blocks(template, child["blocks"]), child)
     codes, children = list(firsts), list(firsts.values())
     return {
         "n": len(codes),

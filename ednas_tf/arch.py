@@ -252,6 +252,10 @@ class ArchSpec:
         for i, block in enumerate(self.blocks):
             block.validate(f"blocks[{i}]")
 
+    def block_strings(self) -> list[str]:
+        """The blocks as their strings: how arch.json, rankings and probes name a child."""
+        return [b.encode() for b in self.blocks]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "input_shape": [int(d) for d in self.input_shape],
@@ -259,7 +263,7 @@ class ArchSpec:
             "device": self.device,
             "activation": self.activation,
             "stem": self.stem.encode(),
-            "blocks": [b.encode() for b in self.blocks],
+            "blocks": self.block_strings(),
             "head": self.head.encode() if self.head is not None else None,
             "gate_probs": self.gate_probs,
             "predicted_latency_ms": self.predicted_latency_ms,

@@ -14,20 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench.faults.scratch import TINY  # noqa: F401  (the smallest search, shared with the tests)
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# The smallest search that runs every stage: a tiny space on synthetic 16-px images, seconds.
-TINY = [
-    "--dataset=synthetic",
-    "--space=tiny",
-    "--image_size=16",
-    "--limit=600",
-    "--epochs=2",
-    "--warmup_epochs=1",
-    "--steps_per_epoch=6",
-    "--batch_size=16",
-    "--progress=false",
-]
 
 
 def module_args(args: list[str]) -> list[str]:

@@ -45,7 +45,7 @@ def fixed_children(reference: SearchSpace) -> dict[str, list[str]]:
     """This run's fixed children (name → encoded blocks): an imported one of the same name but
     other blocks comes from another space."""
     return {
-        name: [b.encode() for b in spec.blocks]
+        name: spec.block_strings()
         for name, spec in baseline_list(reference)
         if isinstance(spec, ArchSpec)
     }

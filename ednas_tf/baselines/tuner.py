@@ -113,7 +113,7 @@ class TrialRecord:
             "score": _round(self.score),
             "epochs": self.epochs,
             "seconds": round(self.seconds, 2),
-            "blocks": " ".join(b.encode() for b in self.arch.blocks) if self.arch else "",
+            "blocks": " ".join(self.arch.block_strings()) if self.arch else "",
             "skipped": " ".join(self.skipped),
         }
 
@@ -297,7 +297,7 @@ def progress_line(record: TrialRecord, number: int) -> str:
         )
     elif record.status == "failed":
         head += f"  {record.message}"
-    blocks = " ".join(b.encode() for b in record.arch.blocks) if record.arch else ""
+    blocks = " ".join(record.arch.block_strings()) if record.arch else ""
     return f"{head}  | {blocks}"
 
 

@@ -55,7 +55,7 @@ def collect(run_dir: str | Path) -> dict[str, Any]:
     formats = export.get("formats", {})
     int8 = formats.get("tflite_int8", {})
     return {
-        "blocks": [b.encode() for b in arch.blocks],
+        "blocks": arch.block_strings(),
         "float_acc": train.get("test_acc"),
         "float_test_images": train.get("test_examples"),
         "qat_acc_tfmot": qat["tfmot"].get("qat_acc"),

@@ -399,7 +399,7 @@ def _probe(
             "score": round(value, 4),
             "chosen": i == winner,
             # the whole child, so any probed one can be trained (`probed_child`)
-            "blocks": [b.encode() for b in child.blocks],
+            "blocks": child.block_strings(),
         }
         for i, (candidate, child, value) in enumerate(zip(shortlist, children, scores))
     ]

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import child_latency
 from ednas_tf.search.probe import ChildPath
@@ -68,14 +67,14 @@ class EvolveOptions:
 class _Scored:
     decisions: Decisions
     path: ChildPath
-    child: ArchSpec
+    blocks: tuple[str, ...]  # the child's block strings: its identity among the scored
     latency_ms: float
     screen: float
     final: float | None = None
 
     def record(self) -> dict[str, Any]:
         entry = {
-            "blocks": [b.encode() for b in self.child.blocks],
+            "blocks": list(self.blocks),
             "latency_ms": round(self.latency_ms, 6),
             "screen": round(self.screen, 5),
         }
@@ -169,14 +168,14 @@ class Evolution:
         """Scores a new child in the band (any child given its `path`: the gates' own); the
         entry, or None when it was seen before or lies outside the band."""
         child = self.space.child(decisions)
-        key = tuple(b.encode() for b in child.blocks)
+        key = tuple(child.block_strings())
         if key in self._scored:
             return None
         latency = child_latency(child, self.latency_model)
         if path is None and not self._floor() <= latency <= self._ceiling():
             return None
         path = path if path is not None else self.path_of(decisions)
-        entry = _Scored(decisions, path, child, latency, float(self.screen(path)))
+        entry = _Scored(decisions, path, key, latency, float(self.screen(path)))
         self._scored[key] = entry
         bar.update(1)
         return entry

@@ -330,7 +330,7 @@ def rank_children(
     for _ in range(50 * count):  # distinct children (a small space may hold fewer than count)
         decisions = space.random_decisions(rng, skip_prob=None)
         child = space.child(decisions)
-        key = tuple(b.encode() for b in child.blocks)
+        key = tuple(child.block_strings())
         if key not in seen:
             seen.add(key)
             drawn.append((decisions, child))
@@ -341,7 +341,7 @@ def rank_children(
         path = decisions_path(loop.model, decisions)
         children.append(
             {
-                "blocks": [b.encode() for b in child.blocks],
+                "blocks": child.block_strings(),
                 "val_acc": round(float(score(path)), 5),
                 "log_prob": round(path_log_prob(loop.model, path), 5),
                 "latency_ms": round(child_latency(child, latency_model), 6),

@@ -49,6 +49,17 @@ def inherit_block(
     _copy_bn(src.project_bn, dst.project_bn, c_out)
 
 
+def source_blocks(supernet: tf.keras.Model, skipped: Mapping[str, bool]) -> list[str]:
+    """The supernet blocks a child's layers inherit from, in order, given per block whether the
+    child skips it: every kept block, and a skipped block whose skip is a projection (the
+    child's `Projection` takes that shortcut's weights)."""
+    return [
+        name
+        for name, skip in skipped.items()
+        if not skip or supernet.get_layer(name).shortcut is not None
+    ]
+
+
 def inherit_model(
     supernet: tf.keras.Model, child: tf.keras.Model, source_blocks: list[str]
 ) -> None:

@@ -169,7 +169,10 @@ flags.DEFINE_enum(
     "supernet's weights and trained --probe_steps steps; about 0.1 s a step on 2 cores at 32 px).",
 )
 flags.DEFINE_integer(
-    "probe_steps", 200, "Training steps of each child with --probe_mode=finetune.", lower_bound=1
+    "probe_steps",
+    200,
+    "Training steps of each child with --probe_mode=finetune or --evolve_final=finetune.",
+    lower_bound=1,
 )
 flags.DEFINE_bool(
     "derive_fill_budget",
@@ -194,7 +197,7 @@ flags.DEFINE_integer(
     "search scores this many distinct children whose latency lies in the band [target x (1 - "
     "--evolve_band), target] (a budget; +-band around another target) on the trained supernet "
     "(each pinned path's accuracy on --evolve_images validation images, batch norm "
-    "re-estimated), scores the best 3 again on the whole validation split and keeps the best; "
+    "re-estimated), scores the best --evolve_finalists again by --evolve_final and keeps the best; "
     "the gates' child competes too. On NAS-Bench-Macro the supernet ranks children well and "
     "the gates do not (docs/results/35). A child costs a supernet pass over the images: "
     "100 children of 1,000 CIFAR-10 images take about 8 minutes on 2 cores. 0: the gates' "
@@ -213,6 +216,22 @@ flags.DEFINE_integer(
     1000,
     "With --evolve_candidates: validation images each child is screened on (0: all).",
     lower_bound=0,
+)
+flags.DEFINE_integer(
+    "evolve_finalists",
+    3,
+    "With --evolve_candidates: the best screened children scored again by --evolve_final.",
+    lower_bound=1,
+)
+flags.DEFINE_enum(
+    "evolve_final",
+    "supernet",
+    ["supernet", "finetune"],
+    "With --evolve_candidates: how the finalists are scored again: supernet (the pinned path on "
+    "the whole validation split) or finetune (each finalist built as a child from the "
+    "supernet's weights, trained --probe_steps steps on its own, then scored on the whole "
+    "validation split: a shared weight that serves several options is judged after it served "
+    "one; about 0.2 s a step on 2 cores at 32 px).",
 )
 flags.DEFINE_integer(
     "rank_children",
@@ -336,6 +355,8 @@ def options_from_flags() -> RunOptions:
         evolve_candidates=FLAGS.evolve_candidates,
         evolve_band=FLAGS.evolve_band,
         evolve_images=FLAGS.evolve_images,
+        evolve_finalists=FLAGS.evolve_finalists,
+        evolve_final=FLAGS.evolve_final,
         gate_mode=FLAGS.gate_mode,
         seed=FLAGS.seed,
         progress=show_bars() and dist_flags.worker().chief,  # one set of bars

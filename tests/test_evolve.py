@@ -134,7 +134,14 @@ def test_derive_takes_the_child_the_selection_returns():
     assert len(seen) == 1 and set(seen[0][1].blocks) == {b.name for b in space.blocks}
 
 
-def test_a_search_with_evolve_candidates_records_the_evolution(tmp_path):
+@pytest.mark.parametrize(
+    "final, scored_by",
+    [
+        (["--evolve_finalists=2"], "supernet val acc"),
+        (["--evolve_finalists=2", "--evolve_final=finetune", "--probe_steps=2"], "after 2 steps"),
+    ],
+)
+def test_a_search_with_evolve_candidates_records_the_evolution(tmp_path, final, scored_by):
     out = tmp_path / "run"
     done = run_cli(
         [
@@ -146,6 +153,7 @@ def test_a_search_with_evolve_candidates_records_the_evolution(tmp_path):
             "--evolve_candidates=4",
             "--evolve_band=0.3",
             "--evolve_images=32",
+            *final,
             f"--output_dir={out}",
         ],
         timeout=300,
@@ -160,6 +168,9 @@ def test_a_search_with_evolve_candidates_records_the_evolution(tmp_path):
     winner = max(evolution["finalists"], key=lambda e: e.get("final", e["screen"]))
     assert winner["blocks"] == arch["blocks"]
     assert np.isfinite([e["screen"] for e in evolution["finalists"]]).all()
+    assert len(evolution["finalists"]) <= 2 and scored_by in evolution["final_scored_by"]
+    if len(evolution["finalists"]) == 2:
+        assert all(0.0 <= e["final"] <= 1.0 for e in evolution["finalists"])
 
 
 @pytest.mark.parametrize(

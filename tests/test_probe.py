@@ -15,6 +15,7 @@ from ednas_tf.data import batched, load_splits
 from ednas_tf.inherit import inherit_model
 from ednas_tf.layers.gumbel import gates_of, set_gate_mode
 from ednas_tf.model import build, searchable_blocks, width_gates
+from ednas_tf.nb_macro import decisions_of, nb_macro_space
 from ednas_tf.presets import preset_space
 from ednas_tf.search.derive import DeriveOptions, derive, probed_child
 from ednas_tf.search.loop import SearchConfig
@@ -22,6 +23,7 @@ from ednas_tf.search.objectives import Objective, make_objective, target_from_fr
 from ednas_tf.search.probe import (
     ChildPath,
     accuracy_standard_error,
+    decisions_path,
     finetune_scorer,
     path_scorer,
     pinned_path,
@@ -295,6 +297,25 @@ def test_finetune_scorer_trains_a_copy_and_leaves_the_supernet(space):
         score(path)
     with pytest.raises(ValueError, match="steps"):
         finetune_scorer(supernet, train, val, steps=0, config=TrainConfig())
+
+
+def test_finetune_scorer_inherits_a_projected_skip():
+    """A child whose skip is a 1x1 projection (NAS-Bench-Macro's `0` where the stride or width
+    changes) takes that projection's weights from the supernet: its layers and the supernet's
+    sources line up, and the scorer trains it."""
+    space = nb_macro_space(input_shape=(8, 8, 3), width=0.25)
+    supernet = build(space, seed=0)
+    supernet(tf.zeros((1, *space.input_shape)))
+    decisions = decisions_of(space, "01020010")  # projections at two of the three downsamplings
+    path = dataclasses.replace(decisions_path(supernet, decisions), arch=space.child(decisions))
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 3)).astype("float32")
+    labels = rng.integers(0, 10, 64)
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    score = finetune_scorer(
+        supernet, data.batch(16, drop_remainder=True).repeat(), data.batch(32), 2, TrainConfig()
+    )
+    assert 0.0 <= score(path) <= 1.0
 
 
 def test_search_with_finetune_probes(tmp_path, space):

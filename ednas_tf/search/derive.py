@@ -22,6 +22,7 @@ import tensorflow as tf
 from ednas_tf.arch import ArchSpec, decode_block
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import child_latency, fixed_latency
+from ednas_tf.inherit import source_blocks
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import searchable_blocks, width_gates
 from ednas_tf.search.objectives import Objective
@@ -302,7 +303,8 @@ def derive(
         best, fit = _fit_and_probe(candidates, goal, space, blocks, options, score)
     decisions = _decisions(best)
     if select is not None and target_ms is not None:
-        decisions, fit["target_fit"]["evolution"] = select(decisions, best.path)
+        start = dataclasses.replace(best.path, arch=space.child(decisions))
+        decisions, fit["target_fit"]["evolution"] = select(decisions, start)
     gate_probs = {
         b.name: block_probabilities(by_name[b.name])
         for b in space.blocks
@@ -310,11 +312,8 @@ def derive(
     }
     gate_probs.update({g: {"width": p} for g, p in width_probabilities(supernet).items()})
     # the supernet blocks the child's layers come from (a projected skip is one of them)
-    kept = [
-        b.name
-        for b in space.blocks
-        if not decisions[b.name].get("skip") or by_name[b.name].shortcut is not None
-    ]
+    skipped = {b.name: bool(decisions[b.name].get("skip")) for b in space.blocks}
+    kept = source_blocks(supernet, skipped)
     widths = _widths(best, blocks)
     arch = space.child(
         decisions,

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from ednas_tf.arch import ArchSpec
-from ednas_tf.inherit import inherit_model
+from ednas_tf.inherit import inherit_model, source_blocks
 from ednas_tf.layers.blocks import InvertedResidual
 from ednas_tf.model import build, searchable_blocks, width_gates
 from ednas_tf.precision import precision_policy
@@ -47,11 +47,6 @@ class ChildPath:
     blocks: dict[str, tuple[int, int] | None]
     widths: dict[str, int]
     arch: ArchSpec | None = dataclasses.field(default=None, compare=False)  # the child itself
-
-    @property
-    def kept_blocks(self) -> list[str]:
-        """The supernet blocks the child keeps, in order (its blocks' weight sources)."""
-        return [name for name, pair in self.blocks.items() if pair is not None]
 
 
 def decisions_path(supernet: tf.keras.Model, decisions: dict[str, dict]) -> ChildPath:
@@ -184,7 +179,8 @@ def finetune_scorer(
             raise ValueError("a fine-tune probe needs the child's ArchSpec (ChildPath.arch)")
         with precision_policy(recipe.precision):
             child = build(path.arch)
-        inherit_model(supernet, child, path.kept_blocks)
+        skipped = {name: pair is None for name, pair in path.blocks.items()}
+        inherit_model(supernet, child, source_blocks(supernet, skipped))
         for layer in child.submodules:
             if isinstance(layer, tf.keras.layers.BatchNormalization):
                 layer.momentum = _FINETUNE_BN_MOMENTUM

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import itertools
 import json
@@ -98,10 +97,14 @@ class RunOptions:
     derive_tolerance: float = 0.02
     # with a latency target: distinct children within the band [target x (1 - evolve_band),
     # target] an evolutionary search scores on the supernet, each on `evolve_images`
-    # validation images (0: all), the best few again on all (ednas_tf.search.evolve); 0: none
+    # validation images (0: all), the best `evolve_finalists` again by `evolve_final` (one of
+    # PROBE_MODES: the pinned path on all validation images, or a `probe_steps` fine-tune of
+    # the child) (ednas_tf.search.evolve); 0: none
     evolve_candidates: int = 0
     evolve_band: float = 0.1
     evolve_images: int = 1000
+    evolve_finalists: int = 3
+    evolve_final: str = "supernet"
     # a checkpoint every this many steps and at each epoch end (0: epoch ends only); a
     # non-finite loss, gradient or gate logit fails the step ("fail") or rolls back ("rollback")
     checkpoint_every_steps: int = DEFAULT_EVERY_STEPS
@@ -131,7 +134,11 @@ class RunOptions:
             raise ValueError(f"probe_steps must be >= 1, got {self.probe_steps}")
         if self.warmup_only and self.warmup_from:
             raise ValueError("give --warmup_only or --warmup_from, not both")
-        EvolveOptions(self.evolve_candidates, self.evolve_band)  # its own checks
+        EvolveOptions(self.evolve_candidates, self.evolve_band, finalists=self.evolve_finalists)
+        if self.evolve_final not in PROBE_MODES:
+            raise ValueError(
+                f"evolve_final must be one of {PROBE_MODES}, got {self.evolve_final!r}"
+            )
         if self.evolve_images < 0:
             raise ValueError(f"evolve_images must be >= 0, got {self.evolve_images}")
 
@@ -263,15 +270,18 @@ def _probe_scorer(supernet, loop: SearchLoop, data, splits, config, opts, strate
         return None, 0.0
     _, _, val, train = data
     if opts.probe_mode == "finetune":
-        # at the learning rate the supernet's weights were trained with
-        recipe = TrainConfig(
-            learning_rate=config.weight_lr, seed=opts.seed, precision=config.precision
-        )
-        score = finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
+        score = _finetune(supernet, train, val, config, opts)
     else:
         recalibration = iter(strategy.experimental_distribute_dataset(train.repeat()))
         score = path_scorer(supernet, lambda: loop.evaluate(val, recalibration))
     return score, accuracy_standard_error(splits.sizes["val"])
+
+
+def _finetune(supernet, train: tf.data.Dataset, val: tf.data.Dataset, config, opts: RunOptions):
+    """A fine-tune probe (`probe.finetune_scorer`) at the learning rate the supernet's weights
+    were trained with."""
+    recipe = TrainConfig(learning_rate=config.weight_lr, seed=opts.seed, precision=config.precision)
+    return finetune_scorer(supernet, train.repeat(), val, opts.probe_steps, recipe)
 
 
 def _first_images(val: tf.data.Dataset, count: int, batch_size: int) -> tf.data.Dataset:
@@ -291,16 +301,25 @@ def _evolution(loop: SearchLoop, space, data, splits, objective, latency_model, 
     batches = list(itertools.islice(stream, loop.config.bn_recalibration_steps))
     subset = _first_images(val, opts.evolve_images, opts.batch_size * 2)
     screen = path_scorer(loop.model, lambda: loop.evaluate(subset, iter(batches)))
-    final = path_scorer(loop.model, lambda: loop.evaluate(val, iter(batches)))
+    if opts.evolve_final == "finetune":
+        final = _finetune(loop.model, train, val, loop.config, opts)
+    else:
+        final = path_scorer(loop.model, lambda: loop.evaluate(val, iter(batches)))
     at_most = objective.at_most
     goal = LatencyGoal(objective.target_ms, opts.evolve_band, at_most, fill=at_most)
-    options = EvolveOptions(opts.evolve_candidates, opts.evolve_band, seed=opts.seed)
+    options = EvolveOptions(
+        opts.evolve_candidates, opts.evolve_band, finalists=opts.evolve_finalists, seed=opts.seed
+    )
     describe = {
         "scored_by": score_description("supernet", 0),
         "screen_images": min(opts.evolve_images or splits.sizes["val"], splits.sizes["val"]),
+        "final_scored_by": score_description(opts.evolve_final, opts.probe_steps),
         "final_images": splits.sizes["val"],
     }
-    path_of = functools.partial(decisions_path, loop.model)
+
+    def path_of(decisions):  # with the child itself, which a fine-tune probe builds
+        path = decisions_path(loop.model, decisions)
+        return dataclasses.replace(path, arch=space.child(decisions))
     return Evolution(
         space, goal, latency_model, path_of, screen, final, options, opts.progress, describe
     )
@@ -616,7 +635,8 @@ def _evolution_lines(evolution: dict[str, Any] | None) -> list[str]:
         f"evolution: {evolution['scored']} children scored in [{low:.4g}, {high:.4g}] ms on "
         f"{evolution['screen_images']} images; gates' child {gates.get('screen', float('nan')):.3f}"
         + (" (kept)" if evolution["chosen_is_gates_child"] else "")
-        + f"; finalists on {evolution['final_images']} images:"
+        + f"; finalists by {evolution.get('final_scored_by', 'the supernet')} on "
+        + f"{evolution['final_images']} images:"
     ]
     for entry in evolution["finalists"]:
         final = f"{entry['final']:.3f}" if "final" in entry else "-"

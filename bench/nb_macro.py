@@ -10,7 +10,7 @@ child's code up in the table, and compares it with the table's anchors under the
 Spearman, top-10 % overlap), as is the ranking by the gates' own probabilities. With the
 evolutionary derive (`-- --evolve_candidates=N`), each run also scores the gates' own child of the
 same search (`gates_child`, and `gates_child_summary` per budget): the change's before and after
-on one supernet.
+on one supernet; and its finalists with their true accuracy (`finalists`).
 
 Search flags go after `--` and reach every search (e.g. `-- --limit=10000 --epochs=20`); the
 CIFAR-10 folder holds only `train/` (the 50,000 training images: the table's 10,000 test images
@@ -152,16 +152,27 @@ def _code_of_blocks(template: dict[str, Any], blocks: list[str]) -> str:
     return code_of(ArchSpec.from_dict({**template, "blocks": blocks}))
 
 
-def _gates_child(run_dir: Path, table: NBMacroTable, budget: float) -> dict[str, Any] | None:
+def _evolved(run_dir: Path, table: NBMacroTable, budget: float) -> dict[str, Any]:
     """With the evolutionary derive: the gates' own child of the same search, scored as the
-    searched one is (the change's before, on the same supernet); None without an evolution."""
+    searched one is (the change's before, on the same supernet), and the finalists with their
+    true accuracy beside their screen and final scores (did the final scores pick the best of
+    them?); {} without an evolution."""
     arch = ArchSpec.load(run_dir / ARCH_FILE)
-    gates = (arch.search.get("target_fit", {}).get("evolution") or {}).get("gates_child")
-    if not gates:
-        return None
-    score = table.score(_code_of_blocks(arch.to_dict(), gates["blocks"]), budget * 1e6)
+    evolution = arch.search.get("target_fit", {}).get("evolution") or {}
+    if not evolution.get("gates_child"):
+        return {}
+    template = arch.to_dict()
     keys = ("code", "mean_acc", "mmacs", "within_budget", "rank_within", "regret")
-    return {k: score[k] for k in keys}
+
+    def scored(entry: dict[str, Any]) -> dict[str, Any]:
+        score = table.score(_code_of_blocks(template, entry["blocks"]), budget * 1e6)
+        return {k: score[k] for k in keys}
+
+    finalists = [
+        {**scored(e), **{k: e[k] for k in ("screen", "final") if k in e}}
+        for e in evolution["finalists"]
+    ]
+    return {"gates_child": scored(evolution["gates_child"]), "finalists": finalists}
 
 
 def _ranking(run_dir: Path, table: NBMacroTable) -> dict[str, Any]:
@@ -244,9 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             score = table.score(code, budget * 1e6)
             runs.append({**score, "seed": seed, "budget_mmac": budget,
                          "search_minutes": round(seconds / 60, 2), "run_dir": str(run_dir)})
-            gates = _gates_child(run_dir, table, budget)
-            if gates:
-                runs[-1]["gates_child"] = gates
+            runs[-1].update(_evolved(run_dir, table, budget))
             print(f"seed {seed} budget {budget:g}: {code} {score['mean_acc']:.2f} % at "
                   f"{score['mmacs']:.1f} M MACs, regret {score['regret']:.2f} pt", flush=True)
             if (run_dir / RANKING_FILE).exists():

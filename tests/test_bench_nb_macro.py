@@ -50,7 +50,8 @@ def test_quick_run_scores_every_search_and_the_ranking(tmp_path):
 
 def test_quick_run_with_a_shared_warmup(tmp_path):
     """Each seed's searches start from one warm-up run once; each counts a share of its time.
-    With the evolutionary derive, each run also scores the gates' own child (the before)."""
+    With the evolutionary derive, each run also scores the gates' own child (the before) and
+    looks its finalists up."""
     runs_dir = tmp_path / "shared"
     figures = nb_macro.main(
         ["nb_macro", "--quick", "--seeds=0", "--budgets_mmac=30,60", "--share_warmup",
@@ -67,7 +68,11 @@ def test_quick_run_with_a_shared_warmup(tmp_path):
         assert arch["search"]["warmup_from"] == str(warmup)
         gates = run["gates_child"]
         assert len(gates["code"]) == 8 and gates["within_budget"] and gates["regret"] >= 0
-        assert arch["search"]["target_fit"]["evolution"]["scored"] >= 2
+        evolution = arch["search"]["target_fit"]["evolution"]
+        assert evolution["scored"] >= 2
+        finalists = run["finalists"]
+        assert [f["screen"] for f in finalists] == [e["screen"] for e in evolution["finalists"]]
+        assert run["code"] in {f["code"] for f in finalists} | {gates["code"]}
     assert figures["shared_warmup"] is True
     for entry in figures["per_budget"].values():
         assert entry["gates_child_summary"]["n_runs"] == 1

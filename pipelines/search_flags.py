@@ -231,8 +231,9 @@ flags.DEFINE_enum(
     "the whole validation split) or finetune (each finalist built as a child from the "
     "supernet's weights, trained --probe_steps steps on its own, then scored on the whole "
     "validation split: a shared weight that serves several options is judged after it served "
-    "one; about 0.2 s a step on 2 cores at 32 px). On NAS-Bench-Macro a 200-step fine-tune of 5 "
-    "finalists chose no better than the supernet (mean regret 0.55 pt both; docs/results/36).",
+    "one; about 0.3 s a step on 2 cores for a full-width NAS-Bench-Macro child). On "
+    "NAS-Bench-Macro a 200-step fine-tune of 5 finalists chose no better than the supernet "
+    "(mean regret 0.55 pt both; docs/results/36).",
 )
 flags.DEFINE_integer(
     "rank_children",

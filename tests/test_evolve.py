@@ -55,7 +55,7 @@ def _evolution(space, candidates, final=None):
         space,
         GOAL,
         MacsProxy(),
-        path_of=lambda decisions: decisions,  # these scores read the decisions themselves
+        path_of=lambda decisions, child: decisions,  # these scores read the decisions themselves
         screen=_wide_late,
         final=final,
         options=EvolveOptions(candidates=candidates, seed=3),

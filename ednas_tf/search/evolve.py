@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ednas_tf.arch import ArchSpec
 from ednas_tf.cost.base import LatencyModel
 from ednas_tf.cost.network import child_latency
 from ednas_tf.search.probe import ChildPath
@@ -87,7 +88,8 @@ class Evolution:
     """A callable derive() hands the gates' fitted decisions to; it returns the chosen decisions
     and the record arch.json keeps (`search.target_fit.evolution`).
 
-    path_of: a child's supernet path from its decisions (`probe.decisions_path`); screen / final:
+    path_of: a child's supernet path from its decisions and the child built from them
+    (`probe.decisions_path`, the child attached for a fine-tune probe); screen / final:
     a path's score, higher is better (final: None keeps the screen's winner)."""
 
     def __init__(
@@ -95,7 +97,7 @@ class Evolution:
         space: SearchSpace,
         goal: LatencyGoal,
         latency_model: LatencyModel,
-        path_of: Callable[[Decisions], ChildPath],
+        path_of: Callable[[Decisions, ArchSpec], ChildPath],
         screen: Callable[[ChildPath], float],
         final: Callable[[ChildPath], float] | None,
         options: EvolveOptions,
@@ -174,7 +176,7 @@ class Evolution:
         latency = child_latency(child, self.latency_model)
         if path is None and not self._floor() <= latency <= self._ceiling():
             return None
-        path = path if path is not None else self.path_of(decisions)
+        path = path if path is not None else self.path_of(decisions, child)
         entry = _Scored(decisions, path, key, latency, float(self.screen(path)))
         self._scored[key] = entry
         bar.update(1)

@@ -50,6 +50,7 @@ from ednas_tf.search.expected import ExpectedLatency
 from ednas_tf.search.loop import SearchConfig, SearchLoop
 from ednas_tf.search.objectives import Objective, check_target
 from ednas_tf.search.probe import (
+    ChildPath,
     accuracy_standard_error,
     decisions_path,
     finetune_scorer,
@@ -317,9 +318,9 @@ def _evolution(loop: SearchLoop, space, data, splits, objective, latency_model, 
         "final_images": splits.sizes["val"],
     }
 
-    def path_of(decisions):  # with the child itself, which a fine-tune probe builds
-        path = decisions_path(loop.model, decisions)
-        return dataclasses.replace(path, arch=space.child(decisions))
+    def path_of(decisions, child: ArchSpec) -> ChildPath:  # the child: a fine-tune probe builds it
+        return dataclasses.replace(decisions_path(loop.model, decisions), arch=child)
+
     return Evolution(
         space, goal, latency_model, path_of, screen, final, options, opts.progress, describe
     )
